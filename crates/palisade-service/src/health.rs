@@ -1,0 +1,148 @@
+//! Liveness, readiness and health: what each probe means.
+//!
+//! - live: the process serves requests; nothing else is checked.
+//! - ready: the database answered the last background check, and no graceful shutdown
+//!   has begun (a load balancer must stop sending traffic before the drain ends).
+//! - healthy: the database answered the last background check.
+//! - detailed: a live ping with its latency, pool usage, memory and uptime, for operators.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use palisade_store::{Db, DbHealth, PoolStats};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Why the instance should or should not receive traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    ShuttingDown,
+    DatabaseUnreachable,
+}
+
+#[derive(Clone)]
+pub struct HealthService {
+    db: Db,
+    db_health: DbHealth,
+    started: Instant,
+    draining: Arc<AtomicBool>,
+}
+
+impl HealthService {
+    pub fn new(db: Db, db_health: DbHealth) -> Self {
+        Self {
+            db,
+            db_health,
+            started: Instant::now(),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// From now on the instance reports not-ready; called when a graceful shutdown begins.
+    pub fn begin_shutdown(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        if self.draining.load(Ordering::SeqCst) {
+            Readiness::ShuttingDown
+        } else if !self.db_health.is_up() {
+            Readiness::DatabaseUnreachable
+        } else {
+            Readiness::Ready
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.db_health.is_up()
+    }
+
+    /// The operator's view; pings the database now rather than trusting the last check.
+    pub async fn detailed(&self) -> DetailedHealth {
+        let ping = self.db.ping().await;
+        let reachable = ping.is_ok();
+        DetailedHealth {
+            status: if reachable { "ok" } else { "degraded" },
+            database: DatabaseHealth {
+                backend: self.db.backend().as_str(),
+                reachable,
+                latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
+                pool: self.db.stats().into(),
+                replica_pool: self.db.replica_stats().map(Into::into),
+            },
+            memory: MemoryHealth {
+                rss_bytes: resident_set_bytes(),
+            },
+            uptime_seconds: self.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailedHealth {
+    /// `ok` or `degraded`.
+    pub status: &'static str,
+    pub database: DatabaseHealth,
+    pub memory: MemoryHealth,
+    pub uptime_seconds: u64,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseHealth {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    pub reachable: bool,
+    /// Round trip of `SELECT 1`, when it succeeded.
+    pub latency_ms: Option<f64>,
+    pub pool: PoolUsage,
+    pub replica_pool: Option<PoolUsage>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+    pub in_use: u32,
+    pub max: u32,
+}
+
+impl From<PoolStats> for PoolUsage {
+    fn from(s: PoolStats) -> Self {
+        Self {
+            size: s.size,
+            idle: s.idle,
+            in_use: s.in_use,
+            max: s.max,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoryHealth {
+    /// Resident set size, when the platform reports it.
+    pub rss_bytes: Option<u64>,
+}
+
+/// Resident set size from `/proc/self/status` (Linux); `None` elsewhere.
+fn resident_set_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_resident_set_on_linux() {
+        let rss = super::resident_set_bytes().expect("VmRSS on Linux");
+        assert!(
+            rss > 1024 * 1024,
+            "a test process uses more than 1 MiB: {rss}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Palisade's business rules. Nothing here knows about HTTP: handlers in
+//! `palisade-http` call these services and map their results to responses.
+//!
+//! Response types derive `utoipa::ToSchema` so the OpenAPI document describes exactly
+//! what the service returns; that is documentation, not an HTTP dependency.
+
+pub mod health;
+
+pub use health::{DetailedHealth, HealthService, Readiness};
