@@ -1,1 +1,94 @@
-fn main() {}
+//! `palisade`: the command line. Each subcommand is wiring over the library crates.
+
+mod config;
+mod serve;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A production-hardened JSON API backend.
+#[derive(Parser)]
+#[command(name = "palisade", version, about)]
+struct Cli {
+    /// Configuration file (TOML); default `palisade.toml` when it exists.
+    #[arg(long, global = true, env = "PALISADE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API until SIGTERM or SIGINT.
+    Serve,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration (secrets redacted) and every problem in it.
+    Check,
+}
+
+/// Exit code of a bad configuration (clap uses the same for bad arguments).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(loaded),
+        Command::Serve => {
+            let config = match loaded.into_result() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprint!("{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            telemetry::init(&config.log_level);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "palisade stopped with an error");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn config_check(loaded: config::Loaded) -> ExitCode {
+    let width = config::KEYS.iter().map(|k| k.env.len()).max().unwrap_or(0);
+    for e in &loaded.entries {
+        println!("{:width$}  {}  ({}; {})", e.key, e.shown, e.source, e.help);
+    }
+    println!();
+    if loaded.problems.is_empty() {
+        println!("configuration OK");
+        ExitCode::SUCCESS
+    } else {
+        eprint!("{}", config::ConfigError(loaded.problems));
+        ExitCode::from(EXIT_CONFIG)
+    }
+}

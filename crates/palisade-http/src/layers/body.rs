@@ -1,0 +1,86 @@
+//! Refuses a request body before any handler sees it when it is too large (by its
+//! declared length: 413) or not JSON on an unsafe method (415). The length of a body
+//! without `Content-Length` is enforced while it is read (`DefaultBodyLimit`, which the
+//! JSON extractor honours).
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, header};
+
+use crate::problem::Problem;
+
+/// The largest request body accepted, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+pub async fn layer(
+    State(BodyLimit(limit)): State<BodyLimit>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let unsafe_method = !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let declared = declared_length(req.headers());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large().into_response();
+    }
+    let has_body =
+        declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if unsafe_method && has_body && !is_json(req.headers()) {
+        return not_json().into_response();
+    }
+    next.run(req).await
+}
+
+fn declared_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) allowed.
+pub fn is_json(h: &HeaderMap) -> bool {
+    let Some(ct) = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+pub fn too_large() -> Problem {
+    Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE).with_detail("the request body is too large")
+}
+
+pub fn not_json() -> Problem {
+    Problem::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        .with_detail("the request body must be application/json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+    use http::HeaderMap;
+
+    fn ct(v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn recognises_json_media_types() {
+        assert!(is_json(&ct("application/json")));
+        assert!(is_json(&ct("Application/JSON; charset=utf-8")));
+        assert!(is_json(&ct("application/merge-patch+json")));
+        assert!(!is_json(&ct("text/plain")));
+        assert!(!is_json(&ct("application/jsonx")));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

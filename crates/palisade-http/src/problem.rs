@@ -1,0 +1,162 @@
+//! RFC 9457 problem details: the one shape of every error response.
+//!
+//! Handlers, extractors and layers return a [`Problem`]; its `IntoResponse` only sets the
+//! status and stows the problem in the response's extensions. The [`render`] layer,
+//! which sees the request id, writes the body. The same layer turns the bodiless error
+//! responses of axum and tower-http (404, 405, 408, …) into problems, so no error
+//! leaves the server in another shape. A 5xx never carries its detail.
+
+use std::borrow::Cow;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
+
+use crate::layers::request_id::RequestId;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// Stable, machine-readable, e.g. `request.malformed_json`.
+    pub code: &'static str,
+    pub title: Cow<'static, str>,
+    pub detail: Option<String>,
+    /// A URI naming the problem type; `about:blank` when the status says it all.
+    pub type_uri: &'static str,
+    /// Extension members, e.g. `line`/`column` of a syntax error or per-field `errors`.
+    pub extensions: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title: title.into(),
+            detail: None,
+            type_uri: "about:blank",
+            extensions: Map::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_extension(mut self, key: &str, value: Value) -> Self {
+        self.extensions.insert(key.to_owned(), value);
+        self
+    }
+
+    /// The problem for a bare error status produced outside our handlers.
+    pub fn from_status(status: StatusCode) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "request.bad_request",
+            StatusCode::NOT_FOUND => "route.not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "request.method_not_allowed",
+            StatusCode::REQUEST_TIMEOUT => "request.timeout",
+            StatusCode::PAYLOAD_TOO_LARGE => "request.body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "request.unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "request.invalid_body",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit.exceeded",
+            StatusCode::SERVICE_UNAVAILABLE => "service.unavailable",
+            s if s.is_server_error() => "internal",
+            _ => "request.error",
+        };
+        Self::new(status, code, status.canonical_reason().unwrap_or("Error"))
+    }
+
+    pub fn internal() -> Self {
+        Self::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn not_found() -> Self {
+        Self::from_status(StatusCode::NOT_FOUND)
+    }
+
+    fn body(&self, request_id: Option<&str>) -> Value {
+        let mut body = Map::new();
+        // Extensions first, so they can never overwrite the standard members.
+        if !self.status.is_server_error() {
+            body.extend(self.extensions.clone());
+        }
+        let mut standard = json!({
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "request_id": request_id,
+        });
+        if let (Some(detail), false) = (&self.detail, self.status.is_server_error()) {
+            standard["detail"] = Value::from(detail.clone());
+        }
+        if let Value::Object(m) = standard {
+            body.extend(m);
+        }
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut res = self.status.into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+/// Writes every error response as problem+json; see the module documentation.
+pub async fn render(req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let mut res = next.run(req).await;
+    let problem = match res.extensions_mut().remove::<Problem>() {
+        Some(p) => p,
+        // A body with a content type was written on purpose (e.g. /health's 503).
+        None if res.status().is_client_error() || res.status().is_server_error() => {
+            if res.headers().contains_key(header::CONTENT_TYPE) {
+                return res;
+            }
+            Problem::from_status(res.status())
+        }
+        None => return res,
+    };
+    let body = problem.body(request_id.as_ref().map(RequestId::as_str));
+    let (mut parts, _) = res.into_parts();
+    parts.status = problem.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_never_carry_detail_or_extensions() {
+        let p = Problem::internal()
+            .with_detail("connection refused at 10.0.0.3:5432")
+            .with_extension("query", json!("SELECT secret"));
+        let body = p.body(Some("rid")).to_string();
+        assert!(!body.contains("10.0.0.3"), "{body}");
+        assert!(!body.contains("secret"), "{body}");
+        assert!(body.contains("\"request_id\":\"rid\""), "{body}");
+    }
+
+    #[test]
+    fn extensions_cannot_overwrite_standard_members() {
+        let p = Problem::from_status(StatusCode::BAD_REQUEST).with_extension("status", json!(200));
+        assert_eq!(p.body(None)["status"], json!(400));
+    }
+}

@@ -1,0 +1,3 @@
+//! Handlers, grouped by resource. Each module exposes `routes()` returning its router.
+
+pub mod ops;

@@ -1,0 +1,115 @@
+//! Operations endpoints (API.md § Operations): probes, metrics, the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use palisade_service::{DetailedHealth, Readiness};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::layers::ops_access;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let ops_only = Router::new()
+        .route("/health/detailed", get(health_detailed))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.ops_allow.clone(),
+            ops_access::layer,
+        ));
+    Router::new()
+        .route("/live", get(live))
+        .route("/ready", get(ready))
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .merge(ops_only)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// `ok`, `ready` or `degraded`.
+    status: &'static str,
+}
+
+/// The process is serving; nothing else is checked.
+#[utoipa::path(get, path = "/live", tag = "operations", responses((status = 200, body = Status)))]
+pub async fn live() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Whether this instance should receive traffic.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, body = Status),
+    (status = 503, description = "database unreachable, or shutting down", content_type = "application/problem+json"),
+))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let detail = match state.health.readiness() {
+        Readiness::Ready => return Json(Status { status: "ready" }).into_response(),
+        Readiness::ShuttingDown => "shutting down",
+        Readiness::DatabaseUnreachable => "database unreachable",
+    };
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service.not_ready",
+        "Service Unavailable",
+    )
+    .with_detail(detail)
+    .into_response()
+}
+
+/// Coarse health, safe to expose: no versions, no internals.
+#[utoipa::path(get, path = "/health", tag = "operations", responses(
+    (status = 200, body = Status),
+    (status = 503, body = Status, description = "degraded"),
+))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    if state.health.is_healthy() {
+        Json(Status { status: "ok" }).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Status { status: "degraded" }),
+        )
+            .into_response()
+    }
+}
+
+/// Database, pool, memory and uptime, for operators (`PALISADE_OPS_ALLOW`).
+#[utoipa::path(get, path = "/health/detailed", tag = "operations", responses(
+    (status = 200, body = DetailedHealth),
+    (status = 404, description = "caller is not an operator"),
+))]
+pub async fn health_detailed(State(state): State<AppState>) -> Json<DetailedHealth> {
+    Json(state.health.detailed().await)
+}
+
+/// Prometheus text exposition, for operators (`PALISADE_OPS_ALLOW`).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, content_type = "text/plain; version=0.0.4", body = String),
+    (status = 404, description = "caller is not an operator"),
+))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.db.record_pool_gauges();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
+        .into_response()
+}

@@ -1,0 +1,138 @@
+//! Every configuration key: its environment name, its default and whether it is secret.
+//! `palisade.toml` uses the same names in lower case (`database_url = "…"`).
+
+pub struct Key {
+    /// Environment variable; the TOML key is its lower-case form.
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn key(env: &'static str, default: Option<&'static str>, help: &'static str) -> Key {
+    Key {
+        env,
+        default,
+        secret: false,
+        help,
+    }
+}
+
+const fn secret(env: &'static str, help: &'static str) -> Key {
+    Key {
+        env,
+        default: None,
+        secret: true,
+        help,
+    }
+}
+
+pub const KEYS: &[Key] = &[
+    key(
+        "PALISADE_ENV",
+        Some("development"),
+        "development | test | production",
+    ),
+    key("PALISADE_HOST", Some("127.0.0.1"), "address to listen on"),
+    key(
+        "PORT",
+        Some("3000"),
+        "port to listen on (0 picks a free one)",
+    ),
+    key(
+        "DATABASE_URL",
+        Some("sqlite://data/palisade.db"),
+        "sqlite://FILE or postgres://…",
+    ),
+    key(
+        "DATABASE_READ_URL",
+        None,
+        "optional replica for read-only queries",
+    ),
+    key("DB_POOL_MAX", Some("20"), "connections per pool"),
+    key(
+        "DB_IDLE_TIMEOUT",
+        Some("30s"),
+        "idle connection lifetime (plain number: ms)",
+    ),
+    key(
+        "DB_CONNECTION_TIMEOUT",
+        Some("2s"),
+        "longest wait for a connection (plain number: ms)",
+    ),
+    key(
+        "DEBUG_SQL",
+        Some("false"),
+        "log statements (never their values)",
+    ),
+    key(
+        "PALISADE_DB_HEALTH_INTERVAL",
+        Some("30s"),
+        "background database check period",
+    ),
+    key(
+        "REDIS_URL",
+        None,
+        "redis://… for state shared between instances",
+    ),
+    key(
+        "LOG_LEVEL",
+        Some("info"),
+        "error | warn | info | debug | trace, or a tracing filter",
+    ),
+    key("ALLOWED_ORIGINS", Some(""), "comma-separated CORS origins"),
+    key(
+        "PALISADE_TRUSTED_PROXIES",
+        Some(""),
+        "comma-separated CIDRs whose X-Forwarded-For is believed",
+    ),
+    key(
+        "PALISADE_OPS_ALLOW",
+        Some("127.0.0.0/8,::1/128"),
+        "CIDRs that may read /metrics and /health/detailed",
+    ),
+    key(
+        "PALISADE_BEHIND_TLS",
+        Some("false"),
+        "TLS terminates before this server: send HSTS",
+    ),
+    key(
+        "PALISADE_COOKIE_SECURE",
+        Some("true"),
+        "mark cookies Secure (required in production)",
+    ),
+    key(
+        "PALISADE_BODY_LIMIT",
+        Some("1MiB"),
+        "largest request body (ceiling 10MiB)",
+    ),
+    key(
+        "PALISADE_REQUEST_TIMEOUT",
+        Some("30s"),
+        "longest time to answer a request",
+    ),
+    key(
+        "PALISADE_HEADER_READ_TIMEOUT",
+        Some("10s"),
+        "longest time for a client to send its headers",
+    ),
+    key(
+        "PALISADE_SHUTDOWN_DELAY",
+        Some("0s"),
+        "keep accepting (not ready) this long after SIGTERM",
+    ),
+    key(
+        "PALISADE_SHUTDOWN_TIMEOUT",
+        Some("30s"),
+        "longest wait for in-flight requests at shutdown",
+    ),
+    secret("JWT_SECRET", "HS256 signing secret, at least 32 bytes"),
+    secret(
+        "ENCRYPTION_KEY",
+        "32 bytes as 64 hex digits, encrypts secrets at rest",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.env.eq_ignore_ascii_case(name))
+}

@@ -1,0 +1,148 @@
+use super::*;
+
+fn values(overrides: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
+    let mut v: BTreeMap<&'static str, String> = KEYS
+        .iter()
+        .filter_map(|k| k.default.map(|d| (k.env, d.to_owned())))
+        .collect();
+    for (k, val) in overrides {
+        v.insert(k, (*val).to_owned());
+    }
+    v
+}
+
+fn problems_of(overrides: &[(&'static str, &str)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    build(&values(overrides), &mut problems);
+    problems
+}
+
+#[test]
+fn the_defaults_are_a_valid_development_configuration() {
+    let mut problems = Vec::new();
+    let c = build(&values(&[]), &mut problems).expect("defaults are valid");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(c.env, Environment::Development);
+    assert_eq!(c.store.url, "sqlite://data/palisade.db");
+    assert_eq!(c.store.pool_max, 20);
+    assert_eq!(c.store.idle_timeout, Duration::from_secs(30));
+    assert_eq!(c.store.connect_timeout, Duration::from_secs(2));
+    assert_eq!(c.http.body_limit, 1 << 20);
+    assert_eq!(c.http.request_timeout, Duration::from_secs(30));
+    assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.http.ops_allow.len(), 2);
+    assert_eq!(c.port, 3000);
+}
+
+#[test]
+fn reference_style_millisecond_pool_settings_are_understood() {
+    let mut problems = Vec::new();
+    let c = build(
+        &values(&[
+            ("DB_IDLE_TIMEOUT", "30000"),
+            ("DB_CONNECTION_TIMEOUT", "2000"),
+        ]),
+        &mut problems,
+    )
+    .expect("valid");
+    assert_eq!(c.store.idle_timeout, Duration::from_secs(30));
+    assert_eq!(c.store.connect_timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let p = problems_of(&[
+        ("PORT", "eighty"),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x"),
+        ("DB_POOL_MAX", "0"),
+        ("PALISADE_BODY_LIMIT", "20MiB"),
+        ("ALLOWED_ORIGINS", "https://ok.example,null"),
+        ("PALISADE_TRUSTED_PROXIES", "10.0.0.0/99"),
+        ("ENCRYPTION_KEY", "abc"),
+        ("LOG_LEVEL", "loud[["),
+    ]);
+    for key in [
+        "PORT",
+        "DATABASE_URL",
+        "DB_POOL_MAX",
+        "PALISADE_BODY_LIMIT",
+        "ALLOWED_ORIGINS",
+        "PALISADE_TRUSTED_PROXIES",
+        "ENCRYPTION_KEY",
+        "LOG_LEVEL",
+    ] {
+        assert!(
+            p.iter().any(|m| m.starts_with(key)),
+            "no problem for {key}: {p:#?}"
+        );
+    }
+    assert!(
+        p.iter().all(|m| !m.contains("hunter2")),
+        "a password leaked into a message: {p:#?}"
+    );
+}
+
+#[test]
+fn wildcard_and_null_origins_are_refused_everywhere() {
+    assert!(
+        problems_of(&[("ALLOWED_ORIGINS", "*")])
+            .iter()
+            .any(|m| m.contains("`*` is not allowed"))
+    );
+    assert!(
+        problems_of(&[("ALLOWED_ORIGINS", "null")])
+            .iter()
+            .any(|m| m.contains("`null` origin"))
+    );
+}
+
+const STRONG_JWT: &str = "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e";
+const STRONG_KEY: &str = "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07";
+
+#[test]
+fn production_refuses_weak_secrets_wildcards_and_plain_http_cookies() {
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", "your-secret-key-change-me-please-in-prod"),
+        ("ENCRYPTION_KEY", &"0".repeat(64)),
+        ("PALISADE_COOKIE_SECURE", "false"),
+        ("ALLOWED_ORIGINS", "http://app.example.com"),
+    ]);
+    assert_eq!(p.len(), 4, "{p:#?}");
+    assert!(p.iter().any(|m| m.starts_with("JWT_SECRET")));
+    assert!(p.iter().any(|m| m.starts_with("ENCRYPTION_KEY")));
+    assert!(p.iter().any(|m| m.starts_with("PALISADE_COOKIE_SECURE")));
+    assert!(p.iter().any(|m| m.starts_with("ALLOWED_ORIGINS")));
+    assert!(
+        problems_of(&[("PALISADE_ENV", "production"), ("JWT_SECRET", "short")])
+            .iter()
+            .any(|m| m.contains("too short"))
+    );
+}
+
+#[test]
+fn production_accepts_strong_settings() {
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("ALLOWED_ORIGINS", "https://app.example.com"),
+    ]);
+    assert!(p.is_empty(), "{p:#?}");
+}
+
+#[test]
+fn the_same_weak_secret_is_tolerated_in_development() {
+    assert!(problems_of(&[("JWT_SECRET", "secret")]).is_empty());
+}
+
+#[test]
+fn secrets_are_redacted_when_shown() {
+    let jwt = keys::find("JWT_SECRET").expect("key");
+    assert_eq!(show(jwt, Some(STRONG_JWT)), "(set, redacted)");
+    let db = keys::find("DATABASE_URL").expect("key");
+    assert_eq!(
+        show(db, Some("postgres://app:pw@h/db")),
+        "postgres://app:***@h/db"
+    );
+}
