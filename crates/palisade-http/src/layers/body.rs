@@ -6,7 +6,7 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::problem::Problem;
 
@@ -25,14 +25,31 @@ pub async fn layer(
     );
     let declared = declared_length(req.headers());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large().into_response();
+        return oversized(&req);
     }
     let has_body =
         declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if unsafe_method && has_body && !is_json(req.headers()) {
+        // The body is within the limit: read and discard it, so the connection stays
+        // usable and a client still writing it is not cut off mid-request.
+        if axum::body::to_bytes(req.into_body(), limit).await.is_err() {
+            return too_large().into_response();
+        }
         return not_json().into_response();
     }
     next.run(req).await
+}
+
+/// The answer to a body declared too large, given without reading it: on HTTP/1 the
+/// unread bytes still sit on the connection, so it is closed rather than reused (a
+/// client reusing it would see its next request fail).
+fn oversized(req: &Request) -> Response {
+    let mut res = too_large().into_response();
+    if req.version() <= Version::HTTP_11 {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 fn declared_length(h: &HeaderMap) -> Option<u64> {

@@ -357,7 +357,7 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         shutdown_delay: shutdown_delay.unwrap_or(defaults.shutdown_delay),
         shutdown_timeout: shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
     };
-    if store.url.is_empty() {
+    if get("DATABASE_URL").is_none() {
         problems.push("DATABASE_URL: must be set".into());
     }
     if !problems.is_empty() {

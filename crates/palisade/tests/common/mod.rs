@@ -1,0 +1,251 @@
+//! End-to-end harness: the real `palisade` binary on a free loopback port, and a TCP
+//! proxy in front of PostgreSQL that a test can slow down or cut off.
+#![allow(dead_code)] // each test binary uses a part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `palisade serve`, stopped (SIGKILL) on drop if the test did not stop it.
+pub struct Server {
+    pub addr: SocketAddr,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `palisade serve` in a fresh working directory (so its SQLite file is its
+    /// own) with `env` added to a clean configuration.
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env("PORT", "0")
+            .env("LOG_LEVEL", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn palisade");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
+                }
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "palisade did not start listening; output:\n{}",
+                    logs.lock().expect("logs").join("\n")
+                );
+            }
+        };
+        Server {
+            addr,
+            child,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().expect("logs").join("\n")
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (at most `limit`); returns its exit code.
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "palisade did not exit within {limit:?}; output:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    (v["message"] == "listening").then(|| v["addr"].as_str()?.parse().ok())?
+}
+
+/// A client that never follows redirects and has a short timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// Runs the `palisade` binary to completion with `args` and `env`.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.args(args).current_dir(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run palisade")
+}
+
+/// What the proxy does with traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    /// Every chunk from the database waits this long.
+    Slow(Duration),
+    /// Existing connections are cut and new ones refused.
+    Down,
+}
+
+/// A TCP proxy in front of a database server, under the test's control.
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    mode: watch::Sender<Mode>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let (mode, watcher) = watch::channel(Mode::Pass);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if *watcher.borrow() == Mode::Down {
+                    continue; // dropped: the connection closes at once
+                }
+                tokio::spawn(relay(client, upstream, watcher.clone()));
+            }
+        });
+        FaultProxy { addr, mode }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+async fn relay(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = cr.read(&mut buf).await {
+            if sw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let slow = mode.clone();
+    let down = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = sr.read(&mut buf).await {
+            let current = *slow.borrow();
+            if let Mode::Slow(d) = current {
+                tokio::time::sleep(d).await;
+            }
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let cut = async {
+        while mode.changed().await.is_ok() {
+            if *mode.borrow() == Mode::Down {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = up => {},
+        () = down => {},
+        () = cut => {},
+    }
+}
+
+/// The socket address of the `TEST_DATABASE_URL` server.
+pub fn postgres_socket_addr() -> SocketAddr {
+    let url = palisade_store::testing::test_database_url();
+    let after_at = url.split('@').next_back().expect("url");
+    let host_port = after_at.split('/').next().expect("host");
+    let with_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&with_port.replace("localhost", "127.0.0.1"))
+        .expect("resolve TEST_DATABASE_URL host")
+        .next()
+        .expect("an address")
+}
+
+/// `url` pointed at `addr` instead of its own host and port.
+pub fn via(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((u, r)) => (format!("{u}@"), r),
+        None => (String::new(), rest),
+    };
+    let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+    format!("{scheme}://{userinfo}{addr}{path}")
+}

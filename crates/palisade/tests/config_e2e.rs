@@ -1,0 +1,126 @@
+//! `palisade config check` and start-up refusal, through the real binary.
+
+mod common;
+
+use common::run;
+
+#[test]
+fn a_bad_configuration_names_every_problem_and_exits_2() {
+    let out = run(
+        &["serve"],
+        &[
+            ("PORT", "eighty"),
+            ("ALLOWED_ORIGINS", "*"),
+            ("DB_POOL_MAX", "-1"),
+            ("PALISADE_TRUSTED_PROXYS", "10.0.0.0/8"),
+            ("DATABASE_URL", "mysql://root:hunter2@db/x"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("invalid configuration (5 problems):"),
+        "{err}"
+    );
+    for needle in [
+        "PORT",
+        "ALLOWED_ORIGINS",
+        "DB_POOL_MAX",
+        "PALISADE_TRUSTED_PROXYS",
+        "DATABASE_URL",
+    ] {
+        assert!(err.contains(needle), "{needle} not named in:\n{err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "password printed:\n{err}");
+    assert!(out.stdout.is_empty(), "nothing starts");
+}
+
+#[test]
+fn production_refuses_weak_settings() {
+    let out = run(
+        &["config", "check"],
+        &[
+            ("PALISADE_ENV", "production"),
+            ("JWT_SECRET", "secret"),
+            ("PALISADE_COOKIE_SECURE", "false"),
+            ("ALLOWED_ORIGINS", "http://app.example.com"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["JWT_SECRET", "PALISADE_COOKIE_SECURE", "ALLOWED_ORIGINS"] {
+        assert!(err.contains(needle), "{needle} not named in:\n{err}");
+    }
+}
+
+#[test]
+fn config_check_prints_the_effective_values_with_secrets_redacted() {
+    let secret = "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e";
+    let out = run(
+        &["config", "check"],
+        &[
+            ("JWT_SECRET", secret),
+            ("DATABASE_URL", "postgres://app:pw-123@db.internal/app"),
+            ("DB_POOL_MAX", "7"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains(secret) && !text.contains("pw-123"),
+        "a secret was printed:\n{text}"
+    );
+    assert!(
+        text.contains("JWT_SECRET") && text.contains("(set, redacted)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postgres://app:***@db.internal/app"),
+        "{text}"
+    );
+    let pool = text
+        .lines()
+        .find(|l| l.starts_with("DB_POOL_MAX"))
+        .expect("pool line");
+    assert!(
+        pool.contains(" 7 ") && pool.contains("environment"),
+        "{pool}"
+    );
+    assert!(text.contains("configuration OK"));
+}
+
+#[test]
+fn a_toml_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("palisade.toml");
+    std::fs::write(
+        &file,
+        "db_pool_max = 9\nport = 4000\nlog_levle = \"debug\"\n",
+    )
+    .expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let out = run(&["config", "check", "--config", &path], &[("PORT", "4001")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("DB_POOL_MAX") && l.contains(" 9 ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("PORT") && l.contains(" 4001 ")),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(2), "the misspelt key is a problem");
+    assert!(err.contains("unknown key `log_levle`"), "{err}");
+}
