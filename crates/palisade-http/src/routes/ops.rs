@@ -47,18 +47,13 @@ pub async fn live() -> Json<Status> {
     (status = 503, description = "database unreachable, or shutting down", content_type = "application/problem+json"),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let detail = match state.health.readiness() {
+    // A 5xx carries no detail, so the reason is in the stable code.
+    let code = match state.health.readiness() {
         Readiness::Ready => return Json(Status { status: "ready" }).into_response(),
-        Readiness::ShuttingDown => "shutting down",
-        Readiness::DatabaseUnreachable => "database unreachable",
+        Readiness::ShuttingDown => "service.shutting_down",
+        Readiness::DatabaseUnreachable => "service.database_unavailable",
     };
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "service.not_ready",
-        "Service Unavailable",
-    )
-    .with_detail(detail)
-    .into_response()
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, "Service Unavailable").into_response()
 }
 
 /// Coarse health, safe to expose: no versions, no internals.
