@@ -26,7 +26,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use ipnet::IpNet;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -36,7 +35,8 @@ pub use problem::Problem;
 pub use settings::HttpSettings;
 pub use state::AppState;
 
-use layers::{access_log, body, client_ip, cors, metrics, request_id, route, security_headers};
+use layers::observe::{self, Observe};
+use layers::{body, cors, route};
 
 /// The whole application: the operations routes plus `api` (the resource routes).
 pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> Router {
@@ -46,21 +46,16 @@ pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> R
         .layer(from_fn(route::tag))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .with_state(state);
-    let trusted: Arc<[IpNet]> = settings.trusted_proxies.clone().into();
+    let observe = Arc::new(Observe {
+        trusted_proxies: settings.trusted_proxies.clone(),
+        behind_tls: settings.behind_tls,
+    });
     // `Router::layer` wraps each route separately, after routing; as the fallback of an
     // otherwise empty router, the whole router sits inside the stack, so these layers
     // run before routing, in the order written, for every request.
     Router::new().fallback_service(routes).layer(
         ServiceBuilder::new()
-            .layer(from_fn(request_id::layer))
-            .layer(from_fn_with_state(trusted, client_ip::layer))
-            .layer(from_fn(access_log::layer))
-            .layer(from_fn(metrics::layer))
-            .layer(from_fn_with_state(
-                security_headers::BehindTls(settings.behind_tls),
-                security_headers::layer,
-            ))
-            .layer(from_fn(problem::render))
+            .layer(from_fn_with_state(observe, observe::layer))
             .layer(CatchPanicLayer::custom(on_panic))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,15 +1,13 @@
 //! RFC 9457 problem details: the one shape of every error response.
 //!
 //! Handlers, extractors and layers return a [`Problem`]; its `IntoResponse` only sets the
-//! status and stows the problem in the response's extensions. The [`render`] layer,
-//! which sees the request id, writes the body. The same layer turns the bodiless error
+//! status and stows the problem in the response's extensions. [`finish`], called by
+//! the outermost layer, which knows the request id, writes the body. The same layer turns the bodiless error
 //! responses of axum and tower-http (404, 405, 408, …) into problems, so no error
 //! leaves the server in another shape. A 5xx never carries its detail.
 
 use std::borrow::Cow;
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
@@ -115,9 +113,7 @@ impl IntoResponse for Problem {
 }
 
 /// Writes every error response as problem+json; see the module documentation.
-pub async fn render(req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let mut res = next.run(req).await;
+pub fn finish(mut res: Response, request_id: &RequestId) -> Response {
     let problem = match res.extensions_mut().remove::<Problem>() {
         Some(p) => p,
         // A body with a content type was written on purpose (e.g. /health's 503).
@@ -129,7 +125,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         }
         None => return res,
     };
-    let body = problem.body(request_id.as_ref().map(RequestId::as_str));
+    let body = problem.body(Some(request_id.as_str()));
     let (mut parts, _) = res.into_parts();
     parts.status = problem.status;
     parts.headers.remove(header::CONTENT_LENGTH);

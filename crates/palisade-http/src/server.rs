@@ -8,7 +8,6 @@
 //!    to `shutdown_timeout` to finish; then `serve` returns and the caller closes pools.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -127,9 +126,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-}
-
-/// `SocketAddr` of the listener, for the start-up log line tests read.
-pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            telemetry::init(&config.log_level);
+            let _log_writer = telemetry::init(&config.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

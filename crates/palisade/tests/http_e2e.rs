@@ -420,6 +420,8 @@ async fn metrics_use_route_templates_and_the_reference_names() {
         "# TYPE http_requests_in_progress gauge",
         "# TYPE db_pool_connections gauge",
         "# TYPE database_up gauge",
+        "# TYPE database_query_duration_seconds histogram",
+        "database_query_duration_seconds_count{operation=\"ping\",table=\"none\"}",
         "# TYPE process_resident_memory_bytes gauge",
         "# TYPE process_cpu_seconds_total counter",
         "http_requests_total{method=\"GET\",route=\"/health\",status_code=\"200\"} 1",

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, postgres_socket_addr, via, FaultProxy, Mode, Server};
+use common::{FaultProxy, Mode, Server, client, postgres_socket_addr, via};
 use palisade_store::testing::TempPostgres;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -21,7 +21,10 @@ async fn wait_for(url: &str, want: StatusCode, limit: Duration) {
         if status_of(url).await == Some(want) {
             return;
         }
-        assert!(Instant::now() < deadline, "{url} did not answer {want} within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer {want} within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -30,7 +33,14 @@ async fn wait_for(url: &str, want: StatusCode, limit: Duration) {
 async fn serves_on_postgres() {
     let pg = TempPostgres::create().await;
     let server = Server::start(&[("DATABASE_URL", pg.url())]);
-    let detailed: Value = client().get(server.url("/health/detailed")).send().await.expect("request").json().await.expect("json");
+    let detailed: Value = client()
+        .get(server.url("/health/detailed"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(detailed["database"]["backend"], "postgres");
     assert_eq!(detailed["database"]["reachable"], true);
     assert_eq!(status_of(&server.url("/ready")).await, Some(StatusCode::OK));
@@ -50,21 +60,50 @@ async fn ready_turns_503_while_the_database_is_unreachable_and_back() {
     assert_eq!(status_of(&ready).await, Some(StatusCode::OK));
 
     proxy.set(Mode::Down);
-    wait_for(&ready, StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(10)).await;
+    wait_for(
+        &ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(10),
+    )
+    .await;
     let res = client().get(&ready).send().await.expect("request");
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "service.database_unavailable");
-    assert_eq!(status_of(&server.url("/health")).await, Some(StatusCode::SERVICE_UNAVAILABLE));
-    assert_eq!(status_of(&server.url("/live")).await, Some(StatusCode::OK), "liveness ignores the database");
-    let metrics = client().get(server.url("/metrics")).send().await.expect("request").text().await.expect("text");
+    assert_eq!(
+        status_of(&server.url("/health")).await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(
+        status_of(&server.url("/live")).await,
+        Some(StatusCode::OK),
+        "liveness ignores the database"
+    );
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("database_up 0"), "{metrics}");
+    assert!(
+        metrics.contains("database_errors_total{operation=\"ping\",table=\"none\"}"),
+        "{metrics}"
+    );
 
     proxy.set(Mode::Pass);
     wait_for(&ready, StatusCode::OK, Duration::from_secs(10)).await;
-    assert_eq!(status_of(&server.url("/health")).await, Some(StatusCode::OK));
+    assert_eq!(
+        status_of(&server.url("/health")).await,
+        Some(StatusCode::OK)
+    );
     let logs = server.logs();
-    assert!(logs.contains("database unreachable") && logs.contains("database reachable again"), "{logs}");
+    assert!(
+        logs.contains("database unreachable") && logs.contains("database reachable again"),
+        "{logs}"
+    );
     assert!(!logs.contains(pg.url()), "the database URL was logged");
 }
 
@@ -73,7 +112,12 @@ async fn a_graceful_shutdown_turns_unready_and_finishes_the_request_in_flight() 
     let pg = TempPostgres::create().await;
     let proxy = FaultProxy::start(postgres_socket_addr()).await;
     let url = via(pg.url(), proxy.addr);
-    let mut server = Server::start(&[("DATABASE_URL", &url), ("PALISADE_SHUTDOWN_DELAY", "1s")]);
+    // A slow database must make the request slow, not time out its connection.
+    let mut server = Server::start(&[
+        ("DATABASE_URL", &url),
+        ("PALISADE_SHUTDOWN_DELAY", "1s"),
+        ("DB_CONNECTION_TIMEOUT", "10s"),
+    ]);
     assert_eq!(status_of(&server.url("/ready")).await, Some(StatusCode::OK));
 
     // Every database reply now takes 1 s: /health/detailed (a live ping) takes seconds.
@@ -86,18 +130,34 @@ async fn a_graceful_shutdown_turns_unready_and_finishes_the_request_in_flight() 
     server.terminate();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Within the shutdown delay new requests are still accepted, and /ready says 503.
-    let res = client().get(server.url("/ready")).send().await.expect("ready during the drain");
+    let res = client()
+        .get(server.url("/ready"))
+        .send()
+        .await
+        .expect("ready during the drain");
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "service.shutting_down");
 
-    let res = in_flight.await.expect("task").expect("the in-flight request is answered");
+    let res = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(started.elapsed() > Duration::from_millis(1500), "the request was not slow: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "the request was not slow: {:?}",
+        started.elapsed()
+    );
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["database"]["reachable"], true);
 
-    assert_eq!(server.wait(Duration::from_secs(30)), Some(0), "{}", server.logs());
+    assert_eq!(
+        server.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        server.logs()
+    );
     let logs = server.logs();
     assert!(logs.contains("\"drain\":\"Complete\""), "{logs}");
     // After the drain the listener is closed.

@@ -4,11 +4,8 @@
 //! written by the client and prove nothing.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request};
 use http::HeaderMap;
 use ipnet::IpNet;
 
@@ -16,7 +13,8 @@ use ipnet::IpNet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-pub async fn layer(State(trusted): State<Arc<[IpNet]>>, mut req: Request, next: Next) -> Response {
+/// Resolves the client address and records it on the request.
+pub fn assign(req: &mut Request, trusted: &[IpNet]) -> ClientIp {
     // Without connection info (a request built in-process) the peer is unknown, which
     // grants nothing: 0.0.0.0 is in no allow-list.
     let peer = req
@@ -24,9 +22,9 @@ pub async fn layer(State(trusted): State<Arc<[IpNet]>>, mut req: Request, next: 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let ip = resolve(peer, req.headers(), &trusted);
-    req.extensions_mut().insert(ClientIp(ip));
-    next.run(req).await
+    let ip = ClientIp(resolve(peer, req.headers(), trusted));
+    req.extensions_mut().insert(ip);
+    ip
 }
 
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

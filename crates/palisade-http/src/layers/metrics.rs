@@ -1,18 +1,13 @@
 //! `http_requests_total`, `http_request_duration_seconds` and
 //! `http_requests_in_progress`, labelled by method, route template and status code.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use http::Method;
-
-use super::route::RouteTemplate;
+use http::{Method, StatusCode};
 
 /// Methods outside the standard set share one label, so a client inventing methods
 /// cannot create unbounded label values.
-fn method_label(m: &Method) -> &'static str {
+pub fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -27,11 +22,12 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// Decrements the in-progress gauge even when the request future is dropped mid-way.
-struct InProgress(&'static str);
+/// Counts a request in progress until dropped, even when the request future is
+/// dropped mid-way.
+pub struct InProgress(&'static str);
 
 impl InProgress {
-    fn start(method: &'static str) -> Self {
+    pub fn start(method: &'static str) -> Self {
         metrics::gauge!("http_requests_in_progress", "method" => method).increment(1.0);
         InProgress(method)
     }
@@ -43,23 +39,25 @@ impl Drop for InProgress {
     }
 }
 
-pub async fn layer(req: Request, next: Next) -> Response {
-    let method = method_label(req.method());
-    let _in_progress = InProgress::start(method);
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let route = res
-        .extensions()
-        .get::<RouteTemplate>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "unmatched".into());
+/// Records one answered request.
+pub fn record(method: &'static str, route: &str, status: StatusCode, elapsed: Duration) {
     let labels = [
-        ("method", method.to_owned()),
-        ("route", route),
-        ("status_code", res.status().as_u16().to_string()),
+        metrics::Label::from_static_parts("method", method),
+        metrics::Label::new("route", route.to_owned()),
+        metrics::Label::new("status_code", status_label(status)),
     ];
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    res
+    metrics::histogram!("http_request_duration_seconds", labels.to_vec())
+        .record(elapsed.as_secs_f64());
+    metrics::counter!("http_requests_total", Vec::from(labels)).increment(1);
+}
+
+/// The status code as a `'static` label value: a table built once, instead of a string
+/// formatted per request.
+fn status_label(status: StatusCode) -> &'static str {
+    static LABELS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(|| (0..600u16).map(|c| c.to_string()).collect());
+    labels
+        .get(usize::from(status.as_u16()))
+        .map(String::as_str)
+        .unwrap_or("other")
 }

@@ -1,10 +1,9 @@
 //! `X-Request-ID`: keep a well-formed incoming id, otherwise mint a UUID; echo it on
-//! the response and make it available to every layer and handler behind this one.
+//! the response and make it available to every layer and handler behind `observe`.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 
@@ -30,17 +29,22 @@ fn acceptable(v: &HeaderValue) -> Option<&str> {
     ok.then_some(s)
 }
 
-pub async fn layer(mut req: Request, next: Next) -> Response {
+/// Keeps a well-formed incoming id or mints a UUID v7, and records it on the request.
+pub fn assign(req: &mut Request) -> RequestId {
     let id: Arc<str> = match req.headers().get(&X_REQUEST_ID).and_then(acceptable) {
         Some(s) => s.into(),
         None => uuid::Uuid::now_v7().to_string().into(),
     };
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    let id = RequestId(id);
+    req.extensions_mut().insert(id.clone());
+    id
+}
+
+/// Returns the id on the response.
+pub fn echo(res: &mut Response, id: &RequestId) {
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
-    res
 }
 
 #[cfg(test)]

@@ -3,10 +3,7 @@
 //! response that does not set its own: an API's answers are per-caller, and a cached
 //! one is a leak waiting for a shared cache.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
-use http::{HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 const ALWAYS: &[(&str, &str)] = &[
     (
@@ -27,13 +24,10 @@ const ALWAYS: &[(&str, &str)] = &[
 
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// Whether TLS terminates at or before this server (`PALISADE_BEHIND_TLS`).
-#[derive(Clone, Copy)]
-pub struct BehindTls(pub bool);
-
-pub async fn layer(State(BehindTls(tls)): State<BehindTls>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
+/// Sets the headers on `h`; `tls`: whether TLS terminates at or before this server
+/// (`PALISADE_BEHIND_TLS`), which turns HSTS on.
+pub fn apply(h: &mut HeaderMap, tls: bool) {
+    h.reserve(ALWAYS.len() + 3);
     for (name, value) in ALWAYS {
         h.insert(
             HeaderName::from_static(name),
@@ -51,5 +45,4 @@ pub async fn layer(State(BehindTls(tls)): State<BehindTls>, req: Request, next: 
     }
     h.remove(header::SERVER);
     h.remove("x-powered-by");
-    res
 }

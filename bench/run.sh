@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Throughput and latency of GET /health: palisade (every layer on) against a bare axum
+# server (bench/baseline), loaded in the same run by the same wrk, in alternating rounds.
+# Prints requests/s and p50/p99 per round, and the median ratio palisade ÷ baseline.
+#
+# Usage: bench/run.sh [rounds=3] [seconds=10] [connections=32]
+# Needs: wrk (Debian package `wrk`). Targets 127.0.0.1 only; every run is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${1:-3}
+seconds=${2:-10}
+conns=${3:-32}
+target=${CARGO_TARGET_DIR:-target}
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p palisade -p palisade-bench-baseline
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# start NAME COMMAND…: runs the server in its own directory, logging to a file (the access
+# log is part of palisade's cost, as in production), and waits for its address.
+start() {
+  local name=$1; shift
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; cat "$work/$name/log" >&2; exit 1
+}
+
+palisade=$(start palisade "$(realpath "$target/release/palisade")" serve)
+baseline=$(start baseline "$(realpath "$target/release/palisade-bench-baseline")")
+
+# load ADDR → "rps p50_ms p99_ms"
+load() {
+  wrk -t1 -c"$conns" -d"${seconds}s" --latency "http://$1/health" | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    END { printf "%.0f %.3f %.3f\n", rps, ms(p50), ms(p99) }'
+}
+
+# Warm both up so neither pays for first-connection costs in a measured round.
+wrk -t1 -c"$conns" -d2s "http://$palisade/health" >/dev/null
+wrk -t1 -c"$conns" -d2s "http://$baseline/health" >/dev/null
+
+printf '%-6s %-9s %10s %9s %9s\n' round server req/s p50_ms p99_ms
+ratios=()
+for r in $(seq 1 "$rounds"); do
+  read -r b_rps b_p50 b_p99 < <(load "$baseline")
+  read -r p_rps p_p50 p_p99 < <(load "$palisade")
+  printf '%-6s %-9s %10s %9s %9s\n' "$r" baseline "$b_rps" "$b_p50" "$b_p99"
+  printf '%-6s %-9s %10s %9s %9s\n' "$r" palisade "$p_rps" "$p_p50" "$p_p99"
+  ratios+=("$(awk -v p="$p_rps" -v b="$b_rps" 'BEGIN { printf "%.3f", p / b }')")
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+echo "ratios palisade/baseline (req/s): ${ratios[*]}"
+echo "median ratio: $median (target >= 0.80)"
