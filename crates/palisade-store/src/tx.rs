@@ -45,8 +45,8 @@ impl Tx {
 
     fn target(&mut self) -> Target<'_> {
         match &mut self.0 {
-            Inner::Sqlite(t) => Target::SqliteConn(&mut **t),
-            Inner::Postgres(t) => Target::PgConn(&mut **t),
+            Inner::Sqlite(t) => Target::SqliteConn(t),
+            Inner::Postgres(t) => Target::PgConn(t),
         }
     }
 

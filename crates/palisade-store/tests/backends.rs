@@ -131,7 +131,7 @@ async fn injection_strings_are_data(db: Db) {
     assert_eq!(count(&db).await, 1);
 }
 
-async fn constraint_errors_are_not_transient(db: Db) {
+async fn constraint_and_syntax_errors_are_not_transient(db: Db) {
     db.execute_script(SCHEMA).await.expect("schema");
     db.execute("items", &insert("a", "apple", 1))
         .await
@@ -142,6 +142,11 @@ async fn constraint_errors_are_not_transient(db: Db) {
         .expect_err("unique name");
     assert!(dup.is_unique_violation(), "{dup}");
     assert!(!dup.is_transient());
+    let syntax = db
+        .execute_script("SELEC 1")
+        .await
+        .expect_err("syntax error");
+    assert!(!syntax.is_transient(), "{syntax}");
 }
 
 async fn foreign_keys_are_enforced(db: Db) {
@@ -304,7 +309,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     crud_through_one_repository,
     injection_strings_are_data,
-    constraint_errors_are_not_transient,
+    constraint_and_syntax_errors_are_not_transient,
     foreign_keys_are_enforced,
     transaction_commits_and_rolls_back,
     transaction_reruns_after_a_transient_failure,
