@@ -2,6 +2,9 @@
 # Throughput and latency of GET /health: palisade (every layer on) against a bare axum
 # server (bench/baseline), loaded in the same run by the same wrk, in alternating rounds.
 # Prints requests/s and p50/p99 per round, and the median ratio palisade ÷ baseline.
+# A second baseline sends palisade's response headers too (same bytes on the wire, still
+# no middleware): the ratio against it is the cost of the layers alone, since wrk, on the
+# same cores, pays for parsing larger responses.
 #
 # Usage: bench/run.sh [rounds=3] [seconds=10] [connections=32]
 # Needs: wrk (Debian package `wrk`). Targets 127.0.0.1 only; every run is bounded.
@@ -38,6 +41,7 @@ start() {
 
 palisade=$(start palisade "$(realpath "$target/release/palisade")" serve)
 baseline=$(start baseline "$(realpath "$target/release/palisade-bench-baseline")")
+same=$(BASELINE_HEADERS=palisade start same-bytes "$(realpath "$target/release/palisade-bench-baseline")")
 
 # load ADDR → "rps p50_ms p99_ms"
 load() {
@@ -51,16 +55,23 @@ load() {
 # Warm both up so neither pays for first-connection costs in a measured round.
 wrk -t1 -c"$conns" -d2s "http://$palisade/health" >/dev/null
 wrk -t1 -c"$conns" -d2s "http://$baseline/health" >/dev/null
+wrk -t1 -c"$conns" -d2s "http://$same/health" >/dev/null
 
-printf '%-6s %-9s %10s %9s %9s\n' round server req/s p50_ms p99_ms
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v p="$1" -v b="$2" 'BEGIN { printf "%.3f", p / b }'; }
+
+printf '%-6s %-10s %10s %9s %9s\n' round server req/s p50_ms p99_ms
 ratios=()
+same_ratios=()
 for r in $(seq 1 "$rounds"); do
   read -r b_rps b_p50 b_p99 < <(load "$baseline")
+  read -r s_rps s_p50 s_p99 < <(load "$same")
   read -r p_rps p_p50 p_p99 < <(load "$palisade")
-  printf '%-6s %-9s %10s %9s %9s\n' "$r" baseline "$b_rps" "$b_p50" "$b_p99"
-  printf '%-6s %-9s %10s %9s %9s\n' "$r" palisade "$p_rps" "$p_p50" "$p_p99"
-  ratios+=("$(awk -v p="$p_rps" -v b="$b_rps" 'BEGIN { printf "%.3f", p / b }')")
+  printf '%-6s %-10s %10s %9s %9s\n' "$r" baseline "$b_rps" "$b_p50" "$b_p99"
+  printf '%-6s %-10s %10s %9s %9s\n' "$r" same-bytes "$s_rps" "$s_p50" "$s_p99"
+  printf '%-6s %-10s %10s %9s %9s\n' "$r" palisade "$p_rps" "$p_p50" "$p_p99"
+  ratios+=("$(ratio "$p_rps" "$b_rps")")
+  same_ratios+=("$(ratio "$p_rps" "$s_rps")")
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-echo "ratios palisade/baseline (req/s): ${ratios[*]}"
-echo "median ratio: $median (target >= 0.80)"
+echo "palisade / baseline   (req/s): ${ratios[*]}  median $(median "${ratios[@]}")  (target >= 0.80)"
+echo "palisade / same-bytes (req/s): ${same_ratios[*]}  median $(median "${same_ratios[@]}")"
