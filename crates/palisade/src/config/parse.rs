@@ -2,20 +2,29 @@
 
 use std::time::Duration;
 
+/// Splits `30s` into `(30, "s")`; `what` names the expected kind in the message.
+fn number_and_unit<N: std::str::FromStr>(s: &str, what: &str) -> Result<(N, String), String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n = num.parse().map_err(|_| format!("`{s}` is not {what}"))?;
+    Ok((n, unit.trim().to_ascii_lowercase()))
+}
+
 /// `30s`, `500ms`, `2m`, `1h`; a plain number is milliseconds (as the reference
 /// backends' `DB_IDLE_TIMEOUT=30000`).
 pub fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 500ms, 2m)"))?;
-    match unit.trim() {
+    let (n, unit): (u64, _) = number_and_unit(s, "a duration (e.g. 30s, 500ms, 2m)")?;
+    let seconds = |mul: u64| {
+        n.checked_mul(mul)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{s}` is too long"))
+    };
+    match unit.as_str() {
         "" | "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
         other => Err(format!(
             "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
         )),
@@ -25,12 +34,8 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 /// `1048576`, `512KiB`, `1MiB` (also KB/MB as binary multiples).
 pub fn size(s: &str) -> Result<usize, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 1MiB, 512KiB, 1048576)"))?;
-    let mul = match unit.trim().to_ascii_lowercase().as_str() {
+    let (n, unit): (usize, _) = number_and_unit(s, "a size (e.g. 1MiB, 512KiB, 1048576)")?;
+    let mul = match unit.as_str() {
         "" | "b" => 1,
         "kib" | "kb" | "k" => 1024,
         "mib" | "mb" | "m" => 1024 * 1024,
@@ -103,6 +108,10 @@ mod tests {
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert!(duration("soon").is_err());
         assert!(duration("5d").is_err());
+        assert!(
+            duration("18446744073709551615h").is_err(),
+            "overflow is an error, not a panic"
+        );
     }
 
     #[test]
