@@ -20,8 +20,13 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 cargo build --release -q -p palisade -p palisade-bench-baseline
 
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Each server's pid is kept in a file: `start` runs in a command substitution, whose
+# variables do not reach this shell.
+cleanup() {
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # start NAME COMMAND…: runs the server in its own directory, logging to a file (the access
@@ -30,7 +35,7 @@ start() {
   local name=$1; shift
   mkdir -p "$work/$name"
   (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
-  pids+=($!)
+  echo $! >"$work/$name/pid"
   for _ in $(seq 1 100); do
     addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
     [ -n "$addr" ] && { echo "$addr"; return; }

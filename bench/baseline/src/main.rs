@@ -15,11 +15,6 @@ use serde_json::json;
 /// What palisade sends on `GET /health`, besides `content-type`, `content-length` and `date`.
 const PALISADE_HEADERS: &[(&str, &str)] = &[
     ("vary", "origin"),
-    ("access-control-allow-credentials", "true"),
-    (
-        "access-control-expose-headers",
-        "x-request-id,ratelimit,ratelimit-policy,retry-after",
-    ),
     (
         "content-security-policy",
         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",

@@ -18,63 +18,42 @@ mod settings;
 mod state;
 pub mod telemetry;
 
-use std::any::Any;
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower::Layer;
 
 pub use extract::ApiJson;
 pub use problem::Problem;
 pub use settings::HttpSettings;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
-use layers::observe::{self, Observe};
-use layers::{body, cors, route};
+use layers::cors::CorsPolicy;
+use layers::edge::{Edge, EdgeConfig};
+use layers::route::TagRouteLayer;
 
-/// The whole application: the operations routes plus `api` (the resource routes).
-pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> Router {
-    let routes = routes::ops::routes(&state)
+/// The whole application as one service: the edge around the router. The body limit
+/// wraps the router once instead of each route (`Router::layer` boxes every route
+/// again per layer).
+pub type App = Edge<<DefaultBodyLimit as Layer<Router>>::Service>;
+
+/// The whole application: the operations routes plus `api` (the resource routes),
+/// inside the edge ([`layers`]).
+pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> App {
+    let metrics = &state.metrics.http;
+    let router = routes::ops::routes(&state)
         .merge(api)
         .fallback(|| async { Problem::not_found() })
-        .layer(from_fn(route::tag))
-        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(TagRouteLayer)
         .with_state(state);
-    let observe = Arc::new(Observe {
-        trusted_proxies: settings.trusted_proxies.clone(),
-        behind_tls: settings.behind_tls,
-    });
-    // `Router::layer` wraps each route separately, after routing; as the fallback of an
-    // otherwise empty router, the whole router sits inside the stack, so these layers
-    // run before routing, in the order written, for every request.
-    Router::new().fallback_service(routes).layer(
-        ServiceBuilder::new()
-            .layer(from_fn_with_state(observe, observe::layer))
-            .layer(CatchPanicLayer::custom(on_panic))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                settings.request_timeout,
-            ))
-            .layer(cors::layer(&settings.allowed_origins))
-            .layer(from_fn_with_state(
-                body::BodyLimit(settings.body_limit),
-                body::layer,
-            )),
+    Edge::new(
+        DefaultBodyLimit::max(settings.body_limit).layer(router),
+        EdgeConfig {
+            trusted_proxies: settings.trusted_proxies.clone(),
+            behind_tls: settings.behind_tls,
+            cors: CorsPolicy::new(&settings.allowed_origins),
+            body_limit: settings.body_limit,
+            request_timeout: settings.request_timeout,
+            metrics,
+        },
     )
-}
-
-fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    tracing::error!(panic = %message, "handler panicked");
-    Problem::internal().into_response()
 }

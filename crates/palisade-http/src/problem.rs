@@ -3,7 +3,7 @@
 //! Handlers, extractors and layers return a [`Problem`]; its `IntoResponse` only sets the
 //! status and stows the problem in the response's extensions. [`finish`], called by
 //! the outermost layer, which knows the request id, writes the body. The same layer turns the bodiless error
-//! responses of axum and tower-http (404, 405, 408, …) into problems, so no error
+//! responses of axum (404, 405, …) and of the edge (timeouts) into problems, so no error
 //! leaves the server in another shape. A 5xx never carries its detail.
 
 use std::borrow::Cow;

@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::Request;
 use hyper::body::Incoming;
@@ -21,12 +20,12 @@ use palisade_service::HealthService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::HttpSettings;
+use crate::{App, HttpSettings};
 
-/// At most this many request headers…
-const MAX_HEADERS: usize = 100;
-/// …in a header block of at most this many bytes (hyper's read buffer bounds it; the
-/// floor hyper accepts is 8 KiB).
+/// A header block of at most this many bytes (hyper's read buffer bounds it; the floor
+/// hyper accepts is 8 KiB). The count of headers is bounded at 100 by hyper's default,
+/// which is the baseline's limit: setting it explicitly, even to the same number,
+/// makes hyper initialise a 100-slot array for every request it parses.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// How the drain ended.
@@ -40,7 +39,7 @@ pub enum Drain {
 
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     settings: &HttpSettings,
     health: HealthService,
     shutdown: impl Future<Output = ()>,
@@ -50,7 +49,6 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEADER_BYTES);
     let graceful = GracefulShutdown::new();
 

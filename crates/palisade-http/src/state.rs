@@ -1,3 +1,4 @@
+use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -7,13 +8,31 @@ use palisade_store::Db;
 
 use crate::telemetry::Metrics;
 
-/// What handlers share. Cheap to clone.
+/// What handlers share: one `Arc`, so the clone each handler's `State` takes is one
+/// reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
     pub db: Db,
     pub health: HealthService,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,
     /// `/openapi.json`, rendered once.
     pub openapi: Bytes,
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }

@@ -9,14 +9,17 @@ use std::time::Duration;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::layers::metrics::HttpMetrics;
+
 /// Latency buckets in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    /// The request metrics' handles.
+    pub http: HttpMetrics,
 }
 
 impl Metrics {
@@ -36,7 +39,10 @@ impl Metrics {
             }
             describe();
             metrics_process::Collector::default().describe();
-            Metrics { handle }
+            Metrics {
+                handle,
+                http: HttpMetrics::default(),
+            }
         })
     }
 

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use palisade_http::telemetry::Metrics;
-use palisade_http::{ApiJson, AppState, HttpSettings, app};
+use palisade_http::{ApiJson, App, AppState, HttpSettings, Shared, app};
 use palisade_service::HealthService;
 use palisade_store::{Db, DbHealth, StoreSettings};
 use serde::Deserialize;
@@ -37,7 +37,7 @@ async fn slow() -> &'static str {
     "late"
 }
 
-async fn test_app() -> (Router, tempfile::TempDir) {
+async fn test_app() -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::connect(&StoreSettings::new(format!(
         "sqlite://{}/t.db",
@@ -49,13 +49,13 @@ async fn test_app() -> (Router, tempfile::TempDir) {
         db.clone(),
         DbHealth::spawn(db.clone(), Duration::from_secs(30), Duration::from_secs(5)),
     );
-    let state = AppState {
+    let state = AppState::from(Shared {
         db,
         health,
         metrics: Metrics::global(),
         ops_allow: Arc::from(vec![]),
         openapi: "{}".into(),
-    };
+    });
     let settings = HttpSettings {
         request_timeout: Duration::from_millis(200),
         ..HttpSettings::default()
@@ -67,7 +67,7 @@ async fn test_app() -> (Router, tempfile::TempDir) {
     (app(state, &settings, api), dir)
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+async fn send(app: &App, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
     let res = app.clone().oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();

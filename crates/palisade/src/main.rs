@@ -55,7 +55,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            let _log_writer = telemetry::init(&config.log_level);
+            let _log_writer = match telemetry::init(&config.log_level) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    eprintln!("error: cannot start the log writer: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

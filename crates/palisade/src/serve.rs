@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use palisade_http::{AppState, openapi, server, telemetry::Metrics};
+use palisade_http::{AppState, Shared, openapi, server, telemetry::Metrics};
 use palisade_service::HealthService;
 use palisade_store::{Db, DbHealth, redact_url};
 use tokio::net::TcpListener;
@@ -32,13 +32,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let health = HealthService::new(db.clone(), db_health);
 
-    let state = AppState {
+    let state = AppState::from(Shared {
         db: db.clone(),
         health: health.clone(),
         metrics,
         ops_allow: Arc::from(config.http.ops_allow.clone()),
         openapi: openapi::document().into(),
-    };
+    });
     let app = palisade_http::app(state, &config.http, Router::new());
 
     let addr = SocketAddr::new(config.host, config.port);

@@ -3,47 +3,54 @@
 //! without `Content-Length` is enforced while it is read (`DefaultBodyLimit`, which the
 //! JSON extractor honours).
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::problem::Problem;
 
-/// The largest request body accepted, in bytes.
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
+/// What to do with a request's body.
+pub enum BodyCheck {
+    /// Let it through to the handler.
+    Pass,
+    /// Answer this at once, without reading the body.
+    Refuse(Response),
+    /// A body within the limit that is not JSON: read and discard it, then answer 415
+    /// ([`discard_then_refuse`]), so the connection stays usable and a client still
+    /// writing is not cut off mid-request.
+    NotJson,
+}
 
-pub async fn layer(
-    State(BodyLimit(limit)): State<BodyLimit>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub fn check<B>(req: &Request<B>, limit: usize) -> BodyCheck {
     let unsafe_method = !matches!(
         *req.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
     let declared = declared_length(req.headers());
     if declared.is_some_and(|n| n > limit as u64) {
-        return oversized(&req);
+        return BodyCheck::Refuse(oversized(req));
     }
     let has_body =
         declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if unsafe_method && has_body && !is_json(req.headers()) {
-        // The body is within the limit: read and discard it, so the connection stays
-        // usable and a client still writing it is not cut off mid-request.
-        if axum::body::to_bytes(req.into_body(), limit).await.is_err() {
-            return too_large().into_response();
-        }
-        return not_json().into_response();
+        BodyCheck::NotJson
+    } else {
+        BodyCheck::Pass
     }
-    next.run(req).await
+}
+
+pub async fn discard_then_refuse(body: Body, limit: usize) -> Response {
+    match axum::body::to_bytes(body, limit).await {
+        Ok(_) => not_json().into_response(),
+        Err(_) => too_large().into_response(),
+    }
 }
 
 /// The answer to a body declared too large, given without reading it: on HTTP/1 the
 /// unread bytes still sit on the connection, so it is closed rather than reused (a
 /// client reusing it would see its next request fail).
-fn oversized(req: &Request) -> Response {
+fn oversized<B>(req: &Request<B>) -> Response {
     let mut res = too_large().into_response();
     if req.version() <= Version::HTTP_11 {
         res.headers_mut()

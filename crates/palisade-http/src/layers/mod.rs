@@ -1,22 +1,27 @@
-//! The tower layers every request passes through, outermost first:
+//! What every request goes through, outermost first. [`edge::Edge`] runs the whole list
+//! as one service, one function per concern from the modules below:
 //!
-//! 1. `observe`: request id, client IP (trusted proxies), span and access log, request
-//!    metrics, problem+json for every error, security headers on every response.
-//! 2. catch-panic: a panicking handler becomes a 500 problem.
-//! 3. timeout: a request that takes longer than `PALISADE_REQUEST_TIMEOUT` gets 503.
-//! 4. CORS: preflights and allow-listed origins.
-//! 5. `body`: 413 for a declared length over the limit, 415 for a non-JSON body.
+//! 1. on the way in: the request id ([`request_id`]), the client address behind
+//!    trusted proxies ([`client_ip`]), the span every log line of the request carries
+//!    ([`access_log`]), the in-progress gauge ([`metrics`]);
+//! 2. CORS: preflights answered, the origin looked up in the allow-list ([`cors`]);
+//! 3. the body guard: 413 for a declared length over the limit, 415 for a non-JSON
+//!    body ([`body`]);
+//! 4. the router, with every panic caught (500) and the request timeout (503);
+//! 5. on the way out: every error as problem+json ([`crate::problem`]), CORS and
+//!    security headers ([`security_headers`]), the request id echoed, request metrics
+//!    by route template ([`route`] carries it out of the router) and the access-log
+//!    line.
 //!
-//! Routes then add their own (`route::tag` on every route, `ops_access` on the
-//! operations endpoints). The header-read timeout and header limits live in the
-//! connection itself (`server`).
+//! Routes add their own ([`ops_access`] on the operations endpoints). The header-read
+//! timeout and header limits live in the connection itself ([`crate::server`]).
 
 pub mod access_log;
 pub mod body;
 pub mod client_ip;
 pub mod cors;
+pub mod edge;
 pub mod metrics;
-pub mod observe;
 pub mod ops_access;
 pub mod request_id;
 pub mod route;

@@ -85,6 +85,20 @@ impl Server {
         self.logs.lock().expect("logs").join("\n")
     }
 
+    /// Waits (at most 5 s) until a log line containing `needle` has been written: lines
+    /// leave the server in batches, a few milliseconds after they are logged.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !self.logs().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line contains {needle:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")
