@@ -47,7 +47,7 @@ async fn test_app() -> (App, tempfile::TempDir) {
     .expect("db");
     let health = HealthService::new(
         db.clone(),
-        DbHealth::spawn(db.clone(), Duration::from_secs(30), Duration::from_secs(5)),
+        DbHealth::start(db.clone(), Duration::from_secs(30), Duration::from_secs(5)).await,
     );
     let state = AppState::from(Shared {
         db,

@@ -225,6 +225,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redacts_the_password_of_a_url() {
+        assert_eq!(
+            redacted("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redacted("postgres://db:5432/x"), "postgres://db:5432/x");
+        assert_eq!(
+            redacted("sqlite://./data/palisade.db"),
+            "sqlite://./data/palisade.db"
+        );
+    }
+
+    #[test]
     fn urls_choose_the_target_and_never_show_a_password() {
         let t = Target::from_url("postgres://app:s3cret@db:5433/x").expect("url");
         assert_eq!(t.dialect(), Dialect::Postgres);

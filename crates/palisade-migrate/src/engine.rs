@@ -67,6 +67,8 @@ pub trait Progress: Sync {
     fn planned(&self, _steps: &[Step]) {}
     fn started(&self, _step: &Step) {}
     fn finished(&self, _step: &Step) {}
+    /// `verify` moved on to the migration `id`.
+    fn verifying(&self, _id: &str) {}
     fn note(&self, _message: &str) {}
 }
 
@@ -76,18 +78,12 @@ impl Progress for Quiet {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("cannot connect to {target}: {source}")]
-    Connect {
-        target: String,
-        #[source]
-        source: sqlx::Error,
-    },
-    #[error("{context}: {source}")]
-    Database {
-        context: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    // The database's error is part of the message, not a `source`: printed as a
+    // chain it would be said twice.
+    #[error("cannot connect to {target}: {error}")]
+    Connect { target: String, error: sqlx::Error },
+    #[error("{context}: {error}")]
+    Database { context: String, error: sqlx::Error },
     #[error("{0}")]
     Statement(Box<StatementFailure>),
     #[error("{0}")]
@@ -133,7 +129,7 @@ impl fmt::Display for StatementFailure {
 
 fn db_error(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> MigrateError {
     let context = context.into();
-    move |source| MigrateError::Database { context, source }
+    move |error| MigrateError::Database { context, error }
 }
 
 /// Migrations of one set against one database.
@@ -167,9 +163,9 @@ impl Migrator {
         self.target
             .connect()
             .await
-            .map_err(|source| MigrateError::Connect {
+            .map_err(|error| MigrateError::Connect {
                 target: self.target.describe(),
-                source,
+                error,
             })
     }
 

@@ -97,20 +97,19 @@ pub struct MigrationSet {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read migrations from {path}: {source}")]
+#[error("cannot read migrations from {path}: {error}")]
 pub struct ReadError {
     pub path: String,
-    #[source]
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 impl MigrationSet {
     /// The `.sql` files of `dir`, or of `dir/sqlite` / `dir/postgres` when that exists.
     pub fn from_dir(dir: &Path, dialect: Dialect) -> Result<MigrationSet, ReadError> {
         let dir = Self::dialect_dir(dir, dialect);
-        let read_error = |source| ReadError {
+        let read_error = |error| ReadError {
             path: dir.display().to_string(),
-            source,
+            error,
         };
         let mut files = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(read_error)? {
@@ -119,9 +118,9 @@ impl MigrationSet {
             if !name.ends_with(".sql") || !entry.path().is_file() {
                 continue;
             }
-            let sql = std::fs::read_to_string(entry.path()).map_err(|source| ReadError {
+            let sql = std::fs::read_to_string(entry.path()).map_err(|error| ReadError {
                 path: entry.path().display().to_string(),
-                source,
+                error,
             })?;
             files.push((name, sql));
         }

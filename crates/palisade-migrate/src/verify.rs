@@ -68,12 +68,12 @@ pub async fn verify(
     }
     let scratch = Scratch::create(like, "palisade_verify")
         .await
-        .map_err(|source| MigrateError::Database {
+        .map_err(|error| MigrateError::Database {
             context: format!(
                 "cannot create a scratch database beside {}",
                 like.describe()
             ),
-            source,
+            error,
         })?;
     let name = scratch.name();
     let checked = match scratch.target().connect().await {
@@ -82,9 +82,9 @@ pub async fn verify(
             conn.close().await;
             out
         }
-        Err(source) => Err(MigrateError::Connect {
+        Err(error) => Err(MigrateError::Connect {
             target: scratch.target().describe(),
-            source,
+            error,
         }),
     };
     // Removed whatever happened above; a failure to remove is only worth a warning.
@@ -102,20 +102,20 @@ async fn walk(
     set: &MigrationSet,
     progress: &dyn Progress,
 ) -> Result<Vec<Checked>, MigrateError> {
-    let read_error = |source| MigrateError::Database {
+    let read_error = |error| MigrateError::Database {
         context: "cannot read the scratch database's schema".into(),
-        source,
+        error,
     };
     history::ensure(conn)
         .await
-        .map_err(|source| MigrateError::Database {
+        .map_err(|error| MigrateError::Database {
             context: "cannot create the tracking table".into(),
-            source,
+            error,
         })?;
     let mut before = Schema::read(conn).await.map_err(read_error)?;
     let mut checked = Vec::new();
     for m in &set.migrations {
-        progress.note(&m.id());
+        progress.verifying(&m.id());
         let outcome = match check(conn, m, &before).await {
             Ok((outcome, after)) => {
                 before = after;
@@ -144,9 +144,9 @@ async fn check(
     m: &crate::source::Migration,
     before: &Schema,
 ) -> Result<(Outcome, Schema), MigrateError> {
-    let read = |source| MigrateError::Database {
+    let read = |error| MigrateError::Database {
         context: "cannot read the scratch database's schema".into(),
-        source,
+        error,
     };
     apply(conn, m, Direction::Up).await?;
     let after_up = Schema::read(conn).await.map_err(read)?;

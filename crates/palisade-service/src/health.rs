@@ -1,8 +1,9 @@
 //! Liveness, readiness and health: what each probe means.
 //!
 //! - live: the process serves requests; nothing else is checked.
-//! - ready: the database answered the last background check, and no graceful shutdown
-//!   has begun (a load balancer must stop sending traffic before the drain ends).
+//! - ready: the database answered the last background check, none of this build's
+//!   migrations is pending, and no graceful shutdown has begun (a load balancer must
+//!   stop sending traffic before the drain ends).
 //! - healthy: the database answered the last background check.
 //! - detailed: a live ping with its latency, pool usage, memory and uptime, for operators.
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use palisade_store::{Db, DbHealth, PoolStats};
+use palisade_store::{Db, DbHealth, PoolStats, schema};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,6 +21,7 @@ pub enum Readiness {
     Ready,
     ShuttingDown,
     DatabaseUnreachable,
+    MigrationsPending,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,8 @@ impl HealthService {
             Readiness::ShuttingDown
         } else if !self.db_health.is_up() {
             Readiness::DatabaseUnreachable
+        } else if self.db_health.pending_migrations() > 0 {
+            Readiness::MigrationsPending
         } else {
             Readiness::Ready
         }
@@ -63,6 +67,13 @@ impl HealthService {
     pub async fn detailed(&self) -> DetailedHealth {
         let ping = self.db.ping().await;
         let reachable = ping.is_ok();
+        let migrations = match schema::counts(&self.db).await {
+            Ok(c) => Some(MigrationsHealth {
+                applied: c.applied,
+                pending: c.pending,
+            }),
+            Err(_) => None,
+        };
         DetailedHealth {
             status: if reachable { "ok" } else { "degraded" },
             database: DatabaseHealth {
@@ -72,6 +83,7 @@ impl HealthService {
                 pool: self.db.stats().into(),
                 replica_pool: self.db.replica_stats().map(Into::into),
             },
+            migrations,
             memory: MemoryHealth {
                 rss_bytes: resident_set_bytes(),
             },
@@ -86,6 +98,8 @@ pub struct DetailedHealth {
     /// `ok` or `degraded`.
     pub status: &'static str,
     pub database: DatabaseHealth,
+    /// This build's migrations on the database; absent when it cannot be read.
+    pub migrations: Option<MigrationsHealth>,
     pub memory: MemoryHealth,
     pub uptime_seconds: u64,
     pub version: &'static str,
@@ -119,6 +133,12 @@ impl From<PoolStats> for PoolUsage {
             max: s.max,
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationsHealth {
+    pub applied: usize,
+    pub pending: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -131,20 +131,7 @@ fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
 }
 
 /// A URL with its password replaced by `***`, fit for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    // scheme://user:password@host…: blank out what lies between the first ':' after
-    // the scheme's "//" and the '@'.
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[start..];
-    match (rest.find('@'), rest.find(':')) {
-        (Some(at), Some(colon)) if colon < at => {
-            format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use palisade_migrate::conn::redacted as redact_url;
 
 /// Connections of a pool, as `/health/detailed` and the `db_pool_connections` gauge show them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,23 +343,5 @@ impl Reader<'_> {
             )
         };
         Ok(self.retry.run(op).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redacts_the_password_of_a_url() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(redact_url("postgres://db:5432/x"), "postgres://db:5432/x");
-        assert_eq!(
-            redact_url("sqlite://./data/palisade.db"),
-            "sqlite://./data/palisade.db"
-        );
     }
 }

@@ -9,32 +9,9 @@ use sea_query::{DeleteStatement, InsertStatement, SelectStatement, UpdateStateme
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-/// Which database a handle talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a URL names: `sqlite:` or `postgres(ql)://`.
-    pub fn from_url(url: &str) -> Option<Backend> {
-        if url.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Backend::Postgres)
-        } else {
-            None
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
+/// Which database a handle talks to: the migration engine's dialect, so the two never
+/// disagree.
+pub use palisade_migrate::Dialect as Backend;
 
 /// A row type readable from both backends; `#[derive(sqlx::FromRow)]` gives both impls.
 pub trait FromAnyRow:

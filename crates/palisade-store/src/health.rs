@@ -1,62 +1,89 @@
 //! The background database health check.
 //!
-//! Every interval a task pings the primary, keeps the result in [`DbHealth`] (read by
-//! `/ready` and `/health` without touching the database), and refreshes the
-//! `database_up` and `db_pool_connections` gauges. The task ends by itself once every
-//! [`DbHealth`] handle is dropped.
+//! Every interval a task pings the primary and counts the migrations not yet applied,
+//! keeps both in [`DbHealth`] (read by `/ready` and `/health` without touching the
+//! database), and refreshes the `database_up` and `db_pool_connections` gauges. The
+//! task ends by itself once every [`DbHealth`] handle is dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::Db;
+use crate::{Db, schema};
 
 /// The latest verdict of the health check. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DbHealth {
-    up: Arc<AtomicBool>,
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    up: AtomicBool,
+    pending: AtomicUsize,
 }
 
 impl DbHealth {
-    /// Starts the check; the first ping runs at once.
-    pub fn spawn(db: Db, every: Duration, timeout: Duration) -> DbHealth {
-        let up = Arc::new(AtomicBool::new(true));
-        let weak = Arc::downgrade(&up);
-        tokio::spawn(run(db, weak, every, timeout));
-        DbHealth { up }
+    /// Checks once, then starts the periodic check.
+    pub async fn start(db: Db, every: Duration, timeout: Duration) -> DbHealth {
+        let state = Arc::new(State {
+            up: AtomicBool::new(true),
+            pending: AtomicUsize::new(0),
+        });
+        check(&db, &state, timeout).await;
+        tokio::spawn(run(db, Arc::downgrade(&state), every, timeout));
+        DbHealth { state }
     }
 
     /// Whether the last ping succeeded.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.state.up.load(Ordering::Relaxed)
+    }
+
+    /// Migrations of this build not applied on the database, at the last check.
+    pub fn pending_migrations(&self) -> usize {
+        self.state.pending.load(Ordering::Relaxed)
     }
 }
 
-async fn run(db: Db, up: Weak<AtomicBool>, every: Duration, timeout: Duration) {
+async fn run(db: Db, state: Weak<State>, every: Duration, timeout: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate, and `start` has just checked.
+    ticker.tick().await;
     loop {
         ticker.tick().await;
-        let Some(flag) = up.upgrade() else { return };
-        let now_up = match tokio::time::timeout(timeout, db.ping()).await {
-            Ok(Ok(_)) => true,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "database health check failed");
-                false
-            }
-            Err(_) => false,
-        };
-        let was_up = flag.swap(now_up, Ordering::Relaxed);
-        match (was_up, now_up) {
-            (true, false) => {
-                tracing::warn!(backend = db.backend().as_str(), "database unreachable")
-            }
-            (false, true) => {
-                tracing::info!(backend = db.backend().as_str(), "database reachable again")
-            }
-            _ => {}
+        let Some(state) = state.upgrade() else { return };
+        check(&db, &state, timeout).await;
+    }
+}
+
+async fn check(db: &Db, state: &State, timeout: Duration) {
+    let now_up = match tokio::time::timeout(timeout, db.ping()).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "database health check failed");
+            false
         }
-        metrics::gauge!("database_up").set(if now_up { 1.0 } else { 0.0 });
-        db.record_pool_gauges();
+        Err(_) => false,
+    };
+    let was_up = state.up.swap(now_up, Ordering::Relaxed);
+    match (was_up, now_up) {
+        (true, false) => {
+            tracing::warn!(backend = db.backend().as_str(), "database unreachable")
+        }
+        (false, true) => {
+            tracing::info!(backend = db.backend().as_str(), "database reachable again")
+        }
+        _ => {}
+    }
+    metrics::gauge!("database_up").set(if now_up { 1.0 } else { 0.0 });
+    db.record_pool_gauges();
+    if now_up {
+        match tokio::time::timeout(timeout, schema::counts(db)).await {
+            Ok(Ok(c)) => state.pending.store(c.pending, Ordering::Relaxed),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the migration status"),
+            Err(_) => tracing::warn!("reading the migration status timed out"),
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod dialect;
 mod error;
 pub mod health;
 pub mod retry;
+pub mod schema;
 mod settings;
 mod tx;
 

@@ -4,7 +4,8 @@
 //! there: [`TempPostgres::create`] makes a uniquely named one and dropping the guard
 //! drops it (with `FORCE`, so lingering connections do not keep it alive).
 
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use palisade_migrate::Target;
+use palisade_migrate::scratch::Scratch;
 
 /// The server every PostgreSQL test uses.
 pub fn test_database_url() -> String {
@@ -18,31 +19,22 @@ pub fn test_database_url() -> String {
 
 /// A database that exists for as long as this guard does.
 pub struct TempPostgres {
-    admin_url: String,
-    name: String,
     url: String,
+    _scratch: Scratch,
 }
 
 impl TempPostgres {
     /// Creates `palisade_test_<uuid>` on the `TEST_DATABASE_URL` server.
     pub async fn create() -> TempPostgres {
         let admin_url = test_database_url();
-        let name = format!("palisade_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url)
+        let server = Target::from_url(&admin_url)
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL ({admin_url}): {e}"));
+        let scratch = Scratch::create(&server, "palisade_test")
             .await
-            .unwrap_or_else(|e| panic!("cannot connect to TEST_DATABASE_URL ({admin_url}): {e}"));
-        // A database name is an identifier, which cannot be a bound parameter; this one
-        // is generated here from hex digits only.
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-        let _ = admin.close().await;
-        let url = with_database(&admin_url, &name);
+            .unwrap_or_else(|e| panic!("cannot create a test database on {admin_url}: {e}"));
         TempPostgres {
-            admin_url,
-            name,
-            url,
+            url: with_database(&admin_url, &scratch.name()),
+            _scratch: scratch,
         }
     }
 
@@ -68,34 +60,6 @@ pub fn with_database(url: &str, name: &str) -> String {
         out.push_str(q);
     }
     out
-}
-
-impl Drop for TempPostgres {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await
-                .map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("warning: could not drop test database {}", self.name);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `palisade`: the command line. Each subcommand is wiring over the library crates.
 
 mod config;
+mod migrate;
 mod serve;
 mod telemetry;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API until SIGTERM or SIGINT.
     Serve,
+    /// Apply, roll back, inspect, lint and verify database migrations.
+    Migrate(migrate::MigrateArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -42,44 +45,47 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = config::load(cli.config.as_deref());
+    let file = cli.config.as_deref();
     match cli.command {
+        Command::Migrate(args) => migrate::run(args, file),
         Command::Config {
             action: ConfigAction::Check,
-        } => config_check(loaded),
-        Command::Serve => {
-            let config = match loaded.into_result() {
-                Ok(c) => c,
-                Err(e) => {
-                    eprint!("{e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
-            let _log_writer = match telemetry::init(&config.log_level) {
-                Ok(guard) => guard,
-                Err(e) => {
-                    eprintln!("error: cannot start the log writer: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "palisade stopped with an error");
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        } => config_check(config::load(file)),
+        Command::Serve => serve(config::load(file)),
+    }
+}
+
+fn serve(loaded: config::Loaded) -> ExitCode {
+    let config = match loaded.into_result() {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let _log_writer = match telemetry::init(&config.log_level) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "palisade stopped with an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use palisade_http::{AppState, Shared, openapi, server, telemetry::Metrics};
+use palisade_migrate::engine::Plan;
+use palisade_migrate::{Progress, Quiet};
 use palisade_service::HealthService;
-use palisade_store::{Db, DbHealth, redact_url};
+use palisade_store::{Db, DbHealth, redact_url, schema};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -25,11 +27,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&config.store.url)))?;
     tracing::info!(backend = db.backend().as_str(), "database connected");
-    let db_health = DbHealth::spawn(
+    if config.migrate_on_start {
+        migrate_on_start(&db).await?;
+    }
+    let db_health = DbHealth::start(
         db.clone(),
         config.db_health_interval,
         config.store.connect_timeout * 2,
-    );
+    )
+    .await;
+    if db_health.pending_migrations() > 0 {
+        tracing::warn!(
+            pending = db_health.pending_migrations(),
+            "migrations are pending: not ready until they are applied (palisade migrate up)"
+        );
+    }
     let health = HealthService::new(db.clone(), db_health);
 
     let state = AppState::from(Shared {
@@ -63,5 +75,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("database pools did not close in time");
     }
     tracing::info!(?drain, "stopped");
+    Ok(())
+}
+
+/// Applies this build's pending migrations. Instances starting together take turns
+/// on the runner lock; each migration is applied once.
+async fn migrate_on_start(db: &Db) -> anyhow::Result<()> {
+    let report = schema::migrator(db)?
+        .execute(&Plan::Up { to: None }, false, &Quiet as &dyn Progress)
+        .await
+        .context("migrations failed; nothing else was started")?;
+    if !report.steps.is_empty() {
+        tracing::info!(applied = report.steps.len(), "migrations applied");
+    }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn live() -> Json<Status> {
 /// Whether this instance should receive traffic.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, body = Status),
-    (status = 503, description = "database unreachable, or shutting down", content_type = "application/problem+json"),
+    (status = 503, description = "database unreachable, migrations pending, or shutting down", content_type = "application/problem+json"),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     // A 5xx carries no detail, so the reason is in the stable code.
@@ -52,6 +52,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Readiness::Ready => return Json(Status { status: "ready" }).into_response(),
         Readiness::ShuttingDown => "service.shutting_down",
         Readiness::DatabaseUnreachable => "service.database_unavailable",
+        Readiness::MigrationsPending => "service.migrations_pending",
     };
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, "Service Unavailable").into_response()
 }

@@ -66,6 +66,11 @@ pub const KEYS: &[Key] = &[
         "log statements (never their values)",
     ),
     key(
+        "PALISADE_MIGRATE_ON_START",
+        Some("true"),
+        "serve applies pending migrations first; false: not ready while any are pending",
+    ),
+    key(
         "PALISADE_DB_HEALTH_INTERVAL",
         Some("30s"),
         "background database check period",

@@ -51,6 +51,7 @@ pub struct Config {
     pub port: u16,
     pub store: StoreSettings,
     pub db_health_interval: Duration,
+    pub migrate_on_start: bool,
     pub log_level: String,
     pub http: HttpSettings,
 }
@@ -257,6 +258,7 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
     let idle = parsed!("DB_IDLE_TIMEOUT", parse::duration);
     let connect = parsed!("DB_CONNECTION_TIMEOUT", parse::duration);
     let debug_sql = parsed!("DEBUG_SQL", parse::boolean);
+    let migrate_on_start = parsed!("PALISADE_MIGRATE_ON_START", parse::boolean);
     let health_every = parsed!(
         "PALISADE_DB_HEALTH_INTERVAL",
         |v: &str| match parse::duration(v) {
@@ -369,6 +371,7 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         port: port.unwrap_or(3000),
         store,
         db_health_interval: health_every.unwrap_or(Duration::from_secs(30)),
+        migrate_on_start: migrate_on_start.unwrap_or(true),
         log_level,
         http,
     })

@@ -1,0 +1,3 @@
+DROP TABLE backup_codes;
+DROP TABLE user_roles;
+DROP TABLE users;

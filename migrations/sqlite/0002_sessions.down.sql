@@ -1,0 +1,3 @@
+DROP TABLE mfa_challenges;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
