@@ -1,0 +1,7 @@
+//! Palisade's identity primitives, free of I/O: what a password hash, a token or a code
+//! is and how it is checked. The services decide when; the store keeps the results.
+//!
+//! So far: [`password`] (argon2id hashing, the dummy verification for unknown accounts,
+//! the policy for new passwords).
+
+pub mod password;
