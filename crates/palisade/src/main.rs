@@ -70,15 +70,8 @@ fn serve(loaded: config::Loaded) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(serve::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +81,15 @@ fn serve(loaded: config::Loaded) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime, or `None` after saying why it could not start.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
+        .ok()
 }
 
 fn config_check(loaded: config::Loaded) -> ExitCode {

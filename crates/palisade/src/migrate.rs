@@ -101,15 +101,8 @@ fn parse_dialect(s: &str) -> Result<Dialect, String> {
 }
 
 pub fn run(args: MigrateArgs, config_file: Option<&Path>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = crate::runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     let json = args.json;
     match runtime.block_on(execute(args, config_file)) {

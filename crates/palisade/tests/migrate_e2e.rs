@@ -5,9 +5,9 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, client, run};
+use common::{Server, client, run, wait_for};
 use palisade_store::testing::TempPostgres;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -363,20 +363,10 @@ async fn without_migrate_on_start_ready_waits_for_the_migrations() {
         .await
         .expect("join");
     assert!(up.status.success(), "{}", stderr(&up));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let res = client()
-            .get(server.url("/ready"))
-            .send()
-            .await
-            .expect("ready");
-        if res.status() == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never ready after the migrations"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        &server.url("/ready"),
+        StatusCode::OK,
+        Duration::from_secs(10),
+    )
+    .await;
 }

@@ -5,29 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FaultProxy, Mode, Server, client, postgres_socket_addr, via};
+use common::{FaultProxy, Mode, Server, client, postgres_socket_addr, status_of, via, wait_for};
 use palisade_store::testing::TempPostgres;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-async fn status_of(url: &str) -> Option<StatusCode> {
-    client().get(url).send().await.ok().map(|r| r.status())
-}
-
-/// Polls `url` until it answers `want`, for at most `limit`.
-async fn wait_for(url: &str, want: StatusCode, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if status_of(url).await == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not answer {want} within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_on_postgres() {

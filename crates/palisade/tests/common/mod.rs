@@ -147,6 +147,25 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+pub async fn status_of(url: &str) -> Option<reqwest::StatusCode> {
+    client().get(url).send().await.ok().map(|r| r.status())
+}
+
+/// Polls `url` until it answers `want`, for at most `limit`.
+pub async fn wait_for(url: &str, want: reqwest::StatusCode, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if status_of(url).await == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} did not answer {want} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs the `palisade` binary to completion with `args` and `env`.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("tempdir");
