@@ -2,6 +2,7 @@
 //! is and how it is checked. The services decide when; the store keeps the results.
 //!
 //! So far: [`password`] (argon2id hashing, the dummy verification for unknown accounts,
-//! the policy for new passwords).
+//! the policy for new passwords) and [`csrf`] (the signed double-submit token).
 
+pub mod csrf;
 pub mod password;
