@@ -2,7 +2,9 @@
 //! is and how it is checked. The services decide when; the store keeps the results.
 //!
 //! So far: [`password`] (argon2id hashing, the dummy verification for unknown accounts,
-//! the policy for new passwords) and [`csrf`] (the signed double-submit token).
+//! the policy for new passwords), [`csrf`] (the signed double-submit token) and
+//! [`refresh`] (refresh tokens: derivation, hashing, the rotation decision).
 
 pub mod csrf;
 pub mod password;
+pub mod refresh;
