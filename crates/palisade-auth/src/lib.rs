@@ -2,9 +2,11 @@
 //! is and how it is checked. The services decide when; the store keeps the results.
 //!
 //! So far: [`password`] (argon2id hashing, the dummy verification for unknown accounts,
-//! the policy for new passwords), [`csrf`] (the signed double-submit token) and
-//! [`refresh`] (refresh tokens: derivation, hashing, the rotation decision).
+//! the policy for new passwords), [`csrf`] (the signed double-submit token),
+//! [`refresh`] (refresh tokens: derivation, hashing, the rotation decision) and
+//! [`permissions`] (roles and what they grant).
 
 pub mod csrf;
 pub mod password;
+pub mod permissions;
 pub mod refresh;

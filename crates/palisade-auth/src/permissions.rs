@@ -1,0 +1,159 @@
+//! Roles and the permissions they grant (SECURITY-BASELINE.md § Authorization). The
+//! permissions travel in the access token, so an ordinary check needs no query.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A role a user holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Admin,
+    Manager,
+    Member,
+}
+
+/// What a handler may require.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Permission {
+    ContractsRead,
+    ContractsWrite,
+    PaymentsCreate,
+    ExportsRun,
+    AuditRead,
+    UsersRead,
+    UsersWrite,
+    AdminInfra,
+}
+
+const ALL: [Permission; 8] = [
+    Permission::ContractsRead,
+    Permission::ContractsWrite,
+    Permission::PaymentsCreate,
+    Permission::ExportsRun,
+    Permission::AuditRead,
+    Permission::UsersRead,
+    Permission::UsersWrite,
+    Permission::AdminInfra,
+];
+
+impl Permission {
+    /// The string in tokens and in API.md: `contracts:read`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ContractsRead => "contracts:read",
+            Permission::ContractsWrite => "contracts:write",
+            Permission::PaymentsCreate => "payments:create",
+            Permission::ExportsRun => "exports:run",
+            Permission::AuditRead => "audit:read",
+            Permission::UsersRead => "users:read",
+            Permission::UsersWrite => "users:write",
+            Permission::AdminInfra => "admin:infra",
+        }
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Member => "member",
+        }
+    }
+
+    /// What the role grants. A member works on their own records (object-level checks
+    /// keep them there); a manager also reads the audit trail and the user list; an
+    /// admin holds everything.
+    pub fn grants(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Admin => &ALL,
+            Role::Manager => &[
+                ContractsRead,
+                ContractsWrite,
+                PaymentsCreate,
+                ExportsRun,
+                AuditRead,
+                UsersRead,
+            ],
+            Role::Member => &[ContractsRead, ContractsWrite, PaymentsCreate, ExportsRun],
+        }
+    }
+}
+
+/// The permissions of a set of roles, sorted, without duplicates.
+pub fn permissions_of(roles: &[Role]) -> Vec<Permission> {
+    let mut out: Vec<Permission> = roles.iter().flat_map(|r| r.grants()).copied().collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a known role or permission")]
+pub struct Unknown(pub String);
+
+impl FromStr for Role {
+    type Err = Unknown;
+    fn from_str(s: &str) -> Result<Role, Unknown> {
+        [Role::Admin, Role::Manager, Role::Member]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Unknown(s.to_owned()))
+    }
+}
+
+impl FromStr for Permission {
+    type Err = Unknown;
+    fn from_str(s: &str) -> Result<Permission, Unknown> {
+        ALL.into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| Unknown(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_strangers_are_refused() {
+        for p in ALL {
+            assert_eq!(p.as_str().parse::<Permission>(), Ok(p));
+        }
+        for r in [Role::Admin, Role::Manager, Role::Member] {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("root".parse::<Role>().is_err());
+        assert!("admin:*".parse::<Permission>().is_err());
+        assert!("Admin".parse::<Role>().is_err(), "exact names only");
+    }
+
+    #[test]
+    fn only_admins_reach_infrastructure_and_user_changes() {
+        for role in [Role::Manager, Role::Member] {
+            let p = permissions_of(&[role]);
+            assert!(!p.contains(&Permission::AdminInfra), "{role}");
+            assert!(!p.contains(&Permission::UsersWrite), "{role}");
+        }
+        assert!(!permissions_of(&[Role::Member]).contains(&Permission::AuditRead));
+        assert_eq!(permissions_of(&[Role::Admin]).len(), ALL.len());
+        assert_eq!(
+            permissions_of(&[Role::Member, Role::Manager]),
+            permissions_of(&[Role::Manager]),
+            "union, without duplicates"
+        );
+    }
+}
