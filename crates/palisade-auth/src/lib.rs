@@ -3,10 +3,12 @@
 //!
 //! So far: [`password`] (argon2id hashing, the dummy verification for unknown accounts,
 //! the policy for new passwords), [`csrf`] (the signed double-submit token),
-//! [`refresh`] (refresh tokens: derivation, hashing, the rotation decision) and
-//! [`permissions`] (roles and what they grant).
+//! [`refresh`] (refresh tokens: derivation, hashing, the rotation decision),
+//! [`permissions`] (roles and what they grant) and [`totp`] (codes, the otpauth URI, the
+//! replay rule).
 
 pub mod csrf;
 pub mod password;
 pub mod permissions;
 pub mod refresh;
+pub mod totp;
