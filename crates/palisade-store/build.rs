@@ -4,6 +4,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
+// A build script that cannot read its inputs has nothing better to do than stop with
+// the reason: hence the `expect`s.
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let mut out = String::new();
@@ -18,19 +20,22 @@ fn main() {
             .filter(|p| p.extension().is_some_and(|x| x == "sql"))
             .collect();
         files.sort();
-        writeln!(out, "pub static {constant}: &[(&str, &str)] = &[").unwrap();
+        writeln!(out, "pub static {constant}: &[(&str, &str)] = &[").expect("write to a String");
         for path in files {
-            let name = path.file_name().unwrap().to_string_lossy();
-            let abs = path.canonicalize().unwrap();
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            let abs = path
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()));
             writeln!(
                 out,
                 "    ({name:?}, include_str!({:?})),",
                 abs.display().to_string()
             )
-            .unwrap();
+            .expect("write to a String");
         }
-        writeln!(out, "];").unwrap();
+        writeln!(out, "];").expect("write to a String");
     }
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("migrations.rs");
-    std::fs::write(dest, out).unwrap();
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("migrations.rs");
+    std::fs::write(&dest, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", dest.display()));
 }

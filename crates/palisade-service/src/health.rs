@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use palisade_store::{Db, DbHealth, PoolStats, schema};
+use palisade_store::{Db, DbHealth, PoolStats};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -67,13 +67,12 @@ impl HealthService {
     pub async fn detailed(&self) -> DetailedHealth {
         let ping = self.db.ping().await;
         let reachable = ping.is_ok();
-        let migrations = match schema::counts(&self.db).await {
-            Ok(c) => Some(MigrationsHealth {
-                applied: c.applied,
-                pending: c.pending,
-            }),
-            Err(_) => None,
-        };
+        // From the background check: reading the tracking table here would open a
+        // connection of its own per request.
+        let migrations = self.db_health.migration_counts().map(|c| MigrationsHealth {
+            applied: c.applied,
+            pending: c.pending,
+        });
         DetailedHealth {
             status: if reachable { "ok" } else { "degraded" },
             database: DatabaseHealth {
@@ -98,7 +97,8 @@ pub struct DetailedHealth {
     /// `ok` or `degraded`.
     pub status: &'static str,
     pub database: DatabaseHealth,
-    /// This build's migrations on the database; absent when it cannot be read.
+    /// This build's migrations on the database at the last background check; absent
+    /// before it could first be read.
     pub migrations: Option<MigrationsHealth>,
     pub memory: MemoryHealth,
     pub uptime_seconds: u64,

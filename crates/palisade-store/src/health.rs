@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::{Db, schema};
+use crate::Db;
+use crate::schema::{self, Counts};
+
+/// `applied` before the migration status was first read.
+const UNKNOWN: usize = usize::MAX;
 
 /// The latest verdict of the health check. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -20,6 +24,7 @@ pub struct DbHealth {
 #[derive(Debug)]
 struct State {
     up: AtomicBool,
+    applied: AtomicUsize,
     pending: AtomicUsize,
 }
 
@@ -28,6 +33,7 @@ impl DbHealth {
     pub async fn start(db: Db, every: Duration, timeout: Duration) -> DbHealth {
         let state = Arc::new(State {
             up: AtomicBool::new(true),
+            applied: AtomicUsize::new(UNKNOWN),
             pending: AtomicUsize::new(0),
         });
         check(&db, &state, timeout).await;
@@ -43,6 +49,16 @@ impl DbHealth {
     /// Migrations of this build not applied on the database, at the last check.
     pub fn pending_migrations(&self) -> usize {
         self.state.pending.load(Ordering::Relaxed)
+    }
+
+    /// Applied and pending migrations at the last check; `None` before the status could
+    /// first be read.
+    pub fn migration_counts(&self) -> Option<Counts> {
+        let applied = self.state.applied.load(Ordering::Relaxed);
+        (applied != UNKNOWN).then(|| Counts {
+            applied,
+            pending: self.pending_migrations(),
+        })
     }
 }
 
@@ -81,7 +97,10 @@ async fn check(db: &Db, state: &State, timeout: Duration) {
     db.record_pool_gauges();
     if now_up {
         match tokio::time::timeout(timeout, schema::counts(db)).await {
-            Ok(Ok(c)) => state.pending.store(c.pending, Ordering::Relaxed),
+            Ok(Ok(c)) => {
+                state.pending.store(c.pending, Ordering::Relaxed);
+                state.applied.store(c.applied, Ordering::Relaxed);
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the migration status"),
             Err(_) => tracing::warn!("reading the migration status timed out"),
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use palisade_http::{AppState, Shared, openapi, server, telemetry::Metrics};
+use palisade_migrate::Quiet;
 use palisade_migrate::engine::Plan;
-use palisade_migrate::{Progress, Quiet};
 use palisade_service::HealthService;
 use palisade_store::{Db, DbHealth, redact_url, schema};
 use tokio::net::TcpListener;
@@ -82,7 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// on the runner lock; each migration is applied once.
 async fn migrate_on_start(db: &Db) -> anyhow::Result<()> {
     let report = schema::migrator(db)?
-        .execute(&Plan::Up { to: None }, false, &Quiet as &dyn Progress)
+        .execute(&Plan::Up { to: None }, false, &Quiet)
         .await
         .context("migrations failed; nothing else was started")?;
     if !report.steps.is_empty() {
