@@ -95,7 +95,6 @@ where
         EdgeFuture {
             stage,
             timer: None,
-            deadline: start + cfg.request_timeout,
             out: Outbound {
                 cfg,
                 start,
@@ -142,7 +141,6 @@ pin_project_lite::pin_project! {
         // Created only once the answer is not ready at the first poll: most answers
         // never need a timer.
         timer: Option<Pin<Box<tokio::time::Sleep>>>,
-        deadline: Instant,
         out: Outbound,
     }
 }
@@ -179,7 +177,7 @@ where
         let this = self.project();
         // Every line logged while polling, the access log's included, carries the id.
         request_id::scope(&this.out.id, || {
-            Self::step(this.stage, this.timer, *this.deadline, this.out, cx)
+            Self::step(this.stage, this.timer, this.out, cx)
         })
     }
 }
@@ -191,7 +189,6 @@ where
     fn step(
         stage: Pin<&mut Stage<F>>,
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
-        deadline: Instant,
         out: &Outbound,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Response, Infallible>> {
@@ -211,8 +208,10 @@ where
         let res = match polled {
             Poll::Ready(res) => res,
             Poll::Pending => {
-                let timer = timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+                let timer = timer.get_or_insert_with(|| {
+                    let deadline = out.start + out.cfg.request_timeout;
+                    Box::pin(tokio::time::sleep_until(deadline.into()))
+                });
                 if timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
