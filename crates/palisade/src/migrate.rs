@@ -15,9 +15,7 @@ use palisade_migrate::lint::{LintOptions, Severity, lint};
 use palisade_migrate::source::FileName;
 use palisade_migrate::status::Entry;
 use palisade_migrate::verify::{Outcome, verify};
-use palisade_migrate::{
-    Dialect, MigrateError, MigrationSet, Migrator, Progress, Report, State, Status, Target,
-};
+use palisade_migrate::{Dialect, MigrationSet, Migrator, Progress, Report, State, Status, Target};
 use serde::Serialize;
 
 use crate::config;
@@ -167,11 +165,7 @@ async fn execute(args: MigrateArgs, config_file: Option<&Path>) -> anyhow::Resul
     let progress = Bar::new(args.json);
     let outcome = migrator.execute(&plan, dry_run, &progress).await;
     progress.clear();
-    let report = match outcome {
-        Ok(r) => r,
-        Err(e @ MigrateError::Statement(_)) => bail!("{e}"),
-        Err(e) => return Err(e.into()),
-    };
+    let report = outcome?;
     if args.json {
         print_json(&report);
     } else {
