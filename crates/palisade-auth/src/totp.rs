@@ -58,6 +58,17 @@ impl Authenticator {
             .map_err(|e| TotpError::Build(e.to_string()))
     }
 
+    /// The otpauth URI as a QR code, an SVG document for the enrolment page.
+    pub fn qr_svg(&self) -> Result<String, TotpError> {
+        let uri = self.otpauth_uri()?;
+        let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+            .map_err(|e| TotpError::Build(e.to_string()))?;
+        Ok(code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .build())
+    }
+
     /// The secret in base32, for typing into an app by hand.
     pub fn secret_base32(&self) -> String {
         self.totp.secret().to_base32()
@@ -146,5 +157,12 @@ mod tests {
             Some(TotpError::SecretLength)
         );
         assert_ne!(new_secret(), new_secret());
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg_document() {
+        let svg = rfc().qr_svg().expect("qr");
+        assert!(svg.starts_with("<?xml"), "{}", &svg[..40]);
+        assert!(svg.contains("<svg") && svg.contains("<path"));
     }
 }
