@@ -14,15 +14,18 @@ mod db;
 pub use db::redact_url;
 pub mod dialect;
 mod error;
+mod exec;
 pub mod health;
 pub mod retry;
 pub mod schema;
 mod settings;
 mod tx;
+pub mod repo;
 
 pub use db::{Db, PoolStats, Reader};
 pub use dialect::{Backend, FromAnyRow};
 pub use error::StoreError;
+pub use exec::Exec;
 pub use health::DbHealth;
 pub use retry::RetryPolicy;
 pub use settings::StoreSettings;

@@ -43,6 +43,13 @@ impl Tx {
         }))
     }
 
+    pub fn backend(&self) -> crate::Backend {
+        match &self.0 {
+            Inner::Sqlite(_) => crate::Backend::Sqlite,
+            Inner::Postgres(_) => crate::Backend::Postgres,
+        }
+    }
+
     fn target(&mut self) -> Target<'_> {
         match &mut self.0 {
             Inner::Sqlite(t) => Target::SqliteConn(t),

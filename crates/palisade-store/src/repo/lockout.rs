@@ -1,0 +1,85 @@
+//! `login_failures`: per-account lockout state. The arithmetic (when a lock starts, how
+//! long it lasts) is the identity service's; this is its storage.
+
+use sea_query::{Expr, ExprTrait, Iden, OnConflict, Query};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Exec, StoreError};
+
+#[derive(Iden)]
+enum LoginFailures {
+    Table,
+    UserId,
+    Failures,
+    WindowStartedAt,
+    LockedUntil,
+    Lockouts,
+    HourFailures,
+    HourStartedAt,
+}
+
+const COLUMNS: [LoginFailures; 7] = [
+    LoginFailures::UserId,
+    LoginFailures::Failures,
+    LoginFailures::WindowStartedAt,
+    LoginFailures::LockedUntil,
+    LoginFailures::Lockouts,
+    LoginFailures::HourFailures,
+    LoginFailures::HourStartedAt,
+];
+
+/// One account's failure counters.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Failures {
+    pub user_id: Uuid,
+    /// Failures since `window_started_at`.
+    pub failures: i64,
+    pub window_started_at: OffsetDateTime,
+    pub locked_until: Option<OffsetDateTime>,
+    /// Locks in a row; each doubles the next.
+    pub lockouts: i64,
+    /// Failures since `hour_started_at` (the hourly ceiling).
+    pub hour_failures: i64,
+    pub hour_started_at: OffsetDateTime,
+}
+
+pub async fn get(mut ex: impl Exec, user_id: Uuid) -> Result<Option<Failures>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(LoginFailures::Table)
+        .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+        .to_owned();
+    ex.fetch_optional("login_failures", &stmt).await
+}
+
+pub async fn put(mut ex: impl Exec, f: &Failures) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(LoginFailures::Table)
+        .columns(COLUMNS)
+        .values_panic([
+            f.user_id.into(),
+            f.failures.into(),
+            f.window_started_at.into(),
+            f.locked_until.into(),
+            f.lockouts.into(),
+            f.hour_failures.into(),
+            f.hour_started_at.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(LoginFailures::UserId)
+                .update_columns(COLUMNS.into_iter().skip(1))
+                .to_owned(),
+        )
+        .to_owned();
+    ex.execute("login_failures", &stmt).await.map(|_| ())
+}
+
+/// Forgets the account's failures (a successful login, or an admin's unlock).
+pub async fn clear(mut ex: impl Exec, user_id: Uuid) -> Result<bool, StoreError> {
+    let stmt = Query::delete()
+        .from_table(LoginFailures::Table)
+        .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+        .to_owned();
+    Ok(ex.execute("login_failures", &stmt).await? > 0)
+}

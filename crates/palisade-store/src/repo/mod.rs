@@ -1,0 +1,19 @@
+//! Repositories: the SQL of each table, built with sea-query once for both dialects.
+//! Every function takes an [`Exec`](crate::Exec), so it runs on the pool or inside a
+//! transaction alike. Rules (who may do what, when a token is valid) are not here: they
+//! are the services'.
+
+pub mod audit;
+pub mod lockout;
+pub mod sessions;
+pub mod users;
+
+use time::OffsetDateTime;
+
+/// The current time as stored: UTC, whole microseconds (PostgreSQL's precision), so a
+/// value read back equals the value written on both backends.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}

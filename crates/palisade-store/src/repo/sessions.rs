@@ -1,0 +1,386 @@
+//! `sessions`, `refresh_tokens` and `mfa_challenges`.
+
+use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Exec, StoreError};
+
+#[derive(Iden)]
+enum Sessions {
+    Table,
+    Id,
+    UserId,
+    CreatedAt,
+    LastUsedAt,
+    ExpiresAt,
+    AuthMethods,
+    AuthTime,
+    Ip,
+    UserAgent,
+    RevokedAt,
+    RevokedReason,
+}
+
+#[derive(Iden)]
+enum RefreshTokens {
+    Table,
+    TokenHash,
+    SessionId,
+    Generation,
+    CreatedAt,
+    ExpiresAt,
+    RotatedAt,
+}
+
+#[derive(Iden)]
+enum MfaChallenges {
+    Table,
+    TokenHash,
+    UserId,
+    ExpiresAt,
+    UsedAt,
+}
+
+const COLUMNS: [Sessions; 11] = [
+    Sessions::Id,
+    Sessions::UserId,
+    Sessions::CreatedAt,
+    Sessions::LastUsedAt,
+    Sessions::ExpiresAt,
+    Sessions::AuthMethods,
+    Sessions::AuthTime,
+    Sessions::Ip,
+    Sessions::UserAgent,
+    Sessions::RevokedAt,
+    Sessions::RevokedReason,
+];
+
+/// A `sessions` row: one sign-in, the family of its refresh tokens.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    /// Absolute expiry.
+    pub expires_at: OffsetDateTime,
+    /// `pwd`, `pwd otp`.
+    pub auth_methods: String,
+    pub auth_time: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revoked_reason: Option<String>,
+}
+
+/// A refresh token's row with what the rotation decision needs of its session.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub session_id: Uuid,
+    pub generation: i64,
+    pub expires_at: OffsetDateTime,
+    pub rotated_at: Option<OffsetDateTime>,
+    pub user_id: Uuid,
+    pub session_expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub auth_methods: String,
+    pub auth_time: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct IdRow {
+    id: Uuid,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserIdRow {
+    user_id: Uuid,
+}
+
+pub async fn insert(mut ex: impl Exec, s: &Session) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(Sessions::Table)
+        .columns(COLUMNS)
+        .values_panic([
+            s.id.into(),
+            s.user_id.into(),
+            s.created_at.into(),
+            s.last_used_at.into(),
+            s.expires_at.into(),
+            s.auth_methods.clone().into(),
+            s.auth_time.into(),
+            s.ip.clone().into(),
+            s.user_agent.clone().into(),
+            s.revoked_at.into(),
+            s.revoked_reason.clone().into(),
+        ])
+        .to_owned();
+    ex.execute("sessions", &stmt).await.map(|_| ())
+}
+
+/// A user's sessions that are neither revoked nor expired, newest first.
+pub async fn active_of(
+    mut ex: impl Exec,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<Session>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Sessions::Table)
+        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::RevokedAt).is_null())
+        .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
+        .order_by(Sessions::CreatedAt, Order::Desc)
+        .to_owned();
+    ex.fetch_all("sessions", &stmt).await
+}
+
+/// Revokes one session of `user_id`; returns whether it was active and theirs.
+pub async fn revoke(
+    mut ex: impl Exec,
+    id: Uuid,
+    user_id: Uuid,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(Sessions::Table)
+        .value(Sessions::RevokedAt, now)
+        .value(Sessions::RevokedReason, reason)
+        .and_where(Expr::col(Sessions::Id).eq(id))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::RevokedAt).is_null())
+        .to_owned();
+    Ok(ex.execute("sessions", &stmt).await? == 1)
+}
+
+/// Revokes every active session of `user_id`, except `keep`; returns their ids.
+pub async fn revoke_all(
+    mut ex: impl Exec,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut select = Query::select();
+    select
+        .column(Sessions::Id)
+        .from(Sessions::Table)
+        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::RevokedAt).is_null());
+    let mut update = Query::update();
+    update
+        .table(Sessions::Table)
+        .value(Sessions::RevokedAt, now)
+        .value(Sessions::RevokedReason, reason)
+        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::RevokedAt).is_null());
+    if let Some(k) = keep {
+        select.and_where(Expr::col(Sessions::Id).ne(k));
+        update.and_where(Expr::col(Sessions::Id).ne(k));
+    }
+    let ids: Vec<IdRow> = ex.fetch_all("sessions", &select).await?;
+    ex.execute("sessions", &update).await?;
+    Ok(ids.into_iter().map(|r| r.id).collect())
+}
+
+/// Sessions revoked after `since`: the revocation set. Sessions revoked earlier carry
+/// no access token that is still valid.
+pub async fn revoked_since(
+    mut ex: impl Exec,
+    since: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let stmt = Query::select()
+        .column(Sessions::Id)
+        .from(Sessions::Table)
+        .and_where(Expr::col(Sessions::RevokedAt).gt(since))
+        .to_owned();
+    let rows: Vec<IdRow> = ex.fetch_all("sessions", &stmt).await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// The owner of a session, whatever its state.
+pub async fn owner(mut ex: impl Exec, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let stmt = Query::select()
+        .column(Sessions::UserId)
+        .from(Sessions::Table)
+        .and_where(Expr::col(Sessions::Id).eq(id))
+        .to_owned();
+    let row: Option<UserIdRow> = ex.fetch_optional("sessions", &stmt).await?;
+    Ok(row.map(|r| r.user_id))
+}
+
+pub async fn touch(mut ex: impl Exec, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    let stmt = Query::update()
+        .table(Sessions::Table)
+        .value(Sessions::LastUsedAt, now)
+        .and_where(Expr::col(Sessions::Id).eq(id))
+        .to_owned();
+    ex.execute("sessions", &stmt).await.map(|_| ())
+}
+
+pub async fn insert_refresh(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+    session_id: Uuid,
+    generation: i64,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(RefreshTokens::Table)
+        .columns([
+            RefreshTokens::TokenHash,
+            RefreshTokens::SessionId,
+            RefreshTokens::Generation,
+            RefreshTokens::CreatedAt,
+            RefreshTokens::ExpiresAt,
+        ])
+        .values_panic([
+            hash.to_vec().into(),
+            session_id.into(),
+            generation.into(),
+            now.into(),
+            expires_at.into(),
+        ])
+        .to_owned();
+    ex.execute("refresh_tokens", &stmt).await.map(|_| ())
+}
+
+/// The refresh token with SHA-256 `hash`, with its session.
+pub async fn refresh_by_hash(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+) -> Result<Option<RefreshRow>, StoreError> {
+    let stmt = Query::select()
+        .columns([
+            (RefreshTokens::Table, RefreshTokens::SessionId),
+            (RefreshTokens::Table, RefreshTokens::Generation),
+            (RefreshTokens::Table, RefreshTokens::ExpiresAt),
+            (RefreshTokens::Table, RefreshTokens::RotatedAt),
+        ])
+        .column((Sessions::Table, Sessions::UserId))
+        .expr_as(
+            Expr::col((Sessions::Table, Sessions::ExpiresAt)),
+            "session_expires_at",
+        )
+        .columns([
+            (Sessions::Table, Sessions::RevokedAt),
+            (Sessions::Table, Sessions::AuthMethods),
+            (Sessions::Table, Sessions::AuthTime),
+        ])
+        .from(RefreshTokens::Table)
+        .inner_join(
+            Sessions::Table,
+            Expr::col((Sessions::Table, Sessions::Id))
+                .equals((RefreshTokens::Table, RefreshTokens::SessionId)),
+        )
+        .and_where(Expr::col((RefreshTokens::Table, RefreshTokens::TokenHash)).eq(hash.to_vec()))
+        .to_owned();
+    ex.fetch_optional("refresh_tokens", &stmt).await
+}
+
+/// Marks a token rotated unless it already was; returns whether this call did, so of
+/// two racing refreshes exactly one inserts the successor.
+pub async fn mark_rotated(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(RefreshTokens::Table)
+        .value(RefreshTokens::RotatedAt, now)
+        .and_where(Expr::col(RefreshTokens::TokenHash).eq(hash.to_vec()))
+        .and_where(Expr::col(RefreshTokens::RotatedAt).is_null())
+        .to_owned();
+    Ok(ex.execute("refresh_tokens", &stmt).await? == 1)
+}
+
+/// Ends the oldest active sessions of `user_id` beyond the newest `keep`; returns them.
+pub async fn end_oldest_beyond(
+    mut ex: impl Exec,
+    user_id: Uuid,
+    keep: usize,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, StoreError> {
+    let active = active_of(&mut ex, user_id, now).await?;
+    let mut ended = Vec::new();
+    for s in active.iter().skip(keep) {
+        if revoke(&mut ex, s.id, user_id, "session_limit", now).await? {
+            ended.push(s.id);
+        }
+    }
+    Ok(ended)
+}
+
+/// Deletes refresh tokens past their idle expiry and sessions past their absolute
+/// expiry (their tokens go with them); returns the rows deleted.
+pub async fn delete_expired(mut ex: impl Exec, now: OffsetDateTime) -> Result<u64, StoreError> {
+    let tokens = Query::delete()
+        .from_table(RefreshTokens::Table)
+        .and_where(Expr::col(RefreshTokens::ExpiresAt).lt(now))
+        .to_owned();
+    let sessions = Query::delete()
+        .from_table(Sessions::Table)
+        .and_where(Expr::col(Sessions::ExpiresAt).lt(now))
+        .to_owned();
+    let challenges = Query::delete()
+        .from_table(MfaChallenges::Table)
+        .and_where(Expr::col(MfaChallenges::ExpiresAt).lt(now))
+        .to_owned();
+    Ok(ex.execute("refresh_tokens", &tokens).await?
+        + ex.execute("sessions", &sessions).await?
+        + ex.execute("mfa_challenges", &challenges).await?)
+}
+
+pub async fn insert_challenge(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+    user_id: Uuid,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(MfaChallenges::Table)
+        .columns([
+            MfaChallenges::TokenHash,
+            MfaChallenges::UserId,
+            MfaChallenges::ExpiresAt,
+        ])
+        .values_panic([hash.to_vec().into(), user_id.into(), expires_at.into()])
+        .to_owned();
+    ex.execute("mfa_challenges", &stmt).await.map(|_| ())
+}
+
+/// The user of an unexpired, unused challenge.
+pub async fn challenge_user(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, StoreError> {
+    let stmt = Query::select()
+        .column(MfaChallenges::UserId)
+        .from(MfaChallenges::Table)
+        .and_where(Expr::col(MfaChallenges::TokenHash).eq(hash.to_vec()))
+        .and_where(Expr::col(MfaChallenges::UsedAt).is_null())
+        .and_where(Expr::col(MfaChallenges::ExpiresAt).gt(now))
+        .to_owned();
+    let row: Option<UserIdRow> = ex.fetch_optional("mfa_challenges", &stmt).await?;
+    Ok(row.map(|r| r.user_id))
+}
+
+/// Uses up a challenge; returns whether this call did (a challenge is single use).
+pub async fn consume_challenge(
+    mut ex: impl Exec,
+    hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(MfaChallenges::Table)
+        .value(MfaChallenges::UsedAt, now)
+        .and_where(Expr::col(MfaChallenges::TokenHash).eq(hash.to_vec()))
+        .and_where(Expr::col(MfaChallenges::UsedAt).is_null())
+        .and_where(Expr::col(MfaChallenges::ExpiresAt).gt(now))
+        .to_owned();
+    Ok(ex.execute("mfa_challenges", &stmt).await? == 1)
+}

@@ -1,0 +1,330 @@
+//! `users`, `user_roles` and `backup_codes`.
+
+use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Exec, StoreError};
+
+#[derive(Iden)]
+enum Users {
+    Table,
+    Id,
+    Email,
+    Name,
+    PasswordHash,
+    PasswordChangedAt,
+    DisabledAt,
+    TotpSecret,
+    TotpEnabledAt,
+    TotpLastStep,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden)]
+enum UserRoles {
+    Table,
+    UserId,
+    Role,
+}
+
+#[derive(Iden)]
+enum BackupCodes {
+    Table,
+    Id,
+    UserId,
+    CodeHash,
+    UsedAt,
+}
+
+const COLUMNS: [Users; 11] = [
+    Users::Id,
+    Users::Email,
+    Users::Name,
+    Users::PasswordHash,
+    Users::PasswordChangedAt,
+    Users::DisabledAt,
+    Users::TotpSecret,
+    Users::TotpEnabledAt,
+    Users::TotpLastStep,
+    Users::CreatedAt,
+    Users::UpdatedAt,
+];
+
+/// A `users` row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    /// Normalised: trimmed and case-folded.
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub password_changed_at: OffsetDateTime,
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Sealed with the encryption key; set from enrolment on.
+    pub totp_secret: Option<Vec<u8>>,
+    /// Set once enrolment is confirmed: 2FA is on.
+    pub totp_enabled_at: Option<OffsetDateTime>,
+    pub totp_last_step: Option<i64>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct RoleRow {
+    role: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRoleRow {
+    user_id: Uuid,
+    role: String,
+}
+
+/// An unused backup code.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct BackupCode {
+    pub id: Uuid,
+    pub code_hash: String,
+}
+
+/// Inserts `user` with `roles`. A taken email is a unique violation
+/// ([`StoreError::is_unique_violation`]).
+pub async fn insert(mut ex: impl Exec, user: &User, roles: &[&str]) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(Users::Table)
+        .columns(COLUMNS)
+        .values_panic([
+            user.id.into(),
+            user.email.clone().into(),
+            user.name.clone().into(),
+            user.password_hash.clone().into(),
+            user.password_changed_at.into(),
+            user.disabled_at.into(),
+            user.totp_secret.clone().into(),
+            user.totp_enabled_at.into(),
+            user.totp_last_step.into(),
+            user.created_at.into(),
+            user.updated_at.into(),
+        ])
+        .to_owned();
+    ex.execute("users", &stmt).await?;
+    set_roles(ex, user.id, roles).await
+}
+
+pub async fn by_email(mut ex: impl Exec, email: &str) -> Result<Option<User>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Users::Table)
+        .and_where(Expr::col(Users::Email).eq(email))
+        .to_owned();
+    ex.fetch_optional("users", &stmt).await
+}
+
+pub async fn by_id(mut ex: impl Exec, id: Uuid) -> Result<Option<User>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Users::Table)
+        .and_where(Expr::col(Users::Id).eq(id))
+        .to_owned();
+    ex.fetch_optional("users", &stmt).await
+}
+
+/// A page of users in creation order, after the `(created_at, id)` cursor.
+pub async fn page(
+    mut ex: impl Exec,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: u64,
+) -> Result<Vec<User>, StoreError> {
+    let mut stmt = Query::select();
+    stmt.columns(COLUMNS)
+        .from(Users::Table)
+        .order_by(Users::CreatedAt, Order::Asc)
+        .order_by(Users::Id, Order::Asc)
+        .limit(limit);
+    if let Some((at, id)) = after {
+        stmt.and_where(
+            Expr::col(Users::CreatedAt).gt(at).or(Expr::col(Users::CreatedAt)
+                .eq(at)
+                .and(Expr::col(Users::Id).gt(id))),
+        );
+    }
+    ex.fetch_all("users", &stmt).await
+}
+
+pub async fn roles_of(mut ex: impl Exec, id: Uuid) -> Result<Vec<String>, StoreError> {
+    let stmt = Query::select()
+        .column(UserRoles::Role)
+        .from(UserRoles::Table)
+        .and_where(Expr::col(UserRoles::UserId).eq(id))
+        .order_by(UserRoles::Role, Order::Asc)
+        .to_owned();
+    let rows: Vec<RoleRow> = ex.fetch_all("user_roles", &stmt).await?;
+    Ok(rows.into_iter().map(|r| r.role).collect())
+}
+
+/// The roles of several users at once, as `(user_id, role)` pairs.
+pub async fn roles_of_many(
+    mut ex: impl Exec,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = Query::select()
+        .columns([UserRoles::UserId, UserRoles::Role])
+        .from(UserRoles::Table)
+        .and_where(Expr::col(UserRoles::UserId).is_in(ids.iter().copied()))
+        .to_owned();
+    let rows: Vec<UserRoleRow> = ex.fetch_all("user_roles", &stmt).await?;
+    Ok(rows.into_iter().map(|r| (r.user_id, r.role)).collect())
+}
+
+/// Replaces the user's roles with `roles`.
+pub async fn set_roles(mut ex: impl Exec, id: Uuid, roles: &[&str]) -> Result<(), StoreError> {
+    let delete = Query::delete()
+        .from_table(UserRoles::Table)
+        .and_where(Expr::col(UserRoles::UserId).eq(id))
+        .to_owned();
+    ex.execute("user_roles", &delete).await?;
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(UserRoles::Table)
+        .columns([UserRoles::UserId, UserRoles::Role]);
+    for role in roles {
+        insert.values_panic([id.into(), (*role).into()]);
+    }
+    ex.execute("user_roles", &insert).await?;
+    Ok(())
+}
+
+/// A change to some columns of one user; `updated_at` is always set.
+#[derive(Default)]
+pub struct Change {
+    pub name: Option<String>,
+    pub password_hash: Option<String>,
+    /// Also sets `password_changed_at`.
+    pub password_changed: bool,
+    pub disabled_at: Option<Option<OffsetDateTime>>,
+    pub totp_secret: Option<Option<Vec<u8>>>,
+    pub totp_enabled_at: Option<Option<OffsetDateTime>>,
+    pub totp_last_step: Option<Option<i64>>,
+}
+
+/// Applies `change`; returns whether the user exists.
+pub async fn update(
+    mut ex: impl Exec,
+    id: Uuid,
+    change: Change,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut stmt = Query::update();
+    stmt.table(Users::Table)
+        .value(Users::UpdatedAt, now)
+        .and_where(Expr::col(Users::Id).eq(id));
+    if let Some(name) = change.name {
+        stmt.value(Users::Name, name);
+    }
+    if let Some(hash) = change.password_hash {
+        stmt.value(Users::PasswordHash, hash);
+    }
+    if change.password_changed {
+        stmt.value(Users::PasswordChangedAt, now);
+    }
+    if let Some(v) = change.disabled_at {
+        stmt.value(Users::DisabledAt, v);
+    }
+    if let Some(v) = change.totp_secret {
+        stmt.value(Users::TotpSecret, v);
+    }
+    if let Some(v) = change.totp_enabled_at {
+        stmt.value(Users::TotpEnabledAt, v);
+    }
+    if let Some(v) = change.totp_last_step {
+        stmt.value(Users::TotpLastStep, v);
+    }
+    Ok(ex.execute("users", &stmt).await? == 1)
+}
+
+/// Records `step` as the last TOTP step used, only if it is after the one stored: of two
+/// requests racing with the same code, one wins. Returns whether this one did.
+pub async fn claim_totp_step(mut ex: impl Exec, id: Uuid, step: i64) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(Users::Table)
+        .value(Users::TotpLastStep, step)
+        .and_where(Expr::col(Users::Id).eq(id))
+        .and_where(
+            Expr::col(Users::TotpLastStep)
+                .is_null()
+                .or(Expr::col(Users::TotpLastStep).lt(step)),
+        )
+        .to_owned();
+    Ok(ex.execute("users", &stmt).await? == 1)
+}
+
+pub async fn delete(mut ex: impl Exec, id: Uuid) -> Result<bool, StoreError> {
+    let stmt = Query::delete()
+        .from_table(Users::Table)
+        .and_where(Expr::col(Users::Id).eq(id))
+        .to_owned();
+    Ok(ex.execute("users", &stmt).await? == 1)
+}
+
+/// Replaces the user's backup codes with `hashes`.
+pub async fn replace_backup_codes(
+    mut ex: impl Exec,
+    user_id: Uuid,
+    hashes: &[String],
+) -> Result<(), StoreError> {
+    let delete = Query::delete()
+        .from_table(BackupCodes::Table)
+        .and_where(Expr::col(BackupCodes::UserId).eq(user_id))
+        .to_owned();
+    ex.execute("backup_codes", &delete).await?;
+    if hashes.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(BackupCodes::Table).columns([
+        BackupCodes::Id,
+        BackupCodes::UserId,
+        BackupCodes::CodeHash,
+    ]);
+    for h in hashes {
+        insert.values_panic([Uuid::now_v7().into(), user_id.into(), h.clone().into()]);
+    }
+    ex.execute("backup_codes", &insert).await?;
+    Ok(())
+}
+
+pub async fn unused_backup_codes(
+    mut ex: impl Exec,
+    user_id: Uuid,
+) -> Result<Vec<BackupCode>, StoreError> {
+    let stmt = Query::select()
+        .columns([BackupCodes::Id, BackupCodes::CodeHash])
+        .from(BackupCodes::Table)
+        .and_where(Expr::col(BackupCodes::UserId).eq(user_id))
+        .and_where(Expr::col(BackupCodes::UsedAt).is_null())
+        .to_owned();
+    ex.fetch_all("backup_codes", &stmt).await
+}
+
+/// Marks a backup code used, unless it already was; returns whether this call did.
+pub async fn use_backup_code(
+    mut ex: impl Exec,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(BackupCodes::Table)
+        .value(BackupCodes::UsedAt, now)
+        .and_where(Expr::col(BackupCodes::Id).eq(id))
+        .and_where(Expr::col(BackupCodes::UsedAt).is_null())
+        .to_owned();
+    Ok(ex.execute("backup_codes", &stmt).await? == 1)
+}
