@@ -69,13 +69,20 @@ impl SigningKey {
         Ok(SigningKey::Hs256(secret.to_vec()))
     }
 
-    /// Secret bytes from which other keys (refresh-token, CSRF) are derived, so an
-    /// operator manages one secret.
-    pub fn secret_material(&self) -> Vec<u8> {
-        match self {
+    /// A 256-bit key for another purpose (refresh-token derivation, CSRF), derived from
+    /// this key's secret as HMAC-SHA256(secret, label): an operator manages one secret,
+    /// and no derived key reveals it or another derived key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let secret = match self {
             SigningKey::Ed25519(k) => k.to_bytes().to_vec(),
             SigningKey::Hs256(s) => s.clone(),
-        }
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap_or_else(|_| {
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&[0u8; 32]).expect("32-byte key")
+        });
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -392,6 +399,14 @@ mod tests {
         claims["roles"] = serde_json::json!(["admin"]);
         let forged = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
         assert_eq!(t.verify(&forged), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_label_and_key() {
+        let k = SigningKey::generate_ed25519();
+        assert_ne!(k.derive("a"), k.derive("b"));
+        assert_eq!(k.derive("a"), k.derive("a"));
+        assert_ne!(k.derive("a"), SigningKey::generate_ed25519().derive("a"));
     }
 
     #[test]

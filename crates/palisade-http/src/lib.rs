@@ -8,6 +8,7 @@
 //! `#[utoipa::path]` annotation, add it to that module's `routes()`, list it in
 //! [`openapi::ApiDoc`], and take its body with [`ApiJson`].
 
+pub mod auth;
 pub mod extract;
 pub mod layers;
 pub mod openapi;

@@ -2,8 +2,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use ipnet::IpNet;
+use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
+use palisade_service::identity::Identity;
 use palisade_store::Db;
 
 use crate::telemetry::Metrics;
@@ -17,6 +20,12 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub db: Db,
     pub health: HealthService,
+    pub identity: Identity,
+    pub csrf: Csrf,
+    /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.
+    pub cookie_secure: bool,
+    /// `ALLOWED_ORIGINS`, for the `Origin` check of cookie-mode requests.
+    pub allowed_origins: Arc<[HeaderValue]>,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,
     /// `/openapi.json`, rendered once.

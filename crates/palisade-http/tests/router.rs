@@ -9,9 +9,16 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use palisade_auth::access::{AccessTokens, SigningKey};
+use palisade_auth::csrf::Csrf;
+use palisade_auth::password::{BASELINE, Passwords};
+use palisade_auth::refresh::RefreshTokens;
+use palisade_auth::secretbox::SecretBox;
 use palisade_http::telemetry::Metrics;
 use palisade_http::{ApiJson, App, AppState, HttpSettings, Shared, app};
 use palisade_service::HealthService;
+use palisade_service::audit::Audit;
+use palisade_service::identity::{Hasher, Identity, IdentitySettings};
 use palisade_store::{Db, DbHealth, StoreSettings};
 use serde::Deserialize;
 use serde_json::Value;
@@ -49,9 +56,23 @@ async fn test_app() -> (App, tempfile::TempDir) {
         db.clone(),
         DbHealth::start(db.clone(), Duration::from_secs(30), Duration::from_secs(5)).await,
     );
+    let key = SigningKey::generate_ed25519();
+    let identity = Identity::new(
+        db.clone(),
+        Hasher::new(Passwords::new(BASELINE).expect("argon2"), 1),
+        AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900)),
+        RefreshTokens::new(&key.derive("refresh")).expect("key"),
+        SecretBox::new(&key.derive("box")).expect("key"),
+        Audit::new(db.clone()),
+        IdentitySettings::default(),
+    );
     let state = AppState::from(Shared {
         db,
         health,
+        identity,
+        csrf: Csrf::new(&key.derive("csrf")).expect("key"),
+        cookie_secure: true,
+        allowed_origins: Arc::from(vec![]),
         metrics: Metrics::global(),
         ops_allow: Arc::from(vec![]),
         openapi: "{}".into(),

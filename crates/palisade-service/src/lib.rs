@@ -4,6 +4,8 @@
 //! Response types derive `utoipa::ToSchema` so the OpenAPI document describes exactly
 //! what the service returns; that is documentation, not an HTTP dependency.
 
+pub mod audit;
 pub mod health;
+pub mod identity;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

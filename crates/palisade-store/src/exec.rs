@@ -1,163 +1,85 @@
 //! [`Exec`]: "somewhere a statement can run", so a repository function is written once
-//! and called on the pool (`&Db`) or inside a transaction (`&mut Tx`).
-
-use std::future::Future;
+//! and called on the pool (`&Db`) or inside a transaction (`&mut Tx`):
+//! `users::by_id(&db, id)` or `users::by_id(&mut tx, id)`.
+//!
+//! An enum rather than a trait: async trait methods with generic lifetimes defeat the
+//! compiler's `Send` proof for handler futures (rust-lang/rust#100013).
 
 use sea_query_sqlx::SqlxBinder;
 
 use crate::dialect::{FromAnyRow, Operation};
 use crate::{Backend, Db, StoreError, Tx};
 
-pub trait Exec: Send {
-    fn backend(&self) -> Backend;
-
-    fn fetch_all<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync;
-
-    fn fetch_optional<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync;
-
-    fn execute<'a, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send + 'a
-    where
-        S: SqlxBinder + Operation + Sync;
+pub enum Exec<'a> {
+    Pool(&'a Db),
+    Tx(&'a mut Tx),
 }
 
-impl Exec for &Db {
-    fn backend(&self) -> Backend {
-        Db::backend(self)
-    }
-
-    fn fetch_all<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
-    {
-        Db::fetch_all(*self, table, stmt)
-    }
-
-    fn fetch_optional<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
-    {
-        Db::fetch_optional(*self, table, stmt)
-    }
-
-    fn execute<'a, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send + 'a
-    where
-        S: SqlxBinder + Operation + Sync,
-    {
-        Db::execute(*self, table, stmt)
+impl<'a> From<&'a Db> for Exec<'a> {
+    fn from(db: &'a Db) -> Self {
+        Exec::Pool(db)
     }
 }
 
-impl Exec for &mut Tx {
-    fn backend(&self) -> Backend {
-        Tx::backend(self)
-    }
-
-    fn fetch_all<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
-    {
-        Tx::fetch_all(self, table, stmt)
-    }
-
-    fn fetch_optional<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
-    {
-        Tx::fetch_optional(self, table, stmt)
-    }
-
-    fn execute<'a, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send + 'a
-    where
-        S: SqlxBinder + Operation + Sync,
-    {
-        Tx::execute(self, table, stmt)
+impl<'a> From<&'a mut Tx> for Exec<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Exec::Tx(tx)
     }
 }
 
-/// A repository function can pass its executor on to another by `&mut`.
-impl<E: Exec> Exec for &mut E {
-    fn backend(&self) -> Backend {
-        E::backend(self)
+impl Exec<'_> {
+    /// A shorter-lived `Exec` on the same pool or transaction, to pass on.
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::Pool(db) => Exec::Pool(db),
+            Exec::Tx(tx) => Exec::Tx(tx),
+        }
     }
 
-    fn fetch_all<'a, T, S>(
-        &'a mut self,
-        table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'a
-    where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
-    {
-        E::fetch_all(self, table, stmt)
+    pub fn backend(&self) -> Backend {
+        match self {
+            Exec::Pool(db) => db.backend(),
+            Exec::Tx(tx) => tx.backend(),
+        }
     }
 
-    fn fetch_optional<'a, T, S>(
-        &'a mut self,
+    pub async fn fetch_all<T, S>(
+        &mut self,
         table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'a
+        stmt: &S,
+    ) -> Result<Vec<T>, StoreError>
     where
-        T: FromAnyRow + 'a,
-        S: SqlxBinder + Operation + Sync,
+        T: FromAnyRow,
+        S: SqlxBinder + Operation,
     {
-        E::fetch_optional(self, table, stmt)
+        match self {
+            Exec::Pool(db) => db.fetch_all(table, stmt).await,
+            Exec::Tx(tx) => tx.fetch_all(table, stmt).await,
+        }
     }
 
-    fn execute<'a, S>(
-        &'a mut self,
+    pub async fn fetch_optional<T, S>(
+        &mut self,
         table: &'static str,
-        stmt: &'a S,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send + 'a
+        stmt: &S,
+    ) -> Result<Option<T>, StoreError>
     where
-        S: SqlxBinder + Operation + Sync,
+        T: FromAnyRow,
+        S: SqlxBinder + Operation,
     {
-        E::execute(self, table, stmt)
+        match self {
+            Exec::Pool(db) => db.fetch_optional(table, stmt).await,
+            Exec::Tx(tx) => tx.fetch_optional(table, stmt).await,
+        }
+    }
+
+    pub async fn execute<S>(&mut self, table: &'static str, stmt: &S) -> Result<u64, StoreError>
+    where
+        S: SqlxBinder + Operation,
+    {
+        match self {
+            Exec::Pool(db) => db.execute(table, stmt).await,
+            Exec::Tx(tx) => tx.execute(table, stmt).await,
+        }
     }
 }

@@ -16,11 +16,11 @@ pub mod dialect;
 mod error;
 mod exec;
 pub mod health;
+pub mod repo;
 pub mod retry;
 pub mod schema;
 mod settings;
 mod tx;
-pub mod repo;
 
 pub use db::{Db, PoolStats, Reader};
 pub use dialect::{Backend, FromAnyRow};

@@ -57,11 +57,16 @@ impl Tx {
         }
     }
 
-    async fn commit(self) -> Result<(), sqlx::Error> {
+    async fn commit_inner(self) -> Result<(), sqlx::Error> {
         match self.0 {
             Inner::Sqlite(t) => t.commit().await,
             Inner::Postgres(t) => t.commit().await,
         }
+    }
+
+    /// Commits. A `Tx` dropped without this rolls back.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.commit_inner().await?)
     }
 
     async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -107,6 +112,12 @@ impl Tx {
 }
 
 impl Db {
+    /// Opens a transaction on the primary, for a body that is simplest written straight
+    /// through; it is not retried. Commit it with [`Tx::commit`]; dropped, it rolls back.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::begin(self.primary()).await?)
+    }
+
     /// Runs `body` in a transaction on the primary: commits when it returns `Ok`, rolls
     /// back when it returns `Err`. When the body or the commit fails with a transient
     /// error, the whole transaction runs again under the retry policy, so `body` must
@@ -140,7 +151,7 @@ impl Db {
             .map_err(|e| E::from(e.into()))?;
         match body(&mut tx).await {
             Ok(value) => {
-                tx.commit().await.map_err(|e| E::from(e.into()))?;
+                tx.commit_inner().await.map_err(|e| E::from(e.into()))?;
                 Ok(value)
             }
             Err(e) => {

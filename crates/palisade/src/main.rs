@@ -1,6 +1,7 @@
 //! `palisade`: the command line. Each subcommand is wiring over the library crates.
 
 mod config;
+mod keys;
 mod migrate;
 mod serve;
 mod telemetry;

@@ -6,15 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
+use palisade_auth::access::AccessTokens;
+use palisade_auth::csrf::Csrf;
+use palisade_auth::password::{BASELINE, Passwords};
+use palisade_auth::refresh::RefreshTokens;
 use palisade_http::{AppState, Shared, openapi, server, telemetry::Metrics};
 use palisade_migrate::Quiet;
 use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
+use palisade_service::audit::Audit;
+use palisade_service::identity::{Hasher, Identity};
 use palisade_store::{Db, DbHealth, redact_url, schema};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::keys;
+
+/// How often expired sessions, refresh tokens and MFA challenges are deleted.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Longest wait for the pools to close once the drain is over.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,15 +52,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let health = HealthService::new(db.clone(), db_health);
+    let (identity, csrf) = identity(&config, &db)?;
+    spawn_cleanup(identity.clone());
 
     let state = AppState::from(Shared {
         db: db.clone(),
         health: health.clone(),
+        identity,
+        csrf,
+        cookie_secure: config.identity.cookie_secure,
+        allowed_origins: Arc::from(config.http.allowed_origins.clone()),
         metrics,
         ops_allow: Arc::from(config.http.ops_allow.clone()),
         openapi: openapi::document().into(),
     });
-    let app = palisade_http::app(state, &config.http, Router::new());
+    let app = palisade_http::app(state, &config.http, palisade_http::routes::api());
 
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -89,4 +104,39 @@ async fn migrate_on_start(db: &Db) -> anyhow::Result<()> {
         tracing::info!(applied = report.steps.len(), "migrations applied");
     }
     Ok(())
+}
+
+/// The identity service and the CSRF signer, from the configured (or development) keys.
+pub fn identity(config: &Config, db: &Db) -> anyhow::Result<(Identity, Csrf)> {
+    let c = &config.identity;
+    let keys = keys::load(c)?;
+    let access = AccessTokens::new(&keys.signing, &c.issuer, &c.audience, c.access_ttl);
+    let refresh = RefreshTokens::new(&keys.signing.derive("palisade refresh-token v1"))?;
+    let csrf = Csrf::new(&keys.signing.derive("palisade csrf v1"))?;
+    let hasher = Hasher::new(Passwords::new(BASELINE)?, Hasher::default_permits());
+    let identity = Identity::new(
+        db.clone(),
+        hasher,
+        access,
+        refresh,
+        keys.secrets,
+        Audit::new(db.clone()),
+        c.settings.clone(),
+    );
+    Ok((identity, csrf))
+}
+
+/// Deletes expired identity rows every hour, for as long as the server runs.
+fn spawn_cleanup(identity: Identity) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            every.tick().await;
+            match identity.delete_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "expired sessions and tokens deleted"),
+                Err(e) => tracing::warn!(error = %e, "cleanup of expired sessions failed"),
+            }
+        }
+    });
 }

@@ -26,6 +26,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ready", get(ready))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        .route("/.well-known/jwks.json", get(jwks))
         .merge(ops_only)
 }
 
@@ -106,6 +107,17 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         state.openapi.clone(),
+    )
+        .into_response()
+}
+
+/// The public key of the access-token signer (RFC 7517); empty with HS256.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+    responses((status = 200, description = "JWK set", content_type = "application/json")))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.identity.access_tokens().jwks()),
     )
         .into_response()
 }

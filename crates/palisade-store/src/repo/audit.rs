@@ -78,7 +78,8 @@ pub async fn lock_chain(tx: &mut Tx) -> Result<(), StoreError> {
 }
 
 /// The last row's sequence number and hash; `None` for an empty log.
-pub async fn tail(mut ex: impl Exec) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+pub async fn tail(ex: impl Into<Exec<'_>>) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns([AuditLog::Seq, AuditLog::Hash])
         .from(AuditLog::Table)
@@ -89,7 +90,8 @@ pub async fn tail(mut ex: impl Exec) -> Result<Option<(i64, Vec<u8>)>, StoreErro
     Ok(row.map(|t| (t.seq, t.hash)))
 }
 
-pub async fn insert(mut ex: impl Exec, e: &Event) -> Result<(), StoreError> {
+pub async fn insert(ex: impl Into<Exec<'_>>, e: &Event) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(AuditLog::Table)
         .columns(COLUMNS)
@@ -123,7 +125,12 @@ pub struct Filter {
 }
 
 /// Newest first.
-pub async fn page(mut ex: impl Exec, f: &Filter, limit: u64) -> Result<Vec<Event>, StoreError> {
+pub async fn page(
+    ex: impl Into<Exec<'_>>,
+    f: &Filter,
+    limit: u64,
+) -> Result<Vec<Event>, StoreError> {
+    let mut ex = ex.into();
     let mut stmt = Query::select();
     stmt.columns(COLUMNS)
         .from(AuditLog::Table)
@@ -146,10 +153,11 @@ pub async fn page(mut ex: impl Exec, f: &Filter, limit: u64) -> Result<Vec<Event
 
 /// Up to `limit` rows in chain order after sequence number `after`, for walking the chain.
 pub async fn chunk_after(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     after: i64,
     limit: u64,
 ) -> Result<Vec<Event>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(AuditLog::Table)

@@ -44,7 +44,8 @@ pub struct Failures {
     pub hour_started_at: OffsetDateTime,
 }
 
-pub async fn get(mut ex: impl Exec, user_id: Uuid) -> Result<Option<Failures>, StoreError> {
+pub async fn get(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<Option<Failures>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(LoginFailures::Table)
@@ -53,7 +54,8 @@ pub async fn get(mut ex: impl Exec, user_id: Uuid) -> Result<Option<Failures>, S
     ex.fetch_optional("login_failures", &stmt).await
 }
 
-pub async fn put(mut ex: impl Exec, f: &Failures) -> Result<(), StoreError> {
+pub async fn put(ex: impl Into<Exec<'_>>, f: &Failures) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(LoginFailures::Table)
         .columns(COLUMNS)
@@ -76,7 +78,8 @@ pub async fn put(mut ex: impl Exec, f: &Failures) -> Result<(), StoreError> {
 }
 
 /// Forgets the account's failures (a successful login, or an admin's unlock).
-pub async fn clear(mut ex: impl Exec, user_id: Uuid) -> Result<bool, StoreError> {
+pub async fn clear(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::delete()
         .from_table(LoginFailures::Table)
         .and_where(Expr::col(LoginFailures::UserId).eq(user_id))

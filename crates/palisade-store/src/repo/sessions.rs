@@ -98,7 +98,8 @@ struct UserIdRow {
     user_id: Uuid,
 }
 
-pub async fn insert(mut ex: impl Exec, s: &Session) -> Result<(), StoreError> {
+pub async fn insert(ex: impl Into<Exec<'_>>, s: &Session) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(Sessions::Table)
         .columns(COLUMNS)
@@ -121,10 +122,11 @@ pub async fn insert(mut ex: impl Exec, s: &Session) -> Result<(), StoreError> {
 
 /// A user's sessions that are neither revoked nor expired, newest first.
 pub async fn active_of(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     user_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Vec<Session>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(Sessions::Table)
@@ -138,12 +140,13 @@ pub async fn active_of(
 
 /// Revokes one session of `user_id`; returns whether it was active and theirs.
 pub async fn revoke(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     id: Uuid,
     user_id: Uuid,
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(Sessions::Table)
         .value(Sessions::RevokedAt, now)
@@ -157,12 +160,13 @@ pub async fn revoke(
 
 /// Revokes every active session of `user_id`, except `keep`; returns their ids.
 pub async fn revoke_all(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     user_id: Uuid,
     keep: Option<Uuid>,
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<Vec<Uuid>, StoreError> {
+    let mut ex = ex.into();
     let mut select = Query::select();
     select
         .column(Sessions::Id)
@@ -188,9 +192,10 @@ pub async fn revoke_all(
 /// Sessions revoked after `since`: the revocation set. Sessions revoked earlier carry
 /// no access token that is still valid.
 pub async fn revoked_since(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     since: OffsetDateTime,
 ) -> Result<Vec<Uuid>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .column(Sessions::Id)
         .from(Sessions::Table)
@@ -201,7 +206,8 @@ pub async fn revoked_since(
 }
 
 /// The owner of a session, whatever its state.
-pub async fn owner(mut ex: impl Exec, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+pub async fn owner(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .column(Sessions::UserId)
         .from(Sessions::Table)
@@ -211,7 +217,12 @@ pub async fn owner(mut ex: impl Exec, id: Uuid) -> Result<Option<Uuid>, StoreErr
     Ok(row.map(|r| r.user_id))
 }
 
-pub async fn touch(mut ex: impl Exec, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+pub async fn touch(
+    ex: impl Into<Exec<'_>>,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(Sessions::Table)
         .value(Sessions::LastUsedAt, now)
@@ -221,13 +232,14 @@ pub async fn touch(mut ex: impl Exec, id: Uuid, now: OffsetDateTime) -> Result<(
 }
 
 pub async fn insert_refresh(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     session_id: Uuid,
     generation: i64,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(RefreshTokens::Table)
         .columns([
@@ -250,9 +262,10 @@ pub async fn insert_refresh(
 
 /// The refresh token with SHA-256 `hash`, with its session.
 pub async fn refresh_by_hash(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
 ) -> Result<Option<RefreshRow>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns([
             (RefreshTokens::Table, RefreshTokens::SessionId),
@@ -284,10 +297,11 @@ pub async fn refresh_by_hash(
 /// Marks a token rotated unless it already was; returns whether this call did, so of
 /// two racing refreshes exactly one inserts the successor.
 pub async fn mark_rotated(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(RefreshTokens::Table)
         .value(RefreshTokens::RotatedAt, now)
@@ -299,15 +313,16 @@ pub async fn mark_rotated(
 
 /// Ends the oldest active sessions of `user_id` beyond the newest `keep`; returns them.
 pub async fn end_oldest_beyond(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     user_id: Uuid,
     keep: usize,
     now: OffsetDateTime,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let active = active_of(&mut ex, user_id, now).await?;
+    let mut ex = ex.into();
+    let active = active_of(ex.reborrow(), user_id, now).await?;
     let mut ended = Vec::new();
     for s in active.iter().skip(keep) {
-        if revoke(&mut ex, s.id, user_id, "session_limit", now).await? {
+        if revoke(ex.reborrow(), s.id, user_id, "session_limit", now).await? {
             ended.push(s.id);
         }
     }
@@ -316,7 +331,11 @@ pub async fn end_oldest_beyond(
 
 /// Deletes refresh tokens past their idle expiry and sessions past their absolute
 /// expiry (their tokens go with them); returns the rows deleted.
-pub async fn delete_expired(mut ex: impl Exec, now: OffsetDateTime) -> Result<u64, StoreError> {
+pub async fn delete_expired(
+    ex: impl Into<Exec<'_>>,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut ex = ex.into();
     let tokens = Query::delete()
         .from_table(RefreshTokens::Table)
         .and_where(Expr::col(RefreshTokens::ExpiresAt).lt(now))
@@ -335,11 +354,12 @@ pub async fn delete_expired(mut ex: impl Exec, now: OffsetDateTime) -> Result<u6
 }
 
 pub async fn insert_challenge(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     user_id: Uuid,
     expires_at: OffsetDateTime,
 ) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(MfaChallenges::Table)
         .columns([
@@ -354,10 +374,11 @@ pub async fn insert_challenge(
 
 /// The user of an unexpired, unused challenge.
 pub async fn challenge_user(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     now: OffsetDateTime,
 ) -> Result<Option<Uuid>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .column(MfaChallenges::UserId)
         .from(MfaChallenges::Table)
@@ -371,10 +392,11 @@ pub async fn challenge_user(
 
 /// Uses up a challenge; returns whether this call did (a challenge is single use).
 pub async fn consume_challenge(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(MfaChallenges::Table)
         .value(MfaChallenges::UsedAt, now)

@@ -91,7 +91,12 @@ pub struct BackupCode {
 
 /// Inserts `user` with `roles`. A taken email is a unique violation
 /// ([`StoreError::is_unique_violation`]).
-pub async fn insert(mut ex: impl Exec, user: &User, roles: &[&str]) -> Result<(), StoreError> {
+pub async fn insert(
+    ex: impl Into<Exec<'_>>,
+    user: &User,
+    roles: &[&str],
+) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(Users::Table)
         .columns(COLUMNS)
@@ -113,7 +118,8 @@ pub async fn insert(mut ex: impl Exec, user: &User, roles: &[&str]) -> Result<()
     set_roles(ex, user.id, roles).await
 }
 
-pub async fn by_email(mut ex: impl Exec, email: &str) -> Result<Option<User>, StoreError> {
+pub async fn by_email(ex: impl Into<Exec<'_>>, email: &str) -> Result<Option<User>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(Users::Table)
@@ -122,7 +128,8 @@ pub async fn by_email(mut ex: impl Exec, email: &str) -> Result<Option<User>, St
     ex.fetch_optional("users", &stmt).await
 }
 
-pub async fn by_id(mut ex: impl Exec, id: Uuid) -> Result<Option<User>, StoreError> {
+pub async fn by_id(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<User>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(Users::Table)
@@ -133,10 +140,11 @@ pub async fn by_id(mut ex: impl Exec, id: Uuid) -> Result<Option<User>, StoreErr
 
 /// A page of users in creation order, after the `(created_at, id)` cursor.
 pub async fn page(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     after: Option<(OffsetDateTime, Uuid)>,
     limit: u64,
 ) -> Result<Vec<User>, StoreError> {
+    let mut ex = ex.into();
     let mut stmt = Query::select();
     stmt.columns(COLUMNS)
         .from(Users::Table)
@@ -145,15 +153,18 @@ pub async fn page(
         .limit(limit);
     if let Some((at, id)) = after {
         stmt.and_where(
-            Expr::col(Users::CreatedAt).gt(at).or(Expr::col(Users::CreatedAt)
-                .eq(at)
-                .and(Expr::col(Users::Id).gt(id))),
+            Expr::col(Users::CreatedAt)
+                .gt(at)
+                .or(Expr::col(Users::CreatedAt)
+                    .eq(at)
+                    .and(Expr::col(Users::Id).gt(id))),
         );
     }
     ex.fetch_all("users", &stmt).await
 }
 
-pub async fn roles_of(mut ex: impl Exec, id: Uuid) -> Result<Vec<String>, StoreError> {
+pub async fn roles_of(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Vec<String>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .column(UserRoles::Role)
         .from(UserRoles::Table)
@@ -166,9 +177,10 @@ pub async fn roles_of(mut ex: impl Exec, id: Uuid) -> Result<Vec<String>, StoreE
 
 /// The roles of several users at once, as `(user_id, role)` pairs.
 pub async fn roles_of_many(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, String)>, StoreError> {
+    let mut ex = ex.into();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -182,7 +194,12 @@ pub async fn roles_of_many(
 }
 
 /// Replaces the user's roles with `roles`.
-pub async fn set_roles(mut ex: impl Exec, id: Uuid, roles: &[&str]) -> Result<(), StoreError> {
+pub async fn set_roles(
+    ex: impl Into<Exec<'_>>,
+    id: Uuid,
+    roles: &[&str],
+) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let delete = Query::delete()
         .from_table(UserRoles::Table)
         .and_where(Expr::col(UserRoles::UserId).eq(id))
@@ -217,11 +234,12 @@ pub struct Change {
 
 /// Applies `change`; returns whether the user exists.
 pub async fn update(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     id: Uuid,
     change: Change,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let mut stmt = Query::update();
     stmt.table(Users::Table)
         .value(Users::UpdatedAt, now)
@@ -252,7 +270,12 @@ pub async fn update(
 
 /// Records `step` as the last TOTP step used, only if it is after the one stored: of two
 /// requests racing with the same code, one wins. Returns whether this one did.
-pub async fn claim_totp_step(mut ex: impl Exec, id: Uuid, step: i64) -> Result<bool, StoreError> {
+pub async fn claim_totp_step(
+    ex: impl Into<Exec<'_>>,
+    id: Uuid,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(Users::Table)
         .value(Users::TotpLastStep, step)
@@ -266,7 +289,8 @@ pub async fn claim_totp_step(mut ex: impl Exec, id: Uuid, step: i64) -> Result<b
     Ok(ex.execute("users", &stmt).await? == 1)
 }
 
-pub async fn delete(mut ex: impl Exec, id: Uuid) -> Result<bool, StoreError> {
+pub async fn delete(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::delete()
         .from_table(Users::Table)
         .and_where(Expr::col(Users::Id).eq(id))
@@ -276,10 +300,11 @@ pub async fn delete(mut ex: impl Exec, id: Uuid) -> Result<bool, StoreError> {
 
 /// Replaces the user's backup codes with `hashes`.
 pub async fn replace_backup_codes(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     user_id: Uuid,
     hashes: &[String],
 ) -> Result<(), StoreError> {
+    let mut ex = ex.into();
     let delete = Query::delete()
         .from_table(BackupCodes::Table)
         .and_where(Expr::col(BackupCodes::UserId).eq(user_id))
@@ -302,9 +327,10 @@ pub async fn replace_backup_codes(
 }
 
 pub async fn unused_backup_codes(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     user_id: Uuid,
 ) -> Result<Vec<BackupCode>, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::select()
         .columns([BackupCodes::Id, BackupCodes::CodeHash])
         .from(BackupCodes::Table)
@@ -316,10 +342,11 @@ pub async fn unused_backup_codes(
 
 /// Marks a backup code used, unless it already was; returns whether this call did.
 pub async fn use_backup_code(
-    mut ex: impl Exec,
+    ex: impl Into<Exec<'_>>,
     id: Uuid,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
     let stmt = Query::update()
         .table(BackupCodes::Table)
         .value(BackupCodes::UsedAt, now)

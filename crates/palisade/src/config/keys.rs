@@ -131,7 +131,70 @@ pub const KEYS: &[Key] = &[
         Some("30s"),
         "longest wait for in-flight requests at shutdown",
     ),
-    secret("JWT_SECRET", "HS256 signing secret, at least 32 bytes"),
+    key(
+        "PALISADE_DATA_DIR",
+        Some("data"),
+        "where development keys are generated on first start",
+    ),
+    key(
+        "PALISADE_JWT_KEY_FILE",
+        None,
+        "Ed25519 private key (PKCS#8 PEM) signing access tokens (EdDSA)",
+    ),
+    secret(
+        "JWT_SECRET",
+        "HS256 signing secret, at least 32 bytes (instead of the Ed25519 key)",
+    ),
+    key(
+        "PALISADE_JWT_ISSUER",
+        Some("palisade"),
+        "the iss of access tokens",
+    ),
+    key(
+        "PALISADE_JWT_AUDIENCE",
+        Some("palisade-api"),
+        "the aud of access tokens",
+    ),
+    key(
+        "PALISADE_ACCESS_TOKEN_TTL",
+        Some("15m"),
+        "access-token lifetime",
+    ),
+    key(
+        "PALISADE_REFRESH_IDLE",
+        Some("7d"),
+        "refresh token expires after this long unused",
+    ),
+    key(
+        "PALISADE_REFRESH_ABSOLUTE",
+        Some("30d"),
+        "a session ends this long after sign-in",
+    ),
+    key(
+        "PALISADE_REFRESH_GRACE",
+        Some("10s"),
+        "a rotated refresh token presented within this window gets the same successor",
+    ),
+    key(
+        "PALISADE_MAX_SESSIONS",
+        Some("10"),
+        "active sessions per user (the oldest ends)",
+    ),
+    key(
+        "PALISADE_LOCKOUT_THRESHOLD",
+        Some("5"),
+        "failed logins within the window that lock an account",
+    ),
+    key(
+        "PALISADE_LOCKOUT_WINDOW",
+        Some("15m"),
+        "window in which failed logins count",
+    ),
+    key(
+        "PALISADE_LOCKOUT_DURATION",
+        Some("15m"),
+        "first lock's length; each further lock doubles, up to 24h",
+    ),
     secret(
         "ENCRYPTION_KEY",
         "32 bytes as 64 hex digits, encrypts secrets at rest",

@@ -17,6 +17,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::value::Value;
 use ipnet::IpNet;
 use palisade_http::HttpSettings;
+use palisade_service::identity::{IdentitySettings, LockoutPolicy};
 use palisade_store::StoreSettings;
 
 pub use keys::KEYS;
@@ -54,6 +55,25 @@ pub struct Config {
     pub migrate_on_start: bool,
     pub log_level: String,
     pub http: HttpSettings,
+    pub identity: IdentityConfig,
+}
+
+/// Keys and lifetimes of identity and access.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    /// Development keys are generated here on first start.
+    pub data_dir: std::path::PathBuf,
+    /// Ed25519 PKCS#8 PEM file (EdDSA).
+    pub jwt_key_file: Option<std::path::PathBuf>,
+    /// HS256 secret; chosen when set.
+    pub jwt_secret: Option<String>,
+    /// 64 hex digits.
+    pub encryption_key: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub cookie_secure: bool,
+    pub settings: IdentitySettings,
 }
 
 /// One effective value, for `palisade config check`.
@@ -304,6 +324,63 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
     } else {
         Err("must be 32 bytes written as 64 hex digits".to_owned())
     });
+    let access_ttl = parsed!(
+        "PALISADE_ACCESS_TOKEN_TTL",
+        |v: &str| match parse::duration(v) {
+            Ok(d) if (Duration::from_secs(60)..=Duration::from_secs(3600)).contains(&d) => Ok(d),
+            Ok(_) => Err("must be between 1m and 1h".to_owned()),
+            Err(e) => Err(e),
+        }
+    );
+    let refresh_idle = parsed!("PALISADE_REFRESH_IDLE", parse::duration);
+    let refresh_absolute = parsed!("PALISADE_REFRESH_ABSOLUTE", parse::duration);
+    let refresh_grace = parsed!(
+        "PALISADE_REFRESH_GRACE",
+        |v: &str| match parse::duration(v) {
+            Ok(d) if d <= Duration::from_secs(60) => Ok(d),
+            Ok(_) => Err("must not exceed 60s".to_owned()),
+            Err(e) => Err(e),
+        }
+    );
+    let max_sessions = parsed!(
+        "PALISADE_MAX_SESSIONS",
+        |v: &str| match v.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(format!("`{v}` is not a count (1..=1000)")),
+        }
+    );
+    let lock_threshold = parsed!(
+        "PALISADE_LOCKOUT_THRESHOLD",
+        |v: &str| match v.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(format!("`{v}` is not a count (1..=100)")),
+        }
+    );
+    let lock_window = parsed!("PALISADE_LOCKOUT_WINDOW", parse::duration);
+    let lock_duration = parsed!("PALISADE_LOCKOUT_DURATION", parse::duration);
+    let mut key_problems: Vec<String> = Vec::new();
+    let data_dir = get("PALISADE_DATA_DIR").unwrap_or("data").to_owned();
+    let key_file = get("PALISADE_JWT_KEY_FILE").map(std::path::PathBuf::from);
+    if let Some(f) = &key_file
+        && !f.is_file()
+    {
+        key_problems.push(format!(
+            "PALISADE_JWT_KEY_FILE: {} is not a readable file",
+            f.display()
+        ));
+    }
+    if let Some(s) = get("JWT_SECRET")
+        && s.len() < 32
+    {
+        key_problems.push("JWT_SECRET: must be at least 32 bytes".into());
+    }
+    if key_file.is_some() && get("JWT_SECRET").is_some() {
+        key_problems.push(
+            "PALISADE_JWT_KEY_FILE and JWT_SECRET are both set: one signing key, one algorithm"
+                .into(),
+        );
+    }
+    problems.extend(key_problems);
     let log_level = get("LOG_LEVEL").unwrap_or("info").to_owned();
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
         problems.push(format!("LOG_LEVEL: `{log_level}` is not a log filter: {e}"));
@@ -316,6 +393,19 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         }
         if let Some(k) = get("ENCRYPTION_KEY") {
             production_secret("ENCRYPTION_KEY", k, 64, problems);
+        }
+        if key_file.is_none() && get("JWT_SECRET").is_none() {
+            problems.push(
+                "PALISADE_JWT_KEY_FILE (Ed25519) or JWT_SECRET (HS256): production needs an \
+                 explicit signing key"
+                    .into(),
+            );
+        }
+        if get("ENCRYPTION_KEY").is_none() {
+            problems.push("ENCRYPTION_KEY: must be set in production".into());
+        }
+        if lock_threshold.is_some_and(|n| n > 10) {
+            problems.push("PALISADE_LOCKOUT_THRESHOLD: production allows at most 10".into());
         }
         if cookie_secure == Some(false) {
             problems.push(
@@ -359,6 +449,32 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         shutdown_delay: shutdown_delay.unwrap_or(defaults.shutdown_delay),
         shutdown_timeout: shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
     };
+    let defaults_id = IdentitySettings::default();
+    let identity = IdentityConfig {
+        data_dir: data_dir.into(),
+        jwt_key_file: key_file,
+        jwt_secret: get("JWT_SECRET").map(str::to_owned),
+        encryption_key: get("ENCRYPTION_KEY").map(str::to_owned),
+        issuer: get("PALISADE_JWT_ISSUER").unwrap_or("palisade").to_owned(),
+        audience: get("PALISADE_JWT_AUDIENCE")
+            .unwrap_or("palisade-api")
+            .to_owned(),
+        access_ttl: access_ttl.unwrap_or(Duration::from_secs(15 * 60)),
+        cookie_secure: cookie_secure.unwrap_or(true),
+        settings: IdentitySettings {
+            refresh_idle: refresh_idle.unwrap_or(defaults_id.refresh_idle),
+            refresh_absolute: refresh_absolute.unwrap_or(defaults_id.refresh_absolute),
+            refresh_grace: refresh_grace.unwrap_or(defaults_id.refresh_grace),
+            max_sessions: max_sessions.unwrap_or(defaults_id.max_sessions),
+            lockout: LockoutPolicy {
+                threshold: lock_threshold.unwrap_or(defaults_id.lockout.threshold),
+                window: lock_window.unwrap_or(defaults_id.lockout.window),
+                duration: lock_duration.unwrap_or(defaults_id.lockout.duration),
+                ..defaults_id.lockout
+            },
+            ..defaults_id
+        },
+    };
     if get("DATABASE_URL").is_none() {
         problems.push("DATABASE_URL: must be set".into());
     }
@@ -374,6 +490,7 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         migrate_on_start: migrate_on_start.unwrap_or(true),
         log_level,
         http,
+        identity,
     })
 }
 

@@ -25,8 +25,9 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "s" => seconds(1),
         "m" => seconds(60),
         "h" => seconds(3600),
+        "d" => seconds(24 * 3600),
         other => Err(format!(
-            "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
+            "unknown duration unit `{other}` in `{s}` (use ms, s, m, h or d)"
         )),
     }
 }

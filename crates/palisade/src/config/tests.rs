@@ -133,7 +133,42 @@ fn production_accepts_strong_settings() {
 
 #[test]
 fn the_same_weak_secret_is_tolerated_in_development() {
-    assert!(problems_of(&[("JWT_SECRET", "secret")]).is_empty());
+    assert!(problems_of(&[("JWT_SECRET", "secret-secret-secret-secret-secret")]).is_empty());
+}
+
+#[test]
+fn hs256_secrets_shorter_than_32_bytes_are_refused_everywhere() {
+    let p = problems_of(&[("JWT_SECRET", "secret")]);
+    assert!(p.iter().any(|m| m.contains("at least 32 bytes")), "{p:?}");
+}
+
+#[test]
+fn production_needs_an_explicit_signing_key_and_encryption_key() {
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("ALLOWED_ORIGINS", "https://app.example.com"),
+    ]);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p.iter().any(|m| m.contains("PALISADE_JWT_KEY_FILE")));
+    assert!(p.iter().any(|m| m.starts_with("ENCRYPTION_KEY")));
+}
+
+#[test]
+fn identity_defaults_follow_the_baseline() {
+    let mut problems = Vec::new();
+    let c = build(&values(&[]), &mut problems).expect("valid");
+    let id = &c.identity;
+    assert_eq!(id.access_ttl, Duration::from_secs(15 * 60));
+    assert_eq!(id.settings.refresh_idle, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        id.settings.refresh_absolute,
+        Duration::from_secs(30 * 24 * 3600)
+    );
+    assert_eq!(id.settings.refresh_grace, Duration::from_secs(10));
+    assert_eq!(id.settings.max_sessions, 10);
+    assert_eq!(id.settings.lockout.threshold, 5);
+    assert_eq!(id.settings.lockout.window, Duration::from_secs(15 * 60));
+    assert!(id.cookie_secure);
 }
 
 #[test]

@@ -1,0 +1,227 @@
+//! `/api/v1/auth/*` (API.md § Identity): register, login (and its 2FA step), refresh,
+//! logout, and the CSRF token of cookie mode.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use palisade_service::identity::{LoginOutcome, TokenPair, UserView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{
+    Authed, RequestOrigin, SESSION_COOKIE, check_csrf, clear_cookies, cookie, csrf_cookie,
+    session_cookie, unauthenticated,
+};
+use crate::extract::{ApiJson, parse};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/login/mfa", post(login_mfa))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/csrf", get(csrf))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    email: String,
+    password: String,
+    name: String,
+}
+
+/// How the client keeps its refresh token.
+#[derive(Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// In the response body (API clients).
+    #[default]
+    Token,
+    /// In the `__Host-palisade_session` cookie, with a CSRF cookie (browsers).
+    Cookie,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfa {
+    mfa_token: String,
+    code: String,
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    /// Absent in cookie mode: the session cookie carries it.
+    refresh_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    mfa_required: bool,
+    mfa_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CsrfToken {
+    csrf_token: String,
+}
+
+/// Creates an account with the `member` role.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "identity", request_body = Register,
+    responses((status = 201, body = UserView), (status = 409, description = "auth.email_taken"),
+              (status = 422, description = "per-field errors")))]
+pub async fn register(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<Register>,
+) -> Result<(StatusCode, Json<UserView>), Problem> {
+    let user = state
+        .identity
+        .register(&body.email, &body.password, &body.name, &origin)
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// The password step; with 2FA on, answers `mfa_required` and a token for the code step.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = Login,
+    responses((status = 200, body = TokenPair), (status = 401, description = "auth.invalid_credentials")))]
+pub async fn login(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response, Problem> {
+    match state
+        .identity
+        .login(&body.email, &body.password, &origin)
+        .await?
+    {
+        LoginOutcome::Tokens(pair) => Ok(signed_in(&state, *pair, body.mode)),
+        LoginOutcome::MfaRequired { mfa_token } => Ok(Json(MfaRequired {
+            mfa_required: true,
+            mfa_token,
+        })
+        .into_response()),
+    }
+}
+
+/// The code step of a 2FA login: a TOTP code or a backup code.
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "identity", request_body = LoginMfa,
+    responses((status = 200, body = TokenPair), (status = 401, description = "auth.invalid_credentials")))]
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<LoginMfa>,
+) -> Result<Response, Problem> {
+    let pair = state
+        .identity
+        .login_mfa(&body.mfa_token, &body.code, &origin)
+        .await?;
+    Ok(signed_in(&state, pair, body.mode))
+}
+
+/// The tokens as the client's mode wants them.
+fn signed_in(state: &AppState, mut pair: TokenPair, mode: Mode) -> Response {
+    if mode == Mode::Token {
+        return Json(pair).into_response();
+    }
+    let mut headers = HeaderMap::new();
+    let refresh = std::mem::take(&mut pair.refresh_token);
+    let (_, csrf) = csrf_cookie(state, &pair.session_id.to_string());
+    for c in [session_cookie(state, &refresh), csrf]
+        .into_iter()
+        .flatten()
+    {
+        headers.append(header::SET_COOKIE, c);
+    }
+    (headers, Json(pair)).into_response()
+}
+
+/// Rotates the refresh token. A rotated token presented again after the grace window
+/// revokes its whole session (401 `auth.refresh_reused`).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "identity", request_body = Refresh,
+    responses((status = 200, body = TokenPair), (status = 401, description = "auth.refresh_reused or auth.refresh_invalid")))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    // The body is optional: cookie-mode clients send none. The edge has already refused
+    // a body that is not JSON.
+    let from_body = if body.is_empty() {
+        None
+    } else {
+        parse::<Refresh>(&body)?.refresh_token
+    };
+    let (token, mode) = match (from_body, cookie(&headers, SESSION_COOKIE)) {
+        (Some(t), _) => (t, Mode::Token),
+        (None, Some(c)) => {
+            let sid = state
+                .identity
+                .session_of_refresh(c)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            check_csrf(&state, &headers, &sid.to_string())?;
+            (c.to_owned(), Mode::Cookie)
+        }
+        (None, None) => return Err(unauthenticated()),
+    };
+    let pair = state.identity.refresh(&token, &origin).await?;
+    Ok(signed_in(&state, pair, mode))
+}
+
+/// Ends the caller's session; its access tokens are refused from now on.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "identity", security(("bearer" = [])),
+    responses((status = 204), (status = 401)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestOrigin(origin): RequestOrigin,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    state.identity.logout(&who, &origin).await?;
+    let mut out = HeaderMap::new();
+    if cookie(&headers, SESSION_COOKIE).is_some() {
+        for c in clear_cookies(&state).into_iter().flatten() {
+            out.append(header::SET_COOKIE, c);
+        }
+        out.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    }
+    Ok((StatusCode::NO_CONTENT, out).into_response())
+}
+
+/// A fresh CSRF token (and cookie) for the cookie-mode session.
+#[utoipa::path(get, path = "/api/v1/auth/csrf", tag = "identity",
+    responses((status = 200, body = CsrfToken), (status = 401)))]
+pub async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let session = cookie(&headers, SESSION_COOKIE).ok_or_else(unauthenticated)?;
+    let sid = state
+        .identity
+        .session_of_refresh(session)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let (csrf_token, cookie) = csrf_cookie(&state, &sid.to_string());
+    let mut out = HeaderMap::new();
+    if let Some(c) = cookie {
+        out.insert(header::SET_COOKIE, c);
+    }
+    Ok((out, Json(CsrfToken { csrf_token })).into_response())
+}

@@ -1,0 +1,231 @@
+//! The audit trail: append-only and hash-chained (SECURITY-BASELINE.md § Errors, logs,
+//! audit).
+//!
+//! Each row carries `prev_hash`, the hash of the row before it (32 zero bytes for the
+//! first), and `hash = SHA-256(prev_hash ‖ canonical content)`, where the canonical
+//! content is a JSON array of the row's fields in a fixed order. Appending takes the
+//! chain's lock, so rows are numbered without gaps. [`Audit::verify`] walks the chain and
+//! names the first row that was changed, or where rows were deleted or inserted.
+
+use palisade_store::repo::audit::{self as repo, Event, Filter};
+use palisade_store::{Db, StoreError, Tx};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The `prev_hash` of the first row.
+const GENESIS: [u8; 32] = [0; 32];
+/// Rows read per query while verifying.
+const VERIFY_CHUNK: u64 = 1000;
+
+/// Who did it, from where, in which request.
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// An event to record.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// `auth.login`, `user.password_changed`, …
+    pub action: &'static str,
+    /// `success`, `failure`, `denied`.
+    pub outcome: &'static str,
+    pub target: Option<(&'static str, String)>,
+    pub details: serde_json::Value,
+}
+
+impl Entry {
+    pub fn new(action: &'static str, outcome: &'static str) -> Entry {
+        Entry {
+            action,
+            outcome,
+            target: None,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Entry {
+        self.target = Some((kind, id.to_string()));
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Entry {
+        if let serde_json::Value::Object(m) = &mut self.details {
+            m.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}
+
+/// An event as `GET /api/v1/audit` shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub seq: i64,
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub actor_ip: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// What [`Audit::verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Every row links to the one before and hashes to its stored hash.
+    Intact { rows: u64 },
+    /// The first row whose content no longer matches its hash.
+    Changed { seq: i64 },
+    /// Rows before `seq` are missing (a gap in the numbering or a broken link).
+    Deleted { seq: i64 },
+    /// A row that does not link to the one before it although the numbering is whole.
+    Inserted { seq: i64 },
+}
+
+#[derive(Clone)]
+pub struct Audit {
+    db: Db,
+}
+
+impl Audit {
+    pub fn new(db: Db) -> Audit {
+        Audit { db }
+    }
+
+    /// Records `entry` in a transaction of its own.
+    pub async fn record(&self, actor: &Actor, entry: Entry) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        append(&mut tx, actor, &entry).await?;
+        tx.commit().await
+    }
+
+    /// Records `entry`, logging (not failing) when the database refuses: for events
+    /// recorded after the answer is decided (a failed login).
+    pub async fn record_or_log(&self, actor: &Actor, entry: Entry) {
+        let action = entry.action;
+        if let Err(e) = self.record(actor, entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit event");
+        }
+    }
+
+    /// Newest first.
+    pub async fn list(&self, filter: &Filter, limit: u64) -> Result<Vec<EventView>, StoreError> {
+        let rows = repo::page(&self.db, filter, limit).await?;
+        Ok(rows.into_iter().map(view).collect())
+    }
+
+    /// Walks the whole chain; `progress` is told the rows checked so far.
+    pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<Verdict, StoreError> {
+        let mut prev_seq = 0i64;
+        let mut prev_hash = GENESIS.to_vec();
+        let mut rows = 0u64;
+        loop {
+            let chunk = repo::chunk_after(&self.db, prev_seq, VERIFY_CHUNK).await?;
+            if chunk.is_empty() {
+                return Ok(Verdict::Intact { rows });
+            }
+            for e in chunk {
+                if e.prev_hash != prev_hash {
+                    // A whole numbering with a broken link means a row was put in; a
+                    // gap means rows were taken out.
+                    return Ok(if e.seq == prev_seq + 1 {
+                        Verdict::Inserted { seq: e.seq }
+                    } else {
+                        Verdict::Deleted { seq: e.seq }
+                    });
+                }
+                if e.seq != prev_seq + 1 {
+                    return Ok(Verdict::Deleted { seq: e.seq });
+                }
+                if hash(&e) != e.hash {
+                    return Ok(Verdict::Changed { seq: e.seq });
+                }
+                prev_seq = e.seq;
+                prev_hash = e.hash;
+                rows += 1;
+            }
+            progress(rows);
+        }
+    }
+}
+
+/// Appends `entry` inside `tx`, so an event commits or rolls back with the change it
+/// records.
+pub async fn append(tx: &mut Tx, actor: &Actor, entry: &Entry) -> Result<(), StoreError> {
+    repo::lock_chain(tx).await?;
+    let (seq, prev_hash) = match repo::tail(&mut *tx).await? {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_vec()),
+    };
+    let mut event = Event {
+        seq,
+        id: Uuid::now_v7(),
+        occurred_at: palisade_store::repo::now(),
+        actor_id: actor.user_id,
+        actor_ip: actor.ip.clone(),
+        action: entry.action.to_owned(),
+        outcome: entry.outcome.to_owned(),
+        target_type: entry.target.as_ref().map(|t| t.0.to_owned()),
+        target_id: entry.target.as_ref().map(|t| t.1.clone()),
+        request_id: actor.request_id.clone(),
+        // serde_json's maps are sorted by key: the text is canonical.
+        details: entry.details.to_string(),
+        prev_hash,
+        hash: Vec::new(),
+    };
+    event.hash = hash(&event);
+    repo::insert(&mut *tx, &event).await
+}
+
+/// SHA-256 over the previous hash and the row's canonical content.
+fn hash(e: &Event) -> Vec<u8> {
+    let when = e
+        .occurred_at
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| e.occurred_at.unix_timestamp_nanos().to_string());
+    let content = serde_json::json!([
+        e.seq,
+        e.id,
+        when,
+        e.actor_id,
+        e.actor_ip,
+        e.action,
+        e.outcome,
+        e.target_type,
+        e.target_id,
+        e.request_id,
+        e.details,
+    ]);
+    let mut h = Sha256::new();
+    h.update(&e.prev_hash);
+    h.update(content.to_string().as_bytes());
+    h.finalize().to_vec()
+}
+
+fn view(e: Event) -> EventView {
+    EventView {
+        seq: e.seq,
+        id: e.id,
+        occurred_at: e.occurred_at,
+        actor_id: e.actor_id,
+        actor_ip: e.actor_ip,
+        action: e.action,
+        outcome: e.outcome,
+        target_type: e.target_type,
+        target_id: e.target_id,
+        request_id: e.request_id,
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+    }
+}

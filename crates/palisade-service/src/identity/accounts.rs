@@ -1,0 +1,474 @@
+//! Register, log in (password, then the second factor when it is on), refresh, log out.
+
+use palisade_auth::access::Subject;
+use palisade_auth::password::{POLICY, Verdict, Weakness};
+use palisade_auth::permissions::{Role, permissions_of};
+use palisade_auth::refresh::{self, Decision, Stored};
+use palisade_store::repo::sessions::{self, Session};
+use palisade_store::repo::users::{self, Change, User};
+use palisade_store::repo::{lockout, now};
+use uuid::Uuid;
+
+use super::{Identity, IdentityError, LoginOutcome, Origin, TokenPair, UserView, normalise_email};
+use crate::audit::{self, Entry};
+
+/// Longest accepted email (RFC 5321's path limit) and display name.
+const MAX_EMAIL: usize = 254;
+const MAX_NAME: usize = 100;
+
+fn count_attempt(kind: &'static str, status: &'static str) {
+    metrics::counter!("auth_attempts_total", "type" => kind, "status" => status).increment(1);
+}
+
+/// Per-field problems with a new account's email and name.
+pub(super) fn check_email(email: &str, errors: &mut Vec<(&'static str, String)>) {
+    let well_formed = email.len() <= MAX_EMAIL
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !well_formed {
+        errors.push(("email", "must be an email address".into()));
+    }
+}
+
+pub(super) fn check_name(name: &str, errors: &mut Vec<(&'static str, String)>) {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME || name.chars().any(char::is_control) {
+        errors.push((
+            "name",
+            format!("must be 1 to {MAX_NAME} characters, without control characters"),
+        ));
+    }
+}
+
+pub(super) fn check_password(
+    field: &'static str,
+    password: &str,
+    context: &[&str],
+    errors: &mut Vec<(&'static str, String)>,
+) {
+    if let Err(w) = POLICY.check(password, context) {
+        errors.push((
+            field,
+            match w {
+                Weakness::TooShort { min } => format!("must be at least {min} characters"),
+                Weakness::TooLong { max } => format!("must be at most {max} characters"),
+                Weakness::Guessable { advice } => match advice {
+                    Some(a) => format!("is too easy to guess: {a}"),
+                    None => "is too easy to guess".into(),
+                },
+            },
+        ));
+    }
+}
+
+impl Identity {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        origin: &Origin,
+    ) -> Result<UserView, IdentityError> {
+        let email = normalise_email(email);
+        let name = name.trim().to_owned();
+        let mut errors = Vec::new();
+        check_email(&email, &mut errors);
+        check_name(&name, &mut errors);
+        check_password("password", password, &[&email, &name], &mut errors);
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid(errors));
+        }
+        let hash = self.0.hasher.hash(password.to_owned()).await?;
+        let at = now();
+        let user = User {
+            id: Uuid::now_v7(),
+            email,
+            name,
+            password_hash: hash,
+            password_changed_at: at,
+            disabled_at: None,
+            totp_secret: None,
+            totp_enabled_at: None,
+            totp_last_step: None,
+            created_at: at,
+            updated_at: at,
+        };
+        self.create_user(user, &[Role::Member], origin).await
+    }
+
+    /// Inserts a user with `roles` and records it (registration and the CLI).
+    pub async fn create_user(
+        &self,
+        user: User,
+        roles: &[Role],
+        origin: &Origin,
+    ) -> Result<UserView, IdentityError> {
+        let role_names: Vec<&'static str> = roles.iter().map(|r| r.as_str()).collect();
+        let actor = origin.actor(Some(user.id));
+        let result = async {
+            let mut tx = self.0.db.begin().await?;
+            users::insert(&mut tx, &user, &role_names).await?;
+            let entry = Entry::new("auth.register", "success")
+                .target("user", user.id)
+                .detail("roles", role_names.clone());
+            audit::append(&mut tx, &actor, &entry).await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Err(e) if e.is_unique_violation() => Err(IdentityError::EmailTaken),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(UserView::of(
+                &user,
+                roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            )),
+        }
+    }
+
+    /// The password step. Unknown email, wrong password, locked and disabled accounts
+    /// all answer [`IdentityError::InvalidCredentials`] after one argon2 verification.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<LoginOutcome, IdentityError> {
+        let email = normalise_email(email);
+        let at = now();
+        let user = users::by_email(&self.0.db, &email).await?;
+        let Some(user) = user else {
+            self.0.hasher.verify_dummy(password.to_owned()).await?;
+            count_attempt("password", "failure");
+            self.0
+                .audit
+                .record_or_log(
+                    &origin.actor(None),
+                    Entry::new("auth.login", "failure").detail("reason", "unknown_email"),
+                )
+                .await;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let policy = &self.0.settings.lockout;
+        let failures = lockout::get(&self.0.db, user.id).await?;
+        if policy.is_locked(failures.as_ref(), at) || user.disabled_at.is_some() {
+            self.0.hasher.verify_dummy(password.to_owned()).await?;
+            let reason = if user.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "locked"
+            };
+            count_attempt("password", reason);
+            self.0
+                .audit
+                .record_or_log(
+                    &origin.actor(Some(user.id)),
+                    Entry::new("auth.login", "failure").detail("reason", reason),
+                )
+                .await;
+            return Err(IdentityError::InvalidCredentials);
+        }
+        let verdict = self
+            .0
+            .hasher
+            .verify(password.to_owned(), user.password_hash.clone())
+            .await?;
+        let Verdict::Match { rehash } = verdict else {
+            self.failed_login(&user, failures, "password", origin)
+                .await?;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        if failures.is_some() {
+            lockout::clear(&self.0.db, user.id).await?;
+        }
+        if rehash {
+            let hash = self.0.hasher.hash(password.to_owned()).await?;
+            let change = Change {
+                password_hash: Some(hash),
+                ..Change::default()
+            };
+            users::update(&self.0.db, user.id, change, at).await?;
+        }
+        if user.totp_enabled_at.is_some() {
+            let challenge = self.0.refresh.first();
+            let expires = at + self.0.settings.mfa_token_lifetime;
+            sessions::insert_challenge(&self.0.db, &challenge.hash, user.id, expires).await?;
+            count_attempt("password", "mfa_required");
+            return Ok(LoginOutcome::MfaRequired {
+                mfa_token: challenge.token,
+            });
+        }
+        count_attempt("password", "success");
+        let pair = self.start_session(&user, &["pwd"], origin).await?;
+        Ok(LoginOutcome::Tokens(Box::new(pair)))
+    }
+
+    /// The second step: the token from [`Identity::login`] and a TOTP or backup code.
+    pub async fn login_mfa(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<TokenPair, IdentityError> {
+        let at = now();
+        let hash = refresh::hash(mfa_token);
+        let Some(user_id) = sessions::challenge_user(&self.0.db, &hash, at).await? else {
+            count_attempt("mfa", "failure");
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let user = users::by_id(&self.0.db, user_id)
+            .await?
+            .ok_or(IdentityError::InvalidCredentials)?;
+        let failures = lockout::get(&self.0.db, user.id).await?;
+        if self.0.settings.lockout.is_locked(failures.as_ref(), at) || user.disabled_at.is_some() {
+            count_attempt("mfa", "locked");
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if !self.check_second_factor(&user, code).await? {
+            self.failed_login(&user, failures, "mfa", origin).await?;
+            return Err(IdentityError::InvalidCredentials);
+        }
+        // Single use: of two requests racing with one token, one gets a session.
+        if !sessions::consume_challenge(&self.0.db, &hash, at).await? {
+            count_attempt("mfa", "failure");
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if failures.is_some() {
+            lockout::clear(&self.0.db, user.id).await?;
+        }
+        count_attempt("mfa", "success");
+        self.start_session(&user, &["pwd", "otp"], origin).await
+    }
+
+    /// Counts a failed attempt; locks the account when the policy says so.
+    async fn failed_login(
+        &self,
+        user: &User,
+        failures: Option<lockout::Failures>,
+        kind: &'static str,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        let (next, locked) = self
+            .0
+            .settings
+            .lockout
+            .after_failure(failures, user.id, now());
+        lockout::put(&self.0.db, &next).await?;
+        count_attempt(kind, "failure");
+        let actor = origin.actor(Some(user.id));
+        let reason = if kind == "mfa" { "code" } else { "password" };
+        self.0
+            .audit
+            .record_or_log(
+                &actor,
+                Entry::new("auth.login", "failure").detail("reason", reason),
+            )
+            .await;
+        if locked {
+            tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
+            self.0
+                .audit
+                .record_or_log(
+                    &actor,
+                    Entry::new("auth.lockout", "success")
+                        .target("user", user.id)
+                        .detail("until", next.locked_until.map(|t| t.to_string())),
+                )
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A new session with its first refresh token and an access token.
+    async fn start_session(
+        &self,
+        user: &User,
+        amr: &[&str],
+        origin: &Origin,
+    ) -> Result<TokenPair, IdentityError> {
+        let roles = users::roles_of(&self.0.db, user.id).await?;
+        let at = now();
+        let settings = &self.0.settings;
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: at + settings.refresh_absolute,
+            auth_methods: amr.join(" "),
+            auth_time: at,
+            ip: origin.ip.clone(),
+            user_agent: origin
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(256).collect()),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let first = self.0.refresh.first();
+        let idle_until = (at + settings.refresh_idle).min(session.expires_at);
+        let keep = settings.max_sessions;
+        let actor = origin.actor(Some(user.id));
+        let mut tx = self.0.db.begin().await?;
+        sessions::insert(&mut tx, &session).await?;
+        sessions::insert_refresh(&mut tx, &first.hash, session.id, 0, at, idle_until).await?;
+        let ended = sessions::end_oldest_beyond(&mut tx, user.id, keep, at).await?;
+        let entry = Entry::new("auth.login", "success")
+            .target("session", session.id)
+            .detail("amr", session.auth_methods.clone());
+        audit::append(&mut tx, &actor, &entry).await?;
+        tx.commit().await?;
+        self.0.revocations.note(&ended);
+        Ok(self.token_pair(user, roles, &session, first.token))
+    }
+
+    fn token_pair(
+        &self,
+        user: &User,
+        roles: Vec<String>,
+        session: &Session,
+        refresh_token: String,
+    ) -> TokenPair {
+        let user_id = user.id.to_string();
+        let session_id = session.id.to_string();
+        let parsed: Vec<Role> = roles.iter().filter_map(|r| r.parse().ok()).collect();
+        let subject = Subject {
+            user_id: &user_id,
+            session_id: &session_id,
+            perms: permissions_of(&parsed)
+                .into_iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            roles: roles.clone(),
+            amr: session.auth_methods.split(' ').map(str::to_owned).collect(),
+            auth_time: u64::try_from(session.auth_time.unix_timestamp()).unwrap_or(0),
+        };
+        let now = super::unix_now();
+        TokenPair {
+            access_token: self.0.access.issue(subject, now),
+            token_type: "Bearer",
+            expires_in: self.0.access.lifetime().as_secs(),
+            refresh_token,
+            user: UserView::of(user, roles),
+            session_id: session.id,
+        }
+    }
+
+    /// Exchanges a refresh token for a new pair (rotation). A token rotated moments ago
+    /// gets the same successor; one rotated earlier revokes its whole session.
+    pub async fn refresh(&self, token: &str, origin: &Origin) -> Result<TokenPair, IdentityError> {
+        let at = now();
+        let hash = refresh::hash(token);
+        let row = sessions::refresh_by_hash(&self.0.db, &hash).await?;
+        let stored = row.as_ref().map(|r| Stored {
+            expires_at: r.expires_at,
+            rotated_at: r.rotated_at,
+            session_expires_at: r.session_expires_at,
+            session_revoked: r.revoked_at.is_some(),
+        });
+        let decision = refresh::decide(stored.as_ref(), at, self.0.settings.refresh_grace);
+        let (Some(row), Decision::Rotate | Decision::SameSuccessor | Decision::Reused) =
+            (row, decision)
+        else {
+            count_attempt("refresh", "failure");
+            return Err(IdentityError::RefreshInvalid);
+        };
+        if decision == Decision::Reused {
+            return Err(self
+                .refresh_reused(row.user_id, row.session_id, origin)
+                .await);
+        }
+        let user = users::by_id(&self.0.db, row.user_id).await?;
+        let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
+            count_attempt("refresh", "failure");
+            return Err(IdentityError::RefreshInvalid);
+        };
+        let generation = u64::try_from(row.generation).unwrap_or(0) + 1;
+        let successor = self
+            .0
+            .refresh
+            .successor(token, &row.session_id.to_string(), generation);
+        if decision == Decision::Rotate && sessions::mark_rotated(&self.0.db, &hash, at).await? {
+            let idle_until = (at + self.0.settings.refresh_idle).min(row.session_expires_at);
+            let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+            sessions::insert_refresh(
+                &self.0.db,
+                &successor.hash,
+                row.session_id,
+                generation,
+                at,
+                idle_until,
+            )
+            .await?;
+        }
+        // Otherwise a racing request rotated it: the successor it stored is this one.
+        sessions::touch(&self.0.db, row.session_id, at).await?;
+        let roles = users::roles_of(&self.0.db, user.id).await?;
+        count_attempt("refresh", "success");
+        let session = Session {
+            id: row.session_id,
+            user_id: user.id,
+            created_at: at,
+            last_used_at: at,
+            expires_at: row.session_expires_at,
+            auth_methods: row.auth_methods.clone(),
+            auth_time: row.auth_time,
+            ip: None,
+            user_agent: None,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        Ok(self.token_pair(&user, roles, &session, successor.token))
+    }
+
+    /// A rotated token came back after the grace window: someone holds a copy. The whole
+    /// session is revoked and the event recorded.
+    async fn refresh_reused(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        origin: &Origin,
+    ) -> IdentityError {
+        count_attempt("refresh", "reused");
+        tracing::warn!(%user_id, %session_id, "refresh token reused: session revoked");
+        let at = now();
+        match sessions::revoke(&self.0.db, session_id, user_id, "refresh_reused", at).await {
+            Ok(_) => self.0.revocations.note(&[session_id]),
+            Err(e) => return e.into(),
+        }
+        self.0
+            .audit
+            .record_or_log(
+                &origin.actor(Some(user_id)),
+                Entry::new("auth.refresh_reused", "denied").target("session", session_id),
+            )
+            .await;
+        IdentityError::RefreshReused
+    }
+
+    /// The session a refresh token belongs to, whatever its state (cookie mode binds
+    /// the CSRF token to it).
+    pub async fn session_of_refresh(&self, token: &str) -> Result<Option<Uuid>, IdentityError> {
+        let row = sessions::refresh_by_hash(&self.0.db, &refresh::hash(token)).await?;
+        Ok(row.map(|r| r.session_id))
+    }
+
+    /// Ends the caller's session; its access tokens are refused from now on.
+    pub async fn logout(
+        &self,
+        who: &super::Principal,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        sessions::revoke(&self.0.db, who.session_id, who.user_id, "logout", now()).await?;
+        self.0.revocations.note(&[who.session_id]);
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(who.user_id)),
+                Entry::new("auth.logout", "success").target("session", who.session_id),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The lockout rule (SECURITY-BASELINE.md § Lockout and throttling): `threshold` failed
+//! logins within `window` lock the account for `duration`, doubling with each further
+//! lock up to `max_duration`; a success resets; never more than `hourly_cap` failures
+//! per hour. Pure functions over the stored counters, so the rule is tested without a
+//! database and the state lives where every instance sees it.
+
+use std::time::Duration;
+
+use palisade_store::repo::lockout::Failures;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub window: Duration,
+    pub duration: Duration,
+    pub max_duration: Duration,
+    pub hourly_cap: u32,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            threshold: 5,
+            window: Duration::from_secs(15 * 60),
+            duration: Duration::from_secs(15 * 60),
+            max_duration: Duration::from_secs(24 * 3600),
+            hourly_cap: 100,
+        }
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl LockoutPolicy {
+    /// Whether logins to the account are refused at `now`.
+    pub fn is_locked(&self, f: Option<&Failures>, now: OffsetDateTime) -> bool {
+        let Some(f) = f else { return false };
+        let locked = f.locked_until.is_some_and(|until| now < until);
+        let capped =
+            f.hour_failures >= i64::from(self.hourly_cap) && now - f.hour_started_at < HOUR;
+        locked || capped
+    }
+
+    /// The counters after one more failure, and whether it started a lock.
+    pub fn after_failure(
+        &self,
+        f: Option<Failures>,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> (Failures, bool) {
+        let mut f = f.unwrap_or(Failures {
+            user_id,
+            failures: 0,
+            window_started_at: now,
+            locked_until: None,
+            lockouts: 0,
+            hour_failures: 0,
+            hour_started_at: now,
+        });
+        if now - f.window_started_at >= self.window {
+            f.failures = 0;
+            f.window_started_at = now;
+        }
+        if now - f.hour_started_at >= HOUR {
+            f.hour_failures = 0;
+            f.hour_started_at = now;
+        }
+        f.failures += 1;
+        f.hour_failures += 1;
+        if f.failures < i64::from(self.threshold) {
+            return (f, false);
+        }
+        let doublings = u32::try_from(f.lockouts).unwrap_or(u32::MAX).min(16);
+        let length = self
+            .duration
+            .saturating_mul(1 << doublings)
+            .min(self.max_duration);
+        f.locked_until = Some(now + length);
+        f.lockouts += 1;
+        f.failures = 0;
+        f.window_started_at = now;
+        (f, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minutes)
+    }
+
+    fn fail(p: &LockoutPolicy, f: Option<Failures>, now: OffsetDateTime) -> (Failures, bool) {
+        p.after_failure(f, Uuid::nil(), now)
+    }
+
+    #[test]
+    fn five_failures_in_the_window_lock_for_fifteen_minutes() {
+        let p = LockoutPolicy::default();
+        let mut f = None;
+        for i in 0..4 {
+            let (next, locked) = fail(&p, f, at(i));
+            assert!(!locked && !p.is_locked(Some(&next), at(i)));
+            f = Some(next);
+        }
+        let (next, locked) = fail(&p, f, at(4));
+        assert!(locked);
+        assert!(p.is_locked(Some(&next), at(4)));
+        assert!(p.is_locked(Some(&next), at(18)));
+        assert!(!p.is_locked(Some(&next), at(19)));
+    }
+
+    #[test]
+    fn failures_outside_the_window_do_not_add_up() {
+        let p = LockoutPolicy::default();
+        let mut f = None;
+        for i in 0..10 {
+            // One failure every 4 minutes: at most 4 fall in any 15-minute window
+            // opened by the first of them.
+            let (next, locked) = fail(&p, f, at(i * 4));
+            f = Some(next);
+            if locked {
+                assert!(i >= 4, "locked after {} failures", i + 1);
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn each_further_lock_doubles_up_to_a_day() {
+        let p = LockoutPolicy::default();
+        let mut f = None;
+        let mut now = at(0);
+        let mut lengths = Vec::new();
+        for _ in 0..10 {
+            let mut locked = false;
+            while !locked {
+                let (next, l) = fail(&p, f, now);
+                locked = l;
+                f = Some(next);
+            }
+            let until = f.as_ref().and_then(|f| f.locked_until).expect("locked");
+            lengths.push((until - now).whole_minutes());
+            now = until;
+        }
+        assert_eq!(&lengths[..4], &[15, 30, 60, 120]);
+        assert_eq!(*lengths.last().expect("some"), 24 * 60);
+    }
+
+    #[test]
+    fn the_hourly_ceiling_holds_whatever_the_threshold() {
+        let p = LockoutPolicy {
+            threshold: 1000,
+            ..LockoutPolicy::default()
+        };
+        let mut f = None;
+        for i in 0..100 {
+            let now = at(0) + time::Duration::seconds(i);
+            assert!(!p.is_locked(f.as_ref(), now));
+            f = Some(fail(&p, f, now).0);
+        }
+        assert!(p.is_locked(f.as_ref(), at(59)));
+        assert!(!p.is_locked(f.as_ref(), at(61)));
+    }
+}

@@ -1,0 +1,301 @@
+//! Identity and access: accounts, sign-in, sessions, 2FA and their administration
+//! (SECURITY-BASELINE.md; API.md § Identity, § Administration).
+//!
+//! [`Identity`] holds what every flow needs (the database, the hasher, the token
+//! issuers, the revocation set, the audit trail); the flows live in the submodules:
+//! [`accounts`] (register, login, refresh, logout), [`profile`] (the signed-in user's own
+//! account and sessions), [`twofactor`] and [`admin`].
+
+pub mod accounts;
+pub mod admin;
+mod hasher;
+pub mod lockout;
+pub mod profile;
+mod revocation;
+pub mod twofactor;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_auth::access::{AccessTokens, Claims};
+use palisade_auth::permissions::Permission;
+use palisade_auth::refresh::RefreshTokens;
+use palisade_auth::secretbox::SecretBox;
+use palisade_store::{Db, StoreError};
+use uuid::Uuid;
+
+use crate::audit::{Actor, Audit, Entry};
+pub use hasher::Hasher;
+pub use lockout::LockoutPolicy;
+pub use revocation::Revocations;
+pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
+
+/// Lifetimes and limits, from the configuration.
+#[derive(Clone, Debug)]
+pub struct IdentitySettings {
+    pub refresh_idle: Duration,
+    pub refresh_absolute: Duration,
+    /// A rotated refresh token presented again within this window gets the same
+    /// successor; later, it revokes the session.
+    pub refresh_grace: Duration,
+    pub max_sessions: usize,
+    pub mfa_token_lifetime: Duration,
+    /// Step-up: how recent the second factor must be for `admin:infra` actions.
+    pub step_up_window: Duration,
+    pub lockout: LockoutPolicy,
+    /// The issuer label in authenticator apps.
+    pub totp_issuer: String,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            refresh_idle: Duration::from_secs(7 * 24 * 3600),
+            refresh_absolute: Duration::from_secs(30 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            max_sessions: 10,
+            mfa_token_lifetime: Duration::from_secs(5 * 60),
+            step_up_window: Duration::from_secs(10 * 60),
+            lockout: LockoutPolicy::default(),
+            totp_issuer: "Palisade".into(),
+        }
+    }
+}
+
+/// Why an identity operation failed; the HTTP layer maps each to one status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Unknown email, wrong password, locked or disabled account: one answer for all.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A missing, expired, forged or revoked access token or session.
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("the refresh token was already used; the session is revoked")]
+    RefreshReused,
+    #[error("invalid or expired refresh token")]
+    RefreshInvalid,
+    #[error("the email is already registered")]
+    EmailTaken,
+    /// Input that breaks a rule: `(field, message)` pairs for a 422.
+    #[error("invalid input")]
+    Invalid(Vec<(&'static str, String)>),
+    /// The password given to confirm an action is wrong.
+    #[error("the password is wrong")]
+    WrongPassword,
+    #[error("the code is wrong or was already used")]
+    WrongCode,
+    #[error("two-factor authentication is already on")]
+    TwoFactorOn,
+    #[error("two-factor authentication is not on")]
+    TwoFactorOff,
+    #[error("two-factor enrolment has not started")]
+    NoEnrolment,
+    /// The caller lacks the permission.
+    #[error("forbidden")]
+    Forbidden,
+    /// The action needs a second factor within the step-up window.
+    #[error("a recent second factor is required")]
+    StepUpRequired,
+    /// Not found, or someone else's.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+impl From<palisade_auth::password::HashError> for IdentityError {
+    fn from(e: palisade_auth::password::HashError) -> Self {
+        IdentityError::Hashing(e.to_string())
+    }
+}
+
+impl palisade_store::MaybeTransient for IdentityError {
+    fn is_transient(&self) -> bool {
+        matches!(self, IdentityError::Store(e) if e.is_transient())
+    }
+}
+
+/// The caller of an authenticated request, from a verified access token.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<String>,
+    pub perms: Vec<Permission>,
+    pub amr: Vec<String>,
+    pub auth_time: u64,
+}
+
+impl Principal {
+    pub fn can(&self, p: Permission) -> bool {
+        self.perms.contains(&p)
+    }
+
+    fn from_claims(c: Claims) -> Option<Principal> {
+        Some(Principal {
+            user_id: c.sub.parse().ok()?,
+            session_id: c.sid.parse().ok()?,
+            perms: c.perms.iter().filter_map(|p| p.parse().ok()).collect(),
+            roles: c.roles,
+            amr: c.amr,
+            auth_time: c.auth_time,
+        })
+    }
+}
+
+/// Where a request came from: for sessions and the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    fn actor(&self, user_id: Option<Uuid>) -> Actor {
+        Actor {
+            user_id,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The identity service. Cheap to clone.
+#[derive(Clone)]
+pub struct Identity(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    hasher: Hasher,
+    access: AccessTokens,
+    refresh: RefreshTokens,
+    secrets: SecretBox,
+    revocations: Revocations,
+    audit: Audit,
+    settings: IdentitySettings,
+}
+
+impl Identity {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Db,
+        hasher: Hasher,
+        access: AccessTokens,
+        refresh: RefreshTokens,
+        secrets: SecretBox,
+        audit: Audit,
+        settings: IdentitySettings,
+    ) -> Identity {
+        // A revoked session's tokens stay valid until they expire (plus the verifier's
+        // leeway): that long a revocation must be remembered.
+        let horizon = access.lifetime() + Duration::from_secs(60);
+        let revocations = Revocations::new(db.clone(), Duration::from_secs(1), horizon);
+        Identity(Arc::new(Inner {
+            db,
+            hasher,
+            access,
+            refresh,
+            secrets,
+            revocations,
+            audit,
+            settings,
+        }))
+    }
+
+    pub fn access_tokens(&self) -> &AccessTokens {
+        &self.0.access
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.0.audit
+    }
+
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.0.settings
+    }
+
+    /// The caller of a request bearing `token`: a valid access token of a session that
+    /// is not revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, IdentityError> {
+        let claims = self
+            .0
+            .access
+            .verify(token)
+            .map_err(|_| IdentityError::Unauthenticated)?;
+        let principal = Principal::from_claims(claims).ok_or(IdentityError::Unauthenticated)?;
+        if self.0.revocations.is_revoked(principal.session_id).await? {
+            return Err(IdentityError::Unauthenticated);
+        }
+        Ok(principal)
+    }
+
+    /// Refuses with `Forbidden` (and records the denial) unless `who` holds `perm`.
+    pub async fn require(
+        &self,
+        who: &Principal,
+        perm: Permission,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        if who.can(perm) {
+            return Ok(());
+        }
+        metrics::counter!("authz_denied_total", "permission" => perm.as_str()).increment(1);
+        self.0
+            .audit
+            .record_or_log(
+                &origin.actor(Some(who.user_id)),
+                Entry::new("authz.denied", "denied").detail("permission", perm.as_str()),
+            )
+            .await;
+        Err(IdentityError::Forbidden)
+    }
+
+    /// Step-up: `admin:infra` actions need a second factor within the window.
+    pub fn require_recent_otp(&self, who: &Principal) -> Result<(), IdentityError> {
+        let now = unix_now();
+        let recent = now.saturating_sub(who.auth_time) <= self.0.settings.step_up_window.as_secs();
+        if who.amr.iter().any(|m| m == "otp") && recent {
+            Ok(())
+        } else {
+            Err(IdentityError::StepUpRequired)
+        }
+    }
+
+    /// Ends sessions and makes this instance refuse their tokens at once.
+    async fn revoke_all(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+    ) -> Result<Vec<Uuid>, IdentityError> {
+        let now = palisade_store::repo::now();
+        let ended =
+            palisade_store::repo::sessions::revoke_all(&self.0.db, user_id, keep, reason, now)
+                .await?;
+        self.0.revocations.note(&ended);
+        Ok(ended)
+    }
+
+    /// Deletes expired sessions, refresh tokens and MFA challenges; returns how many rows.
+    pub async fn delete_expired(&self) -> Result<u64, IdentityError> {
+        Ok(
+            palisade_store::repo::sessions::delete_expired(&self.0.db, palisade_store::repo::now())
+                .await?,
+        )
+    }
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0)
+}
+
+/// Trimmed and case-folded, so `Alice@Example.com ` and `alice@example.com` are one account.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}

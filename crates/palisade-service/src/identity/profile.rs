@@ -1,0 +1,151 @@
+//! The signed-in user's own account: read, rename, delete, change the password, list
+//! and end sessions. Every function takes the [`Principal`] and touches only its user.
+
+use palisade_auth::password::Verdict;
+use palisade_store::repo::users::{self, Change, User};
+use palisade_store::repo::{now, sessions};
+use uuid::Uuid;
+
+use super::accounts::{check_name, check_password};
+use super::{Identity, IdentityError, Origin, Principal, SessionView, UserView};
+use crate::audit::Entry;
+
+impl Identity {
+    pub(super) async fn own_user(&self, who: &Principal) -> Result<User, IdentityError> {
+        users::by_id(&self.0.db, who.user_id)
+            .await?
+            .ok_or(IdentityError::Unauthenticated)
+    }
+
+    /// Checks `password` against the user's; `WrongPassword` otherwise.
+    pub(super) async fn confirm_password(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<(), IdentityError> {
+        match self
+            .0
+            .hasher
+            .verify(password.to_owned(), user.password_hash.clone())
+            .await?
+        {
+            Verdict::Match { .. } => Ok(()),
+            Verdict::Mismatch => Err(IdentityError::WrongPassword),
+        }
+    }
+
+    pub async fn me(&self, who: &Principal) -> Result<UserView, IdentityError> {
+        let user = self.own_user(who).await?;
+        let roles = users::roles_of(&self.0.db, user.id).await?;
+        Ok(UserView::of(&user, roles))
+    }
+
+    pub async fn rename(&self, who: &Principal, name: &str) -> Result<UserView, IdentityError> {
+        let name = name.trim();
+        let mut errors = Vec::new();
+        check_name(name, &mut errors);
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid(errors));
+        }
+        let change = Change {
+            name: Some(name.to_owned()),
+            ..Change::default()
+        };
+        users::update(&self.0.db, who.user_id, change, now()).await?;
+        self.me(who).await
+    }
+
+    /// Deletes the account (its sessions, roles and codes go with it).
+    pub async fn delete_me(
+        &self,
+        who: &Principal,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        let user = self.own_user(who).await?;
+        self.confirm_password(&user, password).await?;
+        self.revoke_all(user.id, None, "account_deleted").await?;
+        users::delete(&self.0.db, user.id).await?;
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(user.id)),
+                Entry::new("user.deleted", "success").target("user", user.id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the password; every other session of the user is ended.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        let user = self.own_user(who).await?;
+        self.confirm_password(&user, current).await?;
+        let mut errors = Vec::new();
+        check_password("new_password", new, &[&user.email, &user.name], &mut errors);
+        if new == current {
+            errors.push((
+                "new_password",
+                "must differ from the current password".into(),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(IdentityError::Invalid(errors));
+        }
+        let hash = self.0.hasher.hash(new.to_owned()).await?;
+        let change = Change {
+            password_hash: Some(hash),
+            password_changed: true,
+            ..Change::default()
+        };
+        users::update(&self.0.db, user.id, change, now()).await?;
+        let ended = self
+            .revoke_all(user.id, Some(who.session_id), "password_changed")
+            .await?;
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(user.id)),
+                Entry::new("user.password_changed", "success")
+                    .target("user", user.id)
+                    .detail("sessions_ended", ended.len()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn my_sessions(&self, who: &Principal) -> Result<Vec<SessionView>, IdentityError> {
+        let list = sessions::active_of(&self.0.db, who.user_id, now()).await?;
+        Ok(list
+            .iter()
+            .map(|s| SessionView::of(s, who.session_id))
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions. Someone else's session is `NotFound`, as if
+    /// it did not exist.
+    pub async fn end_my_session(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        if !sessions::revoke(&self.0.db, id, who.user_id, "ended_by_user", now()).await? {
+            return Err(IdentityError::NotFound);
+        }
+        self.0.revocations.note(&[id]);
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(who.user_id)),
+                Entry::new("session.ended", "success").target("session", id),
+            )
+            .await?;
+        Ok(())
+    }
+}

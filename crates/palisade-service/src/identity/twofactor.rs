@@ -1,0 +1,203 @@
+//! TOTP two-factor authentication: enrolment (secret, otpauth URI, QR), confirmation
+//! with a first code (which turns it on and hands out the backup codes), disabling,
+//! and the check of a code at login.
+
+use palisade_auth::backup;
+use palisade_auth::totp::{self, Authenticator};
+use palisade_store::repo::now;
+use palisade_store::repo::users::{self, Change, User};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Identity, IdentityError, Origin, Principal};
+use crate::audit::Entry;
+
+/// What enrolment shows the user once.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+/// The codes confirmation hands out, shown once.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BackupCodes {
+    pub backup_codes: Vec<String>,
+}
+
+/// The associated data a user's sealed secret is bound to.
+fn purpose(user: &User) -> Vec<u8> {
+    format!("totp:{}", user.id).into_bytes()
+}
+
+impl Identity {
+    fn authenticator(&self, user: &User, secret: &[u8]) -> Result<Authenticator, IdentityError> {
+        Authenticator::new(secret, &self.0.settings.totp_issuer, &user.email)
+            .map_err(|e| IdentityError::Hashing(e.to_string()))
+    }
+
+    fn open_secret(&self, user: &User) -> Result<Option<Vec<u8>>, IdentityError> {
+        let Some(sealed) = &user.totp_secret else {
+            return Ok(None);
+        };
+        self.0
+            .secrets
+            .open(sealed, &purpose(user))
+            .map(Some)
+            .map_err(|e| {
+                tracing::error!(user_id = %user.id, error = %e, "cannot open a TOTP secret: ENCRYPTION_KEY changed?");
+                IdentityError::Hashing(e.to_string())
+            })
+    }
+
+    /// Starts (or restarts) enrolment: a new secret, not yet in force.
+    pub async fn setup_2fa(
+        &self,
+        who: &Principal,
+        password: &str,
+    ) -> Result<Enrolment, IdentityError> {
+        let user = self.own_user(who).await?;
+        self.confirm_password(&user, password).await?;
+        if user.totp_enabled_at.is_some() {
+            return Err(IdentityError::TwoFactorOn);
+        }
+        let secret = totp::new_secret();
+        let auth = self.authenticator(&user, &secret)?;
+        let enrolment = Enrolment {
+            secret: auth.secret_base32(),
+            otpauth_uri: auth
+                .otpauth_uri()
+                .map_err(|e| IdentityError::Hashing(e.to_string()))?,
+            qr_svg: auth
+                .qr_svg()
+                .map_err(|e| IdentityError::Hashing(e.to_string()))?,
+        };
+        let change = Change {
+            totp_secret: Some(Some(self.0.secrets.seal(&secret, &purpose(&user)))),
+            totp_last_step: Some(None),
+            ..Change::default()
+        };
+        users::update(&self.0.db, user.id, change, now()).await?;
+        Ok(enrolment)
+    }
+
+    /// Confirms enrolment with a first code: 2FA is on, other sessions end, and the
+    /// backup codes are handed out.
+    pub async fn confirm_2fa(
+        &self,
+        who: &Principal,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<BackupCodes, IdentityError> {
+        let user = self.own_user(who).await?;
+        if user.totp_enabled_at.is_some() {
+            return Err(IdentityError::TwoFactorOn);
+        }
+        let secret = self.open_secret(&user)?.ok_or(IdentityError::NoEnrolment)?;
+        if !self.accept_totp(&user, &secret, code).await? {
+            return Err(IdentityError::WrongCode);
+        }
+        let codes = backup::generate();
+        let mut hashes = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let canonical = backup::normalise(c).unwrap_or_default();
+            hashes.push(self.0.hasher.hash(canonical).await?);
+        }
+        users::replace_backup_codes(&self.0.db, user.id, &hashes).await?;
+        let change = Change {
+            totp_enabled_at: Some(Some(now())),
+            ..Change::default()
+        };
+        users::update(&self.0.db, user.id, change, now()).await?;
+        self.revoke_all(user.id, Some(who.session_id), "2fa_enabled")
+            .await?;
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(user.id)),
+                Entry::new("user.2fa_enabled", "success").target("user", user.id),
+            )
+            .await?;
+        Ok(BackupCodes {
+            backup_codes: codes,
+        })
+    }
+
+    /// Turns 2FA off; needs the password and a code. Other sessions end.
+    pub async fn disable_2fa(
+        &self,
+        who: &Principal,
+        password: &str,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        let user = self.own_user(who).await?;
+        self.confirm_password(&user, password).await?;
+        if user.totp_enabled_at.is_none() {
+            return Err(IdentityError::TwoFactorOff);
+        }
+        if !self.check_second_factor(&user, code).await? {
+            return Err(IdentityError::WrongCode);
+        }
+        self.clear_2fa(&user).await?;
+        self.revoke_all(user.id, Some(who.session_id), "2fa_disabled")
+            .await?;
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(user.id)),
+                Entry::new("user.2fa_disabled", "success").target("user", user.id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn clear_2fa(&self, user: &User) -> Result<(), IdentityError> {
+        let change = Change {
+            totp_secret: Some(None),
+            totp_enabled_at: Some(None),
+            totp_last_step: Some(None),
+            ..Change::default()
+        };
+        users::update(&self.0.db, user.id, change, now()).await?;
+        users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
+        Ok(())
+    }
+
+    /// A TOTP code (accepted once) or an unused backup code (used up).
+    pub(super) async fn check_second_factor(
+        &self,
+        user: &User,
+        code: &str,
+    ) -> Result<bool, IdentityError> {
+        if let Some(canonical) = backup::normalise(code) {
+            let unused = users::unused_backup_codes(&self.0.db, user.id).await?;
+            let hashes = unused.iter().map(|c| c.code_hash.clone()).collect();
+            let Some(i) = self.0.hasher.find_match(canonical, hashes).await? else {
+                return Ok(false);
+            };
+            return Ok(users::use_backup_code(&self.0.db, unused[i].id, now()).await?);
+        }
+        let Some(secret) = self.open_secret(user)? else {
+            return Ok(false);
+        };
+        self.accept_totp(user, &secret, code).await
+    }
+
+    /// Checks a TOTP code and claims its time step, so it is never accepted twice.
+    async fn accept_totp(
+        &self,
+        user: &User,
+        secret: &[u8],
+        code: &str,
+    ) -> Result<bool, IdentityError> {
+        let auth = self.authenticator(user, secret)?;
+        let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
+        let Some(step) = auth.accept(code, super::unix_now(), last) else {
+            return Ok(false);
+        };
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        Ok(users::claim_totp_step(&self.0.db, user.id, step).await?)
+    }
+}

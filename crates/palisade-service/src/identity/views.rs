@@ -1,0 +1,85 @@
+//! What the identity flows return, as API.md names the fields.
+
+use palisade_store::repo::sessions::Session;
+use palisade_store::repo::users::User;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub two_factor: bool,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl UserView {
+    pub fn of(user: &User, roles: Vec<String>) -> UserView {
+        UserView {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles,
+            two_factor: user.totp_enabled_at.is_some(),
+            disabled: user.disabled_at.is_some(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A signed-in session's tokens.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: UserView,
+    /// The session the tokens belong to (the CSRF token is bound to it).
+    #[serde(skip)]
+    pub session_id: Uuid,
+}
+
+/// The first step of a login.
+#[derive(Clone, Debug)]
+pub enum LoginOutcome {
+    Tokens(Box<TokenPair>),
+    /// 2FA is on: the code must follow with this token.
+    MfaRequired {
+        mfa_token: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session of the request that lists them.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn of(s: &Session, current: Uuid) -> SessionView {
+        SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            current: s.id == current,
+        }
+    }
+}
