@@ -1,10 +1,13 @@
 //! `palisade`: the command line. Each subcommand is wiring over the library crates.
 
+mod audit;
+mod cli_context;
 mod config;
 mod keys;
 mod migrate;
 mod serve;
 mod telemetry;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,10 @@ enum Command {
     Serve,
     /// Apply, roll back, inspect, lint and verify database migrations.
     Migrate(migrate::MigrateArgs),
+    /// Create and administer accounts.
+    User(user::UserArgs),
+    /// Check the audit log's hash chain.
+    Audit(audit::AuditArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -49,6 +56,8 @@ fn main() -> ExitCode {
     let file = cli.config.as_deref();
     match cli.command {
         Command::Migrate(args) => migrate::run(args, file),
+        Command::User(args) => user::run(args, file),
+        Command::Audit(args) => audit::run(args, file),
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(config::load(file)),

@@ -95,7 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Applies this build's pending migrations. Instances starting together take turns
 /// on the runner lock; each migration is applied once.
-async fn migrate_on_start(db: &Db) -> anyhow::Result<()> {
+pub async fn migrate_on_start(db: &Db) -> anyhow::Result<()> {
     let report = schema::migrator(db)?
         .execute(&Plan::Up { to: None }, false, &Quiet)
         .await

@@ -64,11 +64,25 @@ pub(super) fn check_password(
 }
 
 impl Identity {
+    /// Self-service registration: a `member`.
     pub async fn register(
         &self,
         email: &str,
         password: &str,
         name: &str,
+        origin: &Origin,
+    ) -> Result<UserView, IdentityError> {
+        self.create_account(email, password, name, &[Role::Member], origin)
+            .await
+    }
+
+    /// An account with `roles`, under the same rules as registration (the CLI).
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        roles: &[Role],
         origin: &Origin,
     ) -> Result<UserView, IdentityError> {
         let email = normalise_email(email);
@@ -95,11 +109,10 @@ impl Identity {
             created_at: at,
             updated_at: at,
         };
-        self.create_user(user, &[Role::Member], origin).await
+        self.insert_user(user, roles, origin).await
     }
 
-    /// Inserts a user with `roles` and records it (registration and the CLI).
-    pub async fn create_user(
+    async fn insert_user(
         &self,
         user: User,
         roles: &[Role],
