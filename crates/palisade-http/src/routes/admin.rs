@@ -215,7 +215,16 @@ pub async fn audit(
             .actor
             .map(|a| a.parse().map_err(|_| bad_query("actor", "not a UUID")))
             .transpose()?,
-        action: q.action,
+        action: q
+            .action
+            .map(|a| {
+                if a.chars().any(char::is_control) {
+                    Err(bad_query("action", "must not contain control characters"))
+                } else {
+                    Ok(a)
+                }
+            })
+            .transpose()?,
         since: q
             .since
             .map(|s| {

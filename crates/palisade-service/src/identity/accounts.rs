@@ -150,7 +150,15 @@ impl Identity {
     ) -> Result<LoginOutcome, IdentityError> {
         let email = normalise_email(email);
         let at = now();
-        let user = users::by_email(&self.0.db, &email).await?;
+        // Something that cannot be an email (a NUL byte, say) names no account and is
+        // not sent to the database.
+        let mut malformed = Vec::new();
+        check_email(&email, &mut malformed);
+        let user = if malformed.is_empty() {
+            users::by_email(&self.0.db, &email).await?
+        } else {
+            None
+        };
         let Some(user) = user else {
             self.0.hasher.verify_dummy(password.to_owned()).await?;
             count_attempt("password", "failure");

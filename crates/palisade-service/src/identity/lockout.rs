@@ -38,8 +38,8 @@ impl LockoutPolicy {
     pub fn is_locked(&self, f: Option<&Failures>, now: OffsetDateTime) -> bool {
         let Some(f) = f else { return false };
         let locked = f.locked_until.is_some_and(|until| now < until);
-        let capped =
-            f.hour_failures >= i64::from(self.hourly_cap) && now - f.hour_started_at < HOUR;
+        let capped = i64::from(f.hour_failures) >= i64::from(self.hourly_cap)
+            && now - f.hour_started_at < HOUR;
         locked || capped
     }
 
@@ -67,9 +67,9 @@ impl LockoutPolicy {
             f.hour_failures = 0;
             f.hour_started_at = now;
         }
-        f.failures += 1;
-        f.hour_failures += 1;
-        if f.failures < i64::from(self.threshold) {
+        f.failures = f.failures.saturating_add(1);
+        f.hour_failures = f.hour_failures.saturating_add(1);
+        if i64::from(f.failures) < i64::from(self.threshold) {
             return (f, false);
         }
         let doublings = u32::try_from(f.lockouts).unwrap_or(u32::MAX).min(16);
@@ -78,7 +78,7 @@ impl LockoutPolicy {
             .saturating_mul(1 << doublings)
             .min(self.max_duration);
         f.locked_until = Some(now + length);
-        f.lockouts += 1;
+        f.lockouts = f.lockouts.saturating_add(1);
         f.failures = 0;
         f.window_started_at = now;
         (f, true)

@@ -41,6 +41,8 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Empty, and left out, in cookie mode: the session cookie carries it.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub refresh_token: String,
     pub user: UserView,
     /// The session the tokens belong to (the CSRF token is bound to it).

@@ -29,18 +29,18 @@ const COLUMNS: [LoginFailures; 7] = [
     LoginFailures::HourStartedAt,
 ];
 
-/// One account's failure counters.
+/// One account's failure counters (`INTEGER` columns: `i32` on both backends).
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Failures {
     pub user_id: Uuid,
     /// Failures since `window_started_at`.
-    pub failures: i64,
+    pub failures: i32,
     pub window_started_at: OffsetDateTime,
     pub locked_until: Option<OffsetDateTime>,
     /// Locks in a row; each doubles the next.
-    pub lockouts: i64,
+    pub lockouts: i32,
     /// Failures since `hour_started_at` (the hourly ceiling).
-    pub hour_failures: i64,
+    pub hour_failures: i32,
     pub hour_started_at: OffsetDateTime,
 }
 
