@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use palisade_service::identity::{IdentityError, Origin, Principal};
 
 use crate::layers::client_ip::ClientIp;
+use crate::layers::rate_limit::Verified;
 use crate::layers::request_id::RequestId;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -33,15 +34,21 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
-        let principal = state
-            .identity
-            .authenticate(token)
-            .await
-            .map_err(|e| match e {
-                IdentityError::Store(_) => Problem::from(e),
-                _ => unauthenticated(),
-            })?;
+        let principal = match parts.extensions.remove::<Verified>() {
+            // The rate limiter verified it already.
+            Some(Verified(p)) => p,
+            None => {
+                let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
+                state
+                    .identity
+                    .authenticate(token)
+                    .await
+                    .map_err(|e| match e {
+                        IdentityError::Store(_) => Problem::from(e),
+                        _ => unauthenticated(),
+                    })?
+            }
+        };
         if !is_safe(&parts.method) && cookie(&parts.headers, SESSION_COOKIE).is_some() {
             check_csrf(state, &parts.headers, &principal.session_id.to_string())?;
         }
@@ -95,7 +102,7 @@ pub fn unauthenticated() -> Problem {
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

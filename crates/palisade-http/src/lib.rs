@@ -37,12 +37,16 @@ use layers::route::TagRouteLayer;
 /// again per layer).
 pub type App = Edge<<DefaultBodyLimit as Layer<Router>>::Service>;
 
-/// The whole application: the operations routes plus `api` (the resource routes),
-/// inside the edge ([`layers`]).
+/// The whole application: the operations routes plus `api` (the resource routes,
+/// rate-limited), inside the edge ([`layers`]).
 pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> App {
     let metrics = &state.metrics.http;
+    let limited = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        layers::rate_limit::layer,
+    ));
     let router = routes::ops::routes(&state)
-        .merge(api)
+        .merge(limited)
         .fallback(|| async { Problem::not_found() })
         .layer(TagRouteLayer)
         .with_state(state);

@@ -50,6 +50,12 @@ impl Problem {
         self
     }
 
+    /// Names the problem type with a URI (instead of `about:blank`).
+    pub fn typed(mut self, type_uri: &'static str) -> Self {
+        self.type_uri = type_uri;
+        self
+    }
+
     pub fn with_extension(mut self, key: &str, value: Value) -> Self {
         self.extensions.insert(key.to_owned(), value);
         self

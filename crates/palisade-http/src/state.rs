@@ -8,6 +8,9 @@ use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
 use palisade_service::identity::Identity;
 use palisade_store::Db;
+use palisade_store::ratelimit::RateLimiter;
+
+use crate::layers::rate_limit::RateLimitSettings;
 
 use crate::telemetry::Metrics;
 
@@ -26,6 +29,8 @@ pub struct Shared {
     pub cookie_secure: bool,
     /// `ALLOWED_ORIGINS`, for the `Origin` check of cookie-mode requests.
     pub allowed_origins: Arc<[HeaderValue]>,
+    pub limiter: RateLimiter,
+    pub rate_limits: RateLimitSettings,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,
     /// `/openapi.json`, rendered once.

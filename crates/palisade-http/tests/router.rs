@@ -14,11 +14,13 @@ use palisade_auth::csrf::Csrf;
 use palisade_auth::password::{BASELINE, Passwords};
 use palisade_auth::refresh::RefreshTokens;
 use palisade_auth::secretbox::SecretBox;
+use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_http::telemetry::Metrics;
 use palisade_http::{ApiJson, App, AppState, HttpSettings, Shared, app};
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::identity::{Hasher, Identity, IdentitySettings};
+use palisade_store::ratelimit::RateLimiter;
 use palisade_store::{Db, DbHealth, StoreSettings};
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,6 +75,8 @@ async fn test_app() -> (App, tempfile::TempDir) {
         csrf: Csrf::new(&key.derive("csrf")).expect("key"),
         cookie_secure: true,
         allowed_origins: Arc::from(vec![]),
+        limiter: RateLimiter::in_process(),
+        rate_limits: RateLimitSettings::default(),
         metrics: Metrics::global(),
         ops_allow: Arc::from(vec![]),
         openapi: "{}".into(),

@@ -16,6 +16,7 @@ pub mod dialect;
 mod error;
 mod exec;
 pub mod health;
+pub mod ratelimit;
 pub mod repo;
 pub mod retry;
 pub mod schema;

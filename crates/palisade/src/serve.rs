@@ -16,6 +16,7 @@ use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::identity::{Hasher, Identity};
+use palisade_store::ratelimit::{self, RateLimiter};
 use palisade_store::{Db, DbHealth, redact_url, schema};
 use tokio::net::TcpListener;
 
@@ -62,6 +63,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         csrf,
         cookie_secure: config.identity.cookie_secure,
         allowed_origins: Arc::from(config.http.allowed_origins.clone()),
+        limiter: limiter(&config).await,
+        rate_limits: config.rate_limits.clone(),
         metrics,
         ops_allow: Arc::from(config.http.ops_allow.clone()),
         openapi: openapi::document().into(),
@@ -124,6 +127,25 @@ pub fn identity(config: &Config, db: &Db) -> anyhow::Result<(Identity, Csrf)> {
         c.settings.clone(),
     );
     Ok((identity, csrf))
+}
+
+/// The rate limiter: shared through Redis when `REDIS_URL` is set and Redis answers,
+/// else this instance's own.
+async fn limiter(config: &Config) -> RateLimiter {
+    let Some(url) = &config.redis_url else {
+        return RateLimiter::in_process();
+    };
+    match ratelimit::connect_redis(url).await {
+        Ok(conn) => {
+            tracing::info!("rate limits are shared through Redis");
+            RateLimiter::shared(conn, &config.redis_prefix)
+        }
+        Err(e) => {
+            metrics::counter!("rate_limit_fallback_total").increment(1);
+            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own");
+            RateLimiter::in_process()
+        }
+    }
 }
 
 /// Deletes expired identity rows every hour, for as long as the server runs.

@@ -31,6 +31,12 @@ struct Env {
 }
 
 async fn start(postgres: bool) -> Env {
+    start_with(postgres, &[("PALISADE_RATE_LIMIT_AUTH", "1000/1m")]).await
+}
+
+/// A server on SQLite, or on PostgreSQL with Redis (`TEST_REDIS_URL`, a key prefix of
+/// its own) for shared state, with `extra` settings.
+async fn start_with(postgres: bool, extra: &[(&str, &str)]) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = SigningKey::generate_ed25519();
     let key_file = dir.path().join("signing.pem");
@@ -44,7 +50,13 @@ async fn start(postgres: bool) -> Env {
         Some(pg) => pg.url().to_owned(),
         None => format!("sqlite://{}/palisade.db", dir.path().display()),
     };
-    let env: Vec<(String, String)> = [
+    let redis = postgres.then(|| {
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
+            panic!("TEST_REDIS_URL is not set: the PostgreSQL scenarios run with Redis")
+        })
+    });
+    let prefix = format!("palisade_test:{}:", uuid::Uuid::now_v7());
+    let mut env: Vec<(String, String)> = [
         ("DATABASE_URL", db_url.as_str()),
         ("PALISADE_JWT_KEY_FILE", &key_file.display().to_string()),
         ("ENCRYPTION_KEY", ENCRYPTION_KEY),
@@ -55,6 +67,13 @@ async fn start(postgres: bool) -> Env {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
+    if let Some(url) = redis {
+        env.push(("REDIS_URL".into(), url));
+        env.push(("PALISADE_REDIS_PREFIX".into(), prefix));
+    }
+    for (k, v) in extra {
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let server = Server::start(&pairs);
     Env {
@@ -907,6 +926,99 @@ async fn tamper(e: &Env) {
     };
     db.execute_script(sql).await.expect("tamper");
     db.close().await;
+}
+
+async fn the_auth_tier_answers_429_with_its_headers(postgres: bool) {
+    let e = start_with(postgres, &[("PALISADE_RATE_LIMIT_AUTH", "3/1m")]).await;
+    let api = &e.api;
+    for i in 0..3 {
+        let r = api.login("nobody@example.com", "wrong password 1234").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert_eq!(r.headers["ratelimit-policy"], "\"auth\";q=3;w=60");
+        assert_eq!(
+            r.headers["ratelimit"]
+                .to_str()
+                .ok()
+                .map(|v| v.starts_with(&format!("\"auth\";r={};", 2 - i))),
+            Some(true),
+            "{:?}",
+            r.headers["ratelimit"]
+        );
+    }
+    let r = api.login("nobody@example.com", "wrong password 1234").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(
+        r.body["type"],
+        "https://iana.org/assignments/http-problem-types#quota-exceeded"
+    );
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+    let retry: u64 = r.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=20).contains(&retry), "retry-after {retry}");
+    // Other routes are the general tier, counted apart.
+    let me = api.call(Method::GET, "/api/v1/me", None, &[]).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me.headers["ratelimit-policy"], "\"general\";q=300;w=60");
+
+    if postgres {
+        // A second instance on the same Redis shares the limit.
+        let pairs: Vec<(&str, &str)> = e
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let other = Server::start(&pairs);
+        let r = Api::new(&other)
+            .login("nobody@example.com", "wrong password 1234")
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the limit is shared: {}",
+            r.body
+        );
+    }
+}
+
+async fn allow_listed_addresses_bypass_the_limits(postgres: bool) {
+    let e = start_with(
+        postgres,
+        &[
+            ("PALISADE_RATE_LIMIT_AUTH", "2/1m"),
+            ("PALISADE_RATE_LIMIT_ALLOW", "127.0.0.0/8"),
+        ],
+    )
+    .await;
+    for _ in 0..4 {
+        let r = e
+            .api
+            .login("nobody@example.com", "wrong password 1234")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.headers.get("ratelimit").is_none());
+    }
+}
+
+mod rate_limits {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_auth_tier() {
+        super::the_auth_tier_answers_429_with_its_headers(false).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis_auth_tier_shared_by_two_instances() {
+        super::the_auth_tier_answers_429_with_its_headers(true).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_allow_list() {
+        super::allow_listed_addresses_bypass_the_limits(false).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis_allow_list() {
+        super::allow_listed_addresses_bypass_the_limits(true).await;
+    }
 }
 
 // ---- one test per scenario and backend -----------------------------------------

@@ -13,7 +13,8 @@
 //!    by route template ([`route`] carries it out of the router) and the access-log
 //!    line.
 //!
-//! Routes add their own ([`ops_access`] on the operations endpoints). The header-read
+//! Routes add their own: [`ops_access`] on the operations endpoints, [`rate_limit`] on
+//! the `/api/v1` routes. The header-read
 //! timeout and header limits live in the connection itself ([`crate::server`]).
 
 pub mod access_log;
@@ -23,6 +24,7 @@ pub mod cors;
 pub mod edge;
 pub mod metrics;
 pub mod ops_access;
+pub mod rate_limit;
 pub mod request_id;
 pub mod route;
 pub mod security_headers;

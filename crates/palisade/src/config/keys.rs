@@ -81,6 +81,36 @@ pub const KEYS: &[Key] = &[
         "redis://… for state shared between instances",
     ),
     key(
+        "PALISADE_REDIS_PREFIX",
+        Some("palisade:"),
+        "prefix of every Redis key (several deployments on one Redis)",
+    ),
+    key(
+        "PALISADE_RATE_LIMIT_GENERAL",
+        Some("300/60s"),
+        "requests per window, per IP (per user once signed in); burst 100",
+    ),
+    key(
+        "PALISADE_RATE_LIMIT_AUTH",
+        Some("10/15m"),
+        "register, login, refresh, 2FA, password change: per IP",
+    ),
+    key(
+        "PALISADE_RATE_LIMIT_PAYMENT",
+        Some("60/60s"),
+        "payment creation, per user",
+    ),
+    key(
+        "PALISADE_RATE_LIMIT_EXPORT",
+        Some("10/60s"),
+        "exports, per user",
+    ),
+    key(
+        "PALISADE_RATE_LIMIT_ALLOW",
+        Some(""),
+        "comma-separated CIDRs that bypass rate limits (monitoring, internal)",
+    ),
+    key(
         "LOG_LEVEL",
         Some("info"),
         "error | warn | info | debug | trace, or a tracing filter",

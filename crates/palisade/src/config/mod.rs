@@ -17,8 +17,10 @@ use figment::providers::{Env, Format, Toml};
 use figment::value::Value;
 use ipnet::IpNet;
 use palisade_http::HttpSettings;
+use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
 use palisade_store::StoreSettings;
+use palisade_store::ratelimit::Quota;
 
 pub use keys::KEYS;
 
@@ -56,6 +58,10 @@ pub struct Config {
     pub log_level: String,
     pub http: HttpSettings,
     pub identity: IdentityConfig,
+    /// `REDIS_URL`: shared state (rate limits) between instances.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Keys and lifetimes of identity and access.
@@ -295,6 +301,17 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
     } else {
         Err("must start with redis:// or rediss://".to_owned())
     });
+    let mut rate = |k: &'static str| parsed!(k, parse::rate);
+    let rates = [
+        rate("PALISADE_RATE_LIMIT_GENERAL"),
+        rate("PALISADE_RATE_LIMIT_AUTH"),
+        rate("PALISADE_RATE_LIMIT_PAYMENT"),
+        rate("PALISADE_RATE_LIMIT_EXPORT"),
+    ];
+    let rate_allow = parsed!("PALISADE_RATE_LIMIT_ALLOW", |v: &str| parse::list(v)
+        .iter()
+        .map(|c| parse::cidr(c))
+        .collect::<Result<Vec<IpNet>, _>>());
     let origins = parsed!("ALLOWED_ORIGINS", |v: &str| parse::list(v)
         .iter()
         .map(|o| parse::origin(o))
@@ -449,6 +466,24 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         shutdown_delay: shutdown_delay.unwrap_or(defaults.shutdown_delay),
         shutdown_timeout: shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
     };
+    let default_rates = RateLimitSettings::default();
+    // The general tier allows a burst of 100 (or its whole count when smaller); the
+    // others take their whole count at once.
+    let quota = |r: Option<(u32, Duration)>, d: Quota, burst: Option<u32>| match r {
+        Some((count, window)) => Quota {
+            count,
+            window,
+            burst: burst.map_or(count, |b| b.min(count)),
+        },
+        None => d,
+    };
+    let rate_limits = RateLimitSettings {
+        general: quota(rates[0], default_rates.general, Some(100)),
+        auth: quota(rates[1], default_rates.auth, None),
+        payment: quota(rates[2], default_rates.payment, None),
+        export: quota(rates[3], default_rates.export, None),
+        allow: rate_allow.unwrap_or_default(),
+    };
     let defaults_id = IdentitySettings::default();
     let identity = IdentityConfig {
         data_dir: data_dir.into(),
@@ -491,6 +526,11 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         log_level,
         http,
         identity,
+        redis_url: get("REDIS_URL").map(str::to_owned),
+        redis_prefix: get("PALISADE_REDIS_PREFIX")
+            .unwrap_or("palisade:")
+            .to_owned(),
+        rate_limits,
     })
 }
 

@@ -146,3 +146,21 @@ mod tests {
         assert!(cidr("10.0.0.0/33").is_err());
     }
 }
+
+/// `300/60s`: a count and a window.
+pub fn rate(s: &str) -> Result<(u32, std::time::Duration), String> {
+    let (count, window) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not <count>/<window> (e.g. 10/15m)"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{count}` is not a positive count"))?;
+    let window = duration(window)?;
+    if window.is_zero() {
+        return Err("the window must not be zero".into());
+    }
+    Ok((count, window))
+}

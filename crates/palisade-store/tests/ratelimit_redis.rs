@@ -1,0 +1,101 @@
+//! The shared rate limiter on the real Redis (`TEST_REDIS_URL`): the Lua script agrees
+//! with the Rust arithmetic, instances share one limit, and an unreachable Redis falls
+//! back to the in-process table.
+
+use std::time::Duration;
+
+use palisade_store::ratelimit::{Quota, RateLimiter, connect_redis};
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!("TEST_REDIS_URL is not set: these tests need Redis, e.g. redis://127.0.0.1:6379")
+    })
+}
+
+fn prefix() -> String {
+    format!("palisade_test:{}:", uuid::Uuid::now_v7())
+}
+
+#[tokio::test]
+async fn two_instances_share_one_limit_through_redis() {
+    let url = redis_url();
+    let p = prefix();
+    let a = RateLimiter::shared(connect_redis(&url).await.expect("redis"), &p);
+    let b = RateLimiter::shared(connect_redis(&url).await.expect("redis"), &p);
+    let quota = Quota {
+        count: 4,
+        window: Duration::from_secs(60),
+        burst: 4,
+    };
+    let mut remaining = Vec::new();
+    for limiter in [&a, &b, &a, &b] {
+        let v = limiter.check("ip:192.0.2.1", &quota).await;
+        assert!(v.allowed);
+        remaining.push(v.remaining);
+    }
+    assert_eq!(remaining, vec![3, 2, 1, 0]);
+    let refused = b.check("ip:192.0.2.1", &quota).await;
+    assert!(!refused.allowed);
+    // 60 s / 4 = 15 s between requests; Redis's clock moved a little since.
+    assert!(
+        refused.retry_after > Duration::from_secs(14)
+            && refused.retry_after <= Duration::from_secs(15)
+    );
+    assert!(
+        a.check("ip:192.0.2.2", &quota).await.allowed,
+        "other keys are apart"
+    );
+}
+
+/// A server that speaks RESP but fails every command, as a Redis that is out of memory
+/// or shutting down does.
+async fn failing_redis() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = sock.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    // One error per command: each command is an array, `*<n>` at the
+                    // start of a line.
+                    let commands = buf[..n]
+                        .split(|b| *b == b'\n')
+                        .filter(|l| l.first() == Some(&b'*'))
+                        .count();
+                    for _ in 0..commands {
+                        if sock.write_all(b"-ERR unavailable\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("redis://{addr}")
+}
+
+#[tokio::test]
+async fn a_failing_redis_falls_back_to_the_process() {
+    let conn = connect_redis(&failing_redis().await)
+        .await
+        .expect("connects");
+    let l = RateLimiter::shared(conn, &prefix());
+    let quota = Quota {
+        count: 2,
+        window: Duration::from_secs(60),
+        burst: 2,
+    };
+    assert!(l.check("k", &quota).await.allowed);
+    assert!(l.check("k", &quota).await.allowed);
+    assert!(
+        !l.check("k", &quota).await.allowed,
+        "the in-process table limits while Redis fails"
+    );
+}
