@@ -97,6 +97,24 @@ pub fn origin(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
+/// `300/60s`: a count and a window.
+pub fn rate(s: &str) -> Result<(u32, std::time::Duration), String> {
+    let (count, window) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not <count>/<window> (e.g. 10/15m)"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{count}` is not a positive count"))?;
+    let window = duration(window)?;
+    if window.is_zero() {
+        return Err("the window must not be zero".into());
+    }
+    Ok((count, window))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,22 +163,13 @@ mod tests {
         assert_eq!(cidr("192.0.2.7").map(|n| n.prefix_len()), Ok(32));
         assert!(cidr("10.0.0.0/33").is_err());
     }
-}
 
-/// `300/60s`: a count and a window.
-pub fn rate(s: &str) -> Result<(u32, std::time::Duration), String> {
-    let (count, window) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}` is not <count>/<window> (e.g. 10/15m)"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{count}` is not a positive count"))?;
-    let window = duration(window)?;
-    if window.is_zero() {
-        return Err("the window must not be zero".into());
+    #[test]
+    fn rates_are_a_count_over_a_window() {
+        assert_eq!(rate("10/15m"), Ok((10, Duration::from_secs(900))));
+        assert_eq!(rate("300/60s"), Ok((300, Duration::from_secs(60))));
+        assert!(rate("0/1m").is_err());
+        assert!(rate("10").is_err());
+        assert!(rate("10/0s").is_err());
     }
-    Ok((count, window))
 }
