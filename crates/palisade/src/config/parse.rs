@@ -126,7 +126,8 @@ mod tests {
         assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert!(duration("soon").is_err());
-        assert!(duration("5d").is_err());
+        assert_eq!(duration("7d"), Ok(Duration::from_secs(7 * 24 * 3600)));
+        assert!(duration("5w").is_err());
         assert!(
             duration("18446744073709551615h").is_err(),
             "overflow is an error, not a panic"
