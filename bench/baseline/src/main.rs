@@ -5,11 +5,24 @@
 //! With `BASELINE_HEADERS=palisade` the handler also returns palisade's response
 //! headers (as constants, still no middleware), so the two answers are the same size on
 //! the wire and the comparison isolates the cost of palisade's layers.
+//!
+//! With `BASELINE_JWT_KEY_FILE=<Ed25519 PEM>` it also answers `GET /me`: it verifies the
+//! bearer token with palisade's own verifier (the same key, issuer and audience) and
+//! returns a fixed user, the least an authenticated endpoint can do.
+//!
+//! `palisade-bench-baseline argon2 <n>` instead hashes `n` passwords with palisade's
+//! argon2id parameters and prints the median seconds per hash: the login benchmark's
+//! limit is cores ÷ that time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use palisade_auth::access::{AccessTokens, SigningKey};
+use palisade_auth::password::{BASELINE, Passwords};
 use serde_json::json;
 
 /// What palisade sends on `GET /health`, besides `content-type`, `content-length` and `date`.
@@ -48,16 +61,64 @@ async fn same_headers() -> Response {
     res
 }
 
+async fn me(
+    axum::extract::State(tokens): axum::extract::State<Arc<AccessTokens>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.map(|t| tokens.verify(t)) {
+        Some(Ok(c)) => Json(json!({
+            "id": c.sub, "email": "bench@example.com", "name": "Bench",
+            "roles": c.roles, "two_factor": false, "disabled": false,
+            "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .into_response(),
+        _ => axum::http::StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+/// Median seconds of one argon2id hash with palisade's parameters, over `n` hashes.
+fn time_argon2(n: usize) {
+    let passwords = Passwords::new(BASELINE).expect("argon2 parameters");
+    let mut times: Vec<f64> = (0..n.max(1))
+        .map(|i| {
+            let start = Instant::now();
+            let _ = passwords.hash(&format!("benchmark password {i}"));
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("{:.6}", times[times.len() / 2]);
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("argon2") {
+        time_argon2(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(20));
+        return Ok(());
+    }
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let router = match std::env::var("BASELINE_HEADERS").as_deref() {
+    let mut router = match std::env::var("BASELINE_HEADERS").as_deref() {
         Ok("palisade") => Router::new().route("/health", get(same_headers)),
         _ => Router::new().route("/health", get(bare)),
     };
+    if let Ok(file) = std::env::var("BASELINE_JWT_KEY_FILE") {
+        let pem = std::fs::read_to_string(&file)?;
+        let key = SigningKey::ed25519_from_pem(&pem).map_err(std::io::Error::other)?;
+        let tokens = AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900));
+        router = router.merge(
+            Router::new()
+                .route("/me", get(me))
+                .with_state(Arc::new(tokens)),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!(
         "{}",

@@ -90,7 +90,8 @@ pub enum Verdict {
     Changed { seq: i64 },
     /// Rows before `seq` are missing (a gap in the numbering or a broken link).
     Deleted { seq: i64 },
-    /// A row that does not link to the one before it although the numbering is whole.
+    /// Row `seq` does not link to the row before it although the numbering is whole:
+    /// a row was put in before it.
     Inserted { seq: i64 },
 }
 

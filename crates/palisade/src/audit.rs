@@ -63,7 +63,9 @@ pub fn run(args: AuditArgs, config_file: Option<&Path>) -> ExitCode {
             Verdict::Deleted { seq } => {
                 println!("audit log TAMPERED: rows before row {seq} were deleted")
             }
-            Verdict::Inserted { seq } => println!("audit log TAMPERED: row {seq} was inserted"),
+            Verdict::Inserted { seq } => {
+                println!("audit log TAMPERED: a row was inserted before row {seq}")
+            }
         }
     }
     match verdict {

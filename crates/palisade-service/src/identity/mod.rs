@@ -41,8 +41,6 @@ pub struct IdentitySettings {
     pub refresh_grace: Duration,
     pub max_sessions: usize,
     pub mfa_token_lifetime: Duration,
-    /// Step-up: how recent the second factor must be for `admin:infra` actions.
-    pub step_up_window: Duration,
     pub lockout: LockoutPolicy,
     /// The issuer label in authenticator apps.
     pub totp_issuer: String,
@@ -56,7 +54,6 @@ impl Default for IdentitySettings {
             refresh_grace: Duration::from_secs(10),
             max_sessions: 10,
             mfa_token_lifetime: Duration::from_secs(5 * 60),
-            step_up_window: Duration::from_secs(10 * 60),
             lockout: LockoutPolicy::default(),
             totp_issuer: "Palisade".into(),
         }
@@ -253,17 +250,6 @@ impl Identity {
             )
             .await;
         Err(IdentityError::Forbidden)
-    }
-
-    /// Step-up: `admin:infra` actions need a second factor within the window.
-    pub fn require_recent_otp(&self, who: &Principal) -> Result<(), IdentityError> {
-        let now = unix_now();
-        let recent = now.saturating_sub(who.auth_time) <= self.0.settings.step_up_window.as_secs();
-        if who.amr.iter().any(|m| m == "otp") && recent {
-            Ok(())
-        } else {
-            Err(IdentityError::StepUpRequired)
-        }
     }
 
     /// Ends sessions and makes this instance refuse their tokens at once.

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Identity benchmarks, each against a limit measured in the same run:
+#
+# 1. Logins per second (POST /api/v1/auth/login, 8 connections, 10 s) against the
+#    argon2id limit: cores ÷ the median time of one hash with palisade's parameters
+#    (and, beside it, the limit of the hashing semaphore: permits ÷ that time).
+#    Peak RSS of the server during the run is printed with it.
+# 2. Authenticated GET /api/v1/me against the bare baseline server's GET /me, which
+#    verifies the same JWT with the same verifier and returns a fixed user; alternating
+#    rounds, median ratio.
+#
+# Rate limits stay on (the limiter runs) with quotas too large to refuse, so its cost
+# is measured without 429s. Targets 127.0.0.1 only; every run is bounded.
+#
+# Usage: bench/identity.sh [rounds=3] [seconds=10] [connections=32]
+# Needs: wrk (Debian package `wrk`), curl, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${1:-3}
+seconds=${2:-10}
+conns=${3:-32}
+target=${CARGO_TARGET_DIR:-target}
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p palisade -p palisade-bench-baseline
+palisade_bin=$(realpath "$target/release/palisade")
+baseline_bin=$(realpath "$target/release/palisade-bench-baseline")
+
+work=$(mktemp -d)
+cleanup() {
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() {
+  local name=$1; shift
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
+  echo $! >"$work/$name/pid"
+  for _ in $(seq 1 100); do
+    addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; cat "$work/$name/log" >&2; exit 1
+}
+
+export PALISADE_DATA_DIR="$work/data"
+export PALISADE_RATE_LIMIT_AUTH=1000000000/1s PALISADE_RATE_LIMIT_GENERAL=1000000000/1s
+palisade=$(start palisade "$palisade_bin" serve)
+baseline=$(BASELINE_JWT_KEY_FILE="$work/data/jwt-ed25519.pem" start baseline "$baseline_bin")
+
+email=bench@example.com
+password='a long benchmark passphrase 4711'
+curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'content-type: application/json' \
+  -d "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Bench\"}"
+
+# ---- 1. logins against the argon2id limit ------------------------------------------
+cores=$(nproc)
+permits=$(( cores > 1 ? cores - 1 : 1 ))
+hash_s=$("$baseline_bin" argon2 20)
+cat >"$work/login.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"$email","password":"$password"}'
+LUA
+wrk -t1 -c8 -d2s -s "$work/login.lua" "http://$palisade/api/v1/auth/login" >/dev/null
+login_out=$(wrk -t1 -c8 -d"${seconds}s" -s "$work/login.lua" --latency "http://$palisade/api/v1/auth/login")
+login_rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$login_out")
+non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$login_out")
+rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$(cat "$work/palisade/pid")/status")
+awk -v c="$cores" -v p="$permits" -v t="$hash_s" -v r="$login_rps" -v rss="$rss_kib" -v bad="${non2xx:-0}" 'BEGIN {
+  printf "argon2id: %.1f ms per hash; %d cores, %d hashing permits\n", t * 1000, c, p
+  printf "logins: %.1f/s (non-2xx: %s)\n", r, bad
+  printf "login ratio vs cores/hash-time   (%.1f/s): %.3f\n", c / t, r / (c / t)
+  printf "login ratio vs permits/hash-time (%.1f/s): %.3f\n", p / t, r / (p / t)
+  printf "peak RSS of the server: %.1f MiB\n", rss / 1024
+}'
+
+# ---- 2. GET /api/v1/me against the baseline's JWT-verifying /me --------------------
+# Logged in after the login load: that load's sessions ended every earlier one (at most
+# 10 per user).
+access=$(curl -sf -X POST "http://$palisade/api/v1/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"$email\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $access" "http://$palisade/api/v1/me")
+[ "$code" = 200 ] || { echo "GET /api/v1/me answered $code, not 200" >&2; exit 1; }
+load() {
+  local out
+  out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "$1")
+  # A round with errors measures the error path, not /me: refuse it.
+  if grep -q Non-2xx <<<"$out"; then echo "non-2xx answers from $1:" >&2; echo "$out" >&2; exit 1; fi
+  awk '/Requests\/sec/ { printf "%.0f\n", $2 }' <<<"$out"
+}
+wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$baseline/me" >/dev/null
+wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$palisade/api/v1/me" >/dev/null
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratios=()
+printf '%-6s %12s %12s %8s\n' round baseline/me palisade/me ratio
+for r in $(seq 1 "$rounds"); do
+  b=$(load "http://$baseline/me")
+  p=$(load "http://$palisade/api/v1/me")
+  ratio=$(awk -v p="$p" -v b="$b" 'BEGIN { printf "%.3f", p / b }')
+  ratios+=("$ratio")
+  printf '%-6s %12s %12s %8s\n' "$r" "$b" "$p" "$ratio"
+done
+echo "median /me ratio (palisade ÷ baseline): $(median "${ratios[@]}")"

@@ -1,0 +1,99 @@
+//! The audit chain on a real (SQLite) database: verification passes on an intact log
+//! and names the first row that was changed, deleted or inserted behind its back.
+
+use palisade_migrate::Quiet;
+use palisade_migrate::engine::Plan;
+use palisade_service::audit::{Actor, Audit, Entry, Verdict};
+use palisade_store::{Db, StoreSettings, schema};
+
+async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&StoreSettings::new(format!(
+        "sqlite://{}/a.db",
+        dir.path().display()
+    )))
+    .await
+    .expect("db");
+    schema::migrator(&db)
+        .expect("migrator")
+        .execute(&Plan::Up { to: None }, false, &Quiet)
+        .await
+        .expect("migrate");
+    let audit = Audit::new(db.clone());
+    for i in 0..rows {
+        let actor = Actor {
+            ip: Some("192.0.2.7".into()),
+            request_id: Some(format!("req-{i}")),
+            ..Actor::default()
+        };
+        audit
+            .record(&actor, Entry::new("auth.login", "failure").detail("n", i))
+            .await
+            .expect("record");
+    }
+    (db, audit, dir)
+}
+
+async fn verdict(audit: &Audit) -> Verdict {
+    audit.verify(|_| {}).await.expect("verify")
+}
+
+#[tokio::test]
+async fn an_intact_log_verifies() {
+    let (_db, audit, _dir) = log_with(5).await;
+    assert_eq!(verdict(&audit).await, Verdict::Intact { rows: 5 });
+}
+
+#[tokio::test]
+async fn the_application_cannot_change_or_delete_rows() {
+    let (db, _audit, _dir) = log_with(2).await;
+    assert!(
+        db.execute_script("UPDATE audit_log SET outcome = 'success'")
+            .await
+            .is_err()
+    );
+    assert!(db.execute_script("DELETE FROM audit_log").await.is_err());
+}
+
+#[tokio::test]
+async fn a_changed_row_is_named() {
+    let (db, audit, _dir) = log_with(5).await;
+    db.execute_script(
+        "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET details = '{\"n\":99}' WHERE seq = 3",
+    )
+    .await
+    .expect("tamper");
+    assert_eq!(verdict(&audit).await, Verdict::Changed { seq: 3 });
+}
+
+#[tokio::test]
+async fn a_deleted_row_is_named() {
+    let (db, audit, _dir) = log_with(5).await;
+    db.execute_script("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .expect("tamper");
+    assert_eq!(verdict(&audit).await, Verdict::Deleted { seq: 3 });
+}
+
+#[tokio::test]
+async fn an_inserted_row_is_named() {
+    let (db, audit, _dir) = log_with(3).await;
+    // Shift rows 2.. up by one and put a row at 2 whose content and hash are a valid
+    // chain link of their own (copied from row 2, relinked to row 1's hash): row 3 then
+    // no longer links to the row before it although the numbering is whole.
+    db.execute_script(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET seq = seq + 100 WHERE seq >= 2;
+         UPDATE audit_log SET seq = seq - 99 WHERE seq >= 102;
+         INSERT INTO audit_log (seq, id, occurred_at, actor_id, actor_ip, action, outcome,
+                                target_type, target_id, request_id, details, prev_hash, hash)
+         SELECT 2, id, occurred_at, actor_id, actor_ip, action, outcome,
+                target_type, target_id, request_id, details, prev_hash, hash
+         FROM audit_log WHERE seq = 3",
+    )
+    .await
+    .expect("tamper");
+    // Row 2 is a faithful copy of the old row 2, so it verifies; the old row 2, now
+    // at 3, links to row 1, not to the row before it.
+    assert_eq!(verdict(&audit).await, Verdict::Inserted { seq: 3 });
+}
