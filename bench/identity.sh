@@ -90,9 +90,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $access"
 load() {
   local out
   out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "$1")
-  # A round with errors measures the error path, not /me: refuse it.
-  if grep -q Non-2xx <<<"$out"; then echo "non-2xx answers from $1:" >&2; echo "$out" >&2; exit 1; fi
-  awk '/Requests\/sec/ { printf "%.0f\n", $2 }' <<<"$out"
+  # Errors are reported; more than 0.1 % would measure the error path, not /me.
+  awk -v url="$1" '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } /Non-2xx/ { bad = $5 }
+    END { if (bad > 0) printf "%s: %d non-2xx of %d\n", url, bad, n > "/dev/stderr"
+          if (bad > n / 1000) exit 1
+          printf "%.0f\n", rps }' <<<"$out"
 }
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$baseline/me" >/dev/null
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$palisade/api/v1/me" >/dev/null

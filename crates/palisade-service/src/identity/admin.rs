@@ -92,6 +92,7 @@ impl Identity {
         if patch.locked == Some(false) {
             lockout::clear(&self.0.db, id).await?;
         }
+        self.forget_view(id);
         if let Some(reason) = revoke_reason {
             self.revoke_all(id, None, reason).await?;
         }

@@ -175,7 +175,16 @@ struct Inner {
     revocations: Revocations,
     audit: Audit,
     settings: IdentitySettings,
+    /// Users as `GET /me` shows them, for at most [`VIEW_MAX_AGE`]: the endpoint every
+    /// client polls need not query the database each time. A change made on this
+    /// instance drops its entry at once; one made on another shows within the age.
+    views: std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, UserView)>>,
 }
+
+/// How stale a cached user view may be (as stale as the revocation set).
+const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
+/// Cached views kept before expired ones are swept.
+const VIEW_SWEEP_AT: usize = 10_000;
 
 impl Identity {
     #[allow(clippy::too_many_arguments)]
@@ -201,7 +210,34 @@ impl Identity {
             revocations,
             audit,
             settings,
+            views: Default::default(),
         }))
+    }
+
+    fn views(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (std::time::Instant, UserView)>>
+    {
+        self.0.views.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached_view(&self, id: Uuid) -> Option<UserView> {
+        let views = self.views();
+        let (at, view) = views.get(&id)?;
+        (at.elapsed() < VIEW_MAX_AGE).then(|| view.clone())
+    }
+
+    fn cache_view(&self, view: &UserView, loaded_at: std::time::Instant) {
+        let mut views = self.views();
+        if views.len() >= VIEW_SWEEP_AT {
+            views.retain(|_, (at, _)| at.elapsed() < VIEW_MAX_AGE);
+        }
+        views.insert(view.id, (loaded_at, view.clone()));
+    }
+
+    /// Drops the cached view of a user whose account just changed.
+    fn forget_view(&self, id: Uuid) {
+        self.views().remove(&id);
     }
 
     pub fn access_tokens(&self) -> &AccessTokens {

@@ -35,9 +35,15 @@ impl Identity {
     }
 
     pub async fn me(&self, who: &Principal) -> Result<UserView, IdentityError> {
+        if let Some(view) = self.cached_view(who.user_id) {
+            return Ok(view);
+        }
+        let loaded_at = std::time::Instant::now();
         let user = self.own_user(who).await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
-        Ok(UserView::of(&user, roles))
+        let view = UserView::of(&user, roles);
+        self.cache_view(&view, loaded_at);
+        Ok(view)
     }
 
     pub async fn rename(&self, who: &Principal, name: &str) -> Result<UserView, IdentityError> {
@@ -52,6 +58,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&self.0.db, who.user_id, change, now()).await?;
+        self.forget_view(who.user_id);
         self.me(who).await
     }
 
@@ -66,6 +73,7 @@ impl Identity {
         self.confirm_password(&user, password).await?;
         self.revoke_all(user.id, None, "account_deleted").await?;
         users::delete(&self.0.db, user.id).await?;
+        self.forget_view(user.id);
         self.0
             .audit
             .record(

@@ -110,6 +110,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&self.0.db, user.id, change, now()).await?;
+        self.forget_view(user.id);
         self.revoke_all(user.id, Some(who.session_id), "2fa_enabled")
             .await?;
         self.0
@@ -162,6 +163,7 @@ impl Identity {
         };
         users::update(&self.0.db, user.id, change, now()).await?;
         users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
+        self.forget_view(user.id);
         Ok(())
     }
 
