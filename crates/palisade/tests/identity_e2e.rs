@@ -439,6 +439,83 @@ async fn five_failures_lock_the_account_until_the_window_ends(e: Env) {
     assert_eq!(released.status, StatusCode::OK, "{}", released.body);
 }
 
+async fn parallel_failures_each_count(e: Env) {
+    let api = &e.api;
+    api.register("burst@example.com", PASSWORD, "Burst").await;
+    let wrong = || api.login("burst@example.com", "wrong password 1234");
+    let all = tokio::join!(wrong(), wrong(), wrong(), wrong(), wrong());
+    for r in [all.0, all.1, all.2, all.3, all.4] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = api.login("burst@example.com", PASSWORD).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "five failures at once lock: {}",
+        r.body
+    );
+}
+
+async fn a_deleted_account_stays_signed_out(e: Env) {
+    let api = &e.api;
+    let login = api.signed_up("leaver@example.com", PASSWORD).await;
+    let at = token(&login, "access_token");
+    let other = token(
+        &api.login("leaver@example.com", PASSWORD).await.body,
+        "access_token",
+    );
+    let no = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": PASSWORD, "confirm": "yes"})),
+        )
+        .await;
+    assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": "not mine at all", "confirm": "DELETE"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+    let gone = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": PASSWORD, "confirm": "DELETE"})),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    // Refused now, and still after the revocation set has been reloaded.
+    assert_eq!(
+        api.get_as("/api/v1/me", &other).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for t in [&at, &other] {
+        assert_eq!(
+            api.get_as("/api/v1/me", t).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        api.login("leaver@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The email is free again.
+    assert_eq!(
+        api.register("leaver@example.com", PASSWORD, "Back")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
+
 async fn an_admin_lifts_a_lockout(e: Env) {
     let api = &e.api;
     let admin = e.admin("root@example.com").await;
@@ -1046,6 +1123,8 @@ macro_rules! on_both {
 
 on_both!(
     a_user_registers_logs_in_refreshes_and_logs_out,
+    parallel_failures_each_count,
+    a_deleted_account_stays_signed_out,
     forged_access_tokens_are_refused,
     a_replayed_refresh_token_revokes_the_session,
     five_failures_lock_the_account_until_the_window_ends,

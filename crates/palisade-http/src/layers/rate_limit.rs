@@ -17,7 +17,14 @@ use ipnet::IpNet;
 use palisade_service::identity::Principal;
 use palisade_store::ratelimit::{Quota, Verdict};
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use palisade_service::audit::{Actor, Entry};
+
 use super::client_ip::ClientIp;
+use super::request_id::RequestId;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -38,7 +45,7 @@ impl Default for RateLimitSettings {
     fn default() -> Self {
         let per = |count, secs, burst| Quota {
             count,
-            window: std::time::Duration::from_secs(secs),
+            window: Duration::from_secs(secs),
             burst,
         };
         RateLimitSettings {
@@ -75,15 +82,18 @@ impl Tier {
 
 /// The tier of a request: credentials and second factors are the auth tier.
 pub fn tier_of(method: &Method, path: &str) -> Tier {
-    let auth = *method == Method::POST
-        && (matches!(
-            path,
-            "/api/v1/auth/register"
-                | "/api/v1/auth/login"
-                | "/api/v1/auth/login/mfa"
-                | "/api/v1/auth/refresh"
-                | "/api/v1/me/password"
-        ) || path.starts_with("/api/v1/me/2fa/"));
+    // Everything that checks a password or a code: account deletion too.
+    let deletes_account = *method == Method::DELETE && path == "/api/v1/me";
+    let auth = deletes_account
+        || *method == Method::POST
+            && (matches!(
+                path,
+                "/api/v1/auth/register"
+                    | "/api/v1/auth/login"
+                    | "/api/v1/auth/login/mfa"
+                    | "/api/v1/auth/refresh"
+                    | "/api/v1/me/password"
+            ) || path.starts_with("/api/v1/me/2fa/"));
     if auth { Tier::Auth } else { Tier::General }
 }
 
@@ -116,6 +126,18 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     if !verdict.allowed {
         metrics::counter!("rate_limited_total", "tier" => tier.name()).increment(1);
         tracing::warn!(tier = tier.name(), client_ip = %ip, "rate limit exceeded");
+        if first_block_in_a_while(&key) {
+            let actor = Actor {
+                user_id: req.extensions().get::<Verified>().map(|v| v.0.user_id),
+                ip: Some(ip.to_string()),
+                request_id: req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|r| r.as_str().to_owned()),
+            };
+            let entry = Entry::new("rate_limit.blocked", "denied").detail("tier", tier.name());
+            state.identity.audit().record_or_log(&actor, entry).await;
+        }
         let mut res = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit.exceeded",
@@ -134,6 +156,29 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let mut res = next.run(req).await;
     headers(res.headers_mut(), tier, quota, &verdict);
     res
+}
+
+/// How often one key's refusals reach the audit trail: each refusal is logged and
+/// counted, but a flood must not become a flood of audit rows.
+const AUDIT_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether `key`'s refusal is the first since [`AUDIT_EVERY`].
+fn first_block_in_a_while(key: &str) -> bool {
+    static LAST: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if last.len() > 10_000 {
+        last.retain(|_, at| at.elapsed() < AUDIT_EVERY);
+    }
+    match last.get(key) {
+        Some(at) if at.elapsed() < AUDIT_EVERY => false,
+        _ => {
+            last.insert(key.to_owned(), Instant::now());
+            true
+        }
+    }
 }
 
 /// The caller of a bearer token, if it is valid; failures are the handler's to answer.
@@ -168,6 +213,7 @@ mod tests {
         ] {
             assert_eq!(tier_of(&Method::POST, p), Tier::Auth, "{p}");
         }
+        assert_eq!(tier_of(&Method::DELETE, "/api/v1/me"), Tier::Auth);
         for (m, p) in [
             (Method::GET, "/api/v1/me"),
             (Method::POST, "/api/v1/auth/logout"),

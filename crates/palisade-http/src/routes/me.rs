@@ -165,9 +165,15 @@ pub async fn end_session(
 pub async fn setup_2fa(
     State(state): State<AppState>,
     Authed(who): Authed,
+    RequestOrigin(origin): RequestOrigin,
     ApiJson(body): ApiJson<Password>,
 ) -> Result<Json<Enrolment>, Problem> {
-    Ok(Json(state.identity.setup_2fa(&who, &body.password).await?))
+    Ok(Json(
+        state
+            .identity
+            .setup_2fa(&who, &body.password, &origin)
+            .await?,
+    ))
 }
 
 /// Confirms enrolment with a code: 2FA is on; the backup codes are shown once.

@@ -160,6 +160,8 @@ impl Identity {
             None
         };
         let Some(user) = user else {
+            // The same work as for an account: the lockout read, one argon2 verification.
+            lockout::get(&self.0.db, Uuid::nil()).await?;
             self.0.hasher.verify_dummy(password.to_owned()).await?;
             count_attempt("password", "failure");
             self.0
@@ -171,9 +173,9 @@ impl Identity {
                 .await;
             return Err(IdentityError::InvalidCredentials);
         };
-        let policy = &self.0.settings.lockout;
         let failures = lockout::get(&self.0.db, user.id).await?;
-        if policy.is_locked(failures.as_ref(), at) || user.disabled_at.is_some() {
+        let locked = self.0.settings.lockout.is_locked(failures.as_ref(), at);
+        if locked || user.disabled_at.is_some() {
             self.0.hasher.verify_dummy(password.to_owned()).await?;
             let reason = if user.disabled_at.is_some() {
                 "disabled"
@@ -196,13 +198,9 @@ impl Identity {
             .verify(password.to_owned(), user.password_hash.clone())
             .await?;
         let Verdict::Match { rehash } = verdict else {
-            self.failed_login(&user, failures, "password", origin)
-                .await?;
+            self.failed_login(&user, "password", origin).await?;
             return Err(IdentityError::InvalidCredentials);
         };
-        if failures.is_some() {
-            lockout::clear(&self.0.db, user.id).await?;
-        }
         if rehash {
             let hash = self.0.hasher.hash(password.to_owned()).await?;
             let change = Change {
@@ -219,6 +217,10 @@ impl Identity {
             return Ok(LoginOutcome::MfaRequired {
                 mfa_token: challenge.token,
             });
+        }
+        // Only a complete sign-in resets the counters: with 2FA on, after the code.
+        if failures.is_some() {
+            lockout::clear(&self.0.db, user.id).await?;
         }
         count_attempt("password", "success");
         let pair = self.start_session(&user, &["pwd"], origin).await?;
@@ -246,13 +248,14 @@ impl Identity {
             count_attempt("mfa", "locked");
             return Err(IdentityError::InvalidCredentials);
         }
-        if !self.check_second_factor(&user, code).await? {
-            self.failed_login(&user, failures, "mfa", origin).await?;
-            return Err(IdentityError::InvalidCredentials);
-        }
-        // Single use: of two requests racing with one token, one gets a session.
+        // Single use, whatever the code: of two requests racing with one token, one goes
+        // on, and each password step buys one guess at the code.
         if !sessions::consume_challenge(&self.0.db, &hash, at).await? {
             count_attempt("mfa", "failure");
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if !self.check_second_factor(&user, code).await? {
+            self.failed_login(&user, "mfa", origin).await?;
             return Err(IdentityError::InvalidCredentials);
         }
         if failures.is_some() {
@@ -262,23 +265,28 @@ impl Identity {
         self.start_session(&user, &["pwd", "otp"], origin).await
     }
 
-    /// Counts a failed attempt; locks the account when the policy says so.
-    async fn failed_login(
+    /// Counts a failed attempt; locks the account when the policy says so. The count is
+    /// read and written in one transaction holding the account's row, so parallel
+    /// attempts each count.
+    pub(super) async fn failed_login(
         &self,
         user: &User,
-        failures: Option<lockout::Failures>,
         kind: &'static str,
         origin: &Origin,
     ) -> Result<(), IdentityError> {
-        let (next, locked) = self
-            .0
-            .settings
-            .lockout
-            .after_failure(failures, user.id, now());
-        lockout::put(&self.0.db, &next).await?;
+        let at = now();
+        let mut tx = self.0.db.begin().await?;
+        let failures = lockout::get_for_update(&mut tx, user.id, at).await?;
+        let (next, locked) = self.0.settings.lockout.after_failure(failures, user.id, at);
+        lockout::put(&mut tx, &next).await?;
+        tx.commit().await?;
         count_attempt(kind, "failure");
         let actor = origin.actor(Some(user.id));
-        let reason = if kind == "mfa" { "code" } else { "password" };
+        let reason = match kind {
+            "mfa" => "code",
+            "confirm" => "confirm_password",
+            _ => "password",
+        };
         self.0
             .audit
             .record_or_log(
@@ -299,6 +307,12 @@ impl Identity {
                 .await;
         }
         Ok(())
+    }
+
+    /// Whether the account refuses sign-ins now (locked, or over the hourly ceiling).
+    pub(super) async fn is_locked(&self, user_id: uuid::Uuid) -> Result<bool, IdentityError> {
+        let failures = lockout::get(&self.0.db, user_id).await?;
+        Ok(self.0.settings.lockout.is_locked(failures.as_ref(), now()))
     }
 
     /// A new session with its first refresh token and an access token.
@@ -410,18 +424,23 @@ impl Identity {
             .0
             .refresh
             .successor(token, &row.session_id.to_string(), generation);
-        if decision == Decision::Rotate && sessions::mark_rotated(&self.0.db, &hash, at).await? {
-            let idle_until = (at + self.0.settings.refresh_idle).min(row.session_expires_at);
-            let generation = i64::try_from(generation).unwrap_or(i64::MAX);
-            sessions::insert_refresh(
-                &self.0.db,
-                &successor.hash,
-                row.session_id,
-                generation,
-                at,
-                idle_until,
-            )
-            .await?;
+        if decision == Decision::Rotate {
+            // Marked rotated and succeeded in one transaction: never one without the other.
+            let mut tx = self.0.db.begin().await?;
+            if sessions::mark_rotated(&mut tx, &hash, at).await? {
+                let idle_until = (at + self.0.settings.refresh_idle).min(row.session_expires_at);
+                let generation = i64::try_from(generation).unwrap_or(i64::MAX);
+                sessions::insert_refresh(
+                    &mut tx,
+                    &successor.hash,
+                    row.session_id,
+                    generation,
+                    at,
+                    idle_until,
+                )
+                .await?;
+            }
+            tx.commit().await?;
         }
         // Otherwise a racing request rotated it: the successor it stored is this one.
         sessions::touch(&self.0.db, row.session_id, at).await?;

@@ -179,6 +179,8 @@ struct Inner {
     /// client polls need not query the database each time. A change made on this
     /// instance drops its entry at once; one made on another shows within the age.
     views: std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, UserView)>>,
+    /// Bumped by every change: a view loaded across a change is not cached.
+    views_generation: std::sync::atomic::AtomicU64,
 }
 
 /// How stale a cached user view may be (as stale as the revocation set).
@@ -211,6 +213,7 @@ impl Identity {
             audit,
             settings,
             views: Default::default(),
+            views_generation: Default::default(),
         }))
     }
 
@@ -227,8 +230,19 @@ impl Identity {
         (at.elapsed() < VIEW_MAX_AGE).then(|| view.clone())
     }
 
-    fn cache_view(&self, view: &UserView, loaded_at: std::time::Instant) {
+    /// The generation to pass to [`Identity::cache_view`], read before loading.
+    fn views_generation(&self) -> u64 {
+        self.0
+            .views_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches `view` unless a change happened since `generation` was read.
+    fn cache_view(&self, view: &UserView, loaded_at: std::time::Instant, generation: u64) {
         let mut views = self.views();
+        if self.views_generation() != generation {
+            return;
+        }
         if views.len() >= VIEW_SWEEP_AT {
             views.retain(|_, (at, _)| at.elapsed() < VIEW_MAX_AGE);
         }
@@ -237,7 +251,11 @@ impl Identity {
 
     /// Drops the cached view of a user whose account just changed.
     fn forget_view(&self, id: Uuid) {
-        self.views().remove(&id);
+        let mut views = self.views();
+        self.0
+            .views_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        views.remove(&id);
     }
 
     pub fn access_tokens(&self) -> &AccessTokens {

@@ -17,12 +17,19 @@ impl Identity {
             .ok_or(IdentityError::Unauthenticated)
     }
 
-    /// Checks `password` against the user's; `WrongPassword` otherwise.
+    /// Checks `password` against the user's; `WrongPassword` otherwise. A wrong one
+    /// counts toward the lockout like a failed login, and a locked account's password
+    /// is not checked at all: a stolen session cannot be used to guess it.
     pub(super) async fn confirm_password(
         &self,
         user: &User,
         password: &str,
+        origin: &Origin,
     ) -> Result<(), IdentityError> {
+        if self.is_locked(user.id).await? {
+            self.0.hasher.verify_dummy(password.to_owned()).await?;
+            return Err(IdentityError::WrongPassword);
+        }
         match self
             .0
             .hasher
@@ -30,7 +37,10 @@ impl Identity {
             .await?
         {
             Verdict::Match { .. } => Ok(()),
-            Verdict::Mismatch => Err(IdentityError::WrongPassword),
+            Verdict::Mismatch => {
+                self.failed_login(user, "confirm", origin).await?;
+                Err(IdentityError::WrongPassword)
+            }
         }
     }
 
@@ -39,10 +49,11 @@ impl Identity {
             return Ok(view);
         }
         let loaded_at = std::time::Instant::now();
+        let generation = self.views_generation();
         let user = self.own_user(who).await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         let view = UserView::of(&user, roles);
-        self.cache_view(&view, loaded_at);
+        self.cache_view(&view, loaded_at, generation);
         Ok(view)
     }
 
@@ -62,7 +73,9 @@ impl Identity {
         self.me(who).await
     }
 
-    /// Deletes the account (its sessions, roles and codes go with it).
+    /// Deletes the account: its sessions end, its personal data, credentials, roles and
+    /// codes go at once, and the emptied row goes once no access token of it can be
+    /// valid (see `delete_expired`).
     pub async fn delete_me(
         &self,
         who: &Principal,
@@ -70,9 +83,11 @@ impl Identity {
         origin: &Origin,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password).await?;
+        self.confirm_password(&user, password, origin).await?;
         self.revoke_all(user.id, None, "account_deleted").await?;
-        users::delete(&self.0.db, user.id).await?;
+        users::erase(&self.0.db, user.id, now()).await?;
+        users::set_roles(&self.0.db, user.id, &[]).await?;
+        users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
         self.forget_view(user.id);
         self.0
             .audit
@@ -93,7 +108,7 @@ impl Identity {
         origin: &Origin,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, current).await?;
+        self.confirm_password(&user, current, origin).await?;
         let mut errors = Vec::new();
         check_password("new_password", new, &[&user.email, &user.name], &mut errors);
         if new == current {

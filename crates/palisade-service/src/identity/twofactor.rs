@@ -56,9 +56,10 @@ impl Identity {
         &self,
         who: &Principal,
         password: &str,
+        origin: &Origin,
     ) -> Result<Enrolment, IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password).await?;
+        self.confirm_password(&user, password, origin).await?;
         if user.totp_enabled_at.is_some() {
             return Err(IdentityError::TwoFactorOn);
         }
@@ -134,7 +135,7 @@ impl Identity {
         origin: &Origin,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password).await?;
+        self.confirm_password(&user, password, origin).await?;
         if user.totp_enabled_at.is_none() {
             return Err(IdentityError::TwoFactorOff);
         }

@@ -54,6 +54,45 @@ pub async fn get(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<Option<Failur
     ex.fetch_optional("login_failures", &stmt).await
 }
 
+/// The counters of `user_id` for a read-modify-write inside `tx`: later writers of the
+/// same account wait until `tx` ends (PostgreSQL: the row is created if missing, then
+/// locked `FOR UPDATE`; SQLite: `BEGIN IMMEDIATE` already admits one writer).
+pub async fn get_for_update(
+    tx: &mut crate::Tx,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<Failures>, StoreError> {
+    if tx.backend() == crate::Backend::Postgres {
+        let seed = Query::insert()
+            .into_table(LoginFailures::Table)
+            .columns(COLUMNS)
+            .values_panic([
+                user_id.into(),
+                0i32.into(),
+                now.into(),
+                Option::<OffsetDateTime>::None.into(),
+                0i32.into(),
+                0i32.into(),
+                now.into(),
+            ])
+            .on_conflict(
+                OnConflict::column(LoginFailures::UserId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        tx.execute("login_failures", &seed).await?;
+        let stmt = Query::select()
+            .columns(COLUMNS)
+            .from(LoginFailures::Table)
+            .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+            .lock_exclusive()
+            .to_owned();
+        return tx.fetch_optional("login_failures", &stmt).await;
+    }
+    get(tx, user_id).await
+}
+
 pub async fn put(ex: impl Into<Exec<'_>>, f: &Failures) -> Result<(), StoreError> {
     let mut ex = ex.into();
     let stmt = Query::insert()

@@ -289,6 +289,46 @@ pub async fn claim_totp_step(
     Ok(ex.execute("users", &stmt).await? == 1)
 }
 
+/// The domain of the email an erased account keeps (RFC 6761 reserves `.invalid`).
+pub const ERASED_DOMAIN: &str = "erased.invalid";
+
+/// Erases an account's personal data and credentials but keeps its row (and so its
+/// revoked sessions) until [`purge_erased`] removes it: the revocation set is read from
+/// those sessions while their access tokens could still be valid.
+pub async fn erase(
+    ex: impl Into<Exec<'_>>,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::update()
+        .table(Users::Table)
+        .value(Users::Email, format!("{id}@{ERASED_DOMAIN}"))
+        .value(Users::Name, "")
+        .value(Users::PasswordHash, "!")
+        .value(Users::DisabledAt, now)
+        .value(Users::TotpSecret, Option::<Vec<u8>>::None)
+        .value(Users::TotpEnabledAt, Option::<OffsetDateTime>::None)
+        .value(Users::UpdatedAt, now)
+        .and_where(Expr::col(Users::Id).eq(id))
+        .to_owned();
+    Ok(ex.execute("users", &stmt).await? == 1)
+}
+
+/// Deletes the rows of accounts erased before `before` (with their sessions).
+pub async fn purge_erased(
+    ex: impl Into<Exec<'_>>,
+    before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::delete()
+        .from_table(Users::Table)
+        .and_where(Expr::col(Users::Email).like(format!("%@{ERASED_DOMAIN}")))
+        .and_where(Expr::col(Users::UpdatedAt).lt(before))
+        .to_owned();
+    ex.execute("users", &stmt).await
+}
+
 pub async fn delete(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::delete()

@@ -424,6 +424,15 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
         if lock_threshold.is_some_and(|n| n > 10) {
             problems.push("PALISADE_LOCKOUT_THRESHOLD: production allows at most 10".into());
         }
+        let floor = Duration::from_secs(15 * 60);
+        for (key, value) in [
+            ("PALISADE_LOCKOUT_WINDOW", lock_window),
+            ("PALISADE_LOCKOUT_DURATION", lock_duration),
+        ] {
+            if value.is_some_and(|d| d < floor) {
+                problems.push(format!("{key}: production allows no less than 15m"));
+            }
+        }
         if cookie_secure == Some(false) {
             problems.push(
                 "PALISADE_COOKIE_SECURE: plain-HTTP cookies are refused in production".into(),

@@ -154,6 +154,23 @@ fn production_needs_an_explicit_signing_key_and_encryption_key() {
 }
 
 #[test]
+fn production_refuses_a_weakened_lockout() {
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("PALISADE_LOCKOUT_WINDOW", "0s"),
+        ("PALISADE_LOCKOUT_DURATION", "1m"),
+        ("PALISADE_LOCKOUT_THRESHOLD", "50"),
+    ]);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    assert!(
+        problems_of(&[("PALISADE_LOCKOUT_DURATION", "2s")]).is_empty(),
+        "tests may shorten it"
+    );
+}
+
+#[test]
 fn identity_defaults_follow_the_baseline() {
     let mut problems = Vec::new();
     let c = build(&values(&[]), &mut problems).expect("valid");
