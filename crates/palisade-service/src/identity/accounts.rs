@@ -24,7 +24,11 @@ fn count_attempt(kind: &'static str, status: &'static str) {
 pub(super) fn check_email(email: &str, errors: &mut Vec<(&'static str, String)>) {
     let well_formed = email.len() <= MAX_EMAIL
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+            // `.invalid` (RFC 6761) can receive no mail; erased accounts use it.
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with(".invalid")
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !well_formed {
@@ -510,5 +514,36 @@ impl Identity {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email_ok(e: &str) -> bool {
+        let mut errors = Vec::new();
+        check_email(e, &mut errors);
+        errors.is_empty()
+    }
+
+    #[test]
+    fn emails_must_look_like_emails_and_not_like_erased_ones() {
+        assert!(email_ok("ada@example.com"));
+        assert!(email_ok("o'hara@example.co.uk"));
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@localhost",
+            "ada@.com",
+            "a da@example.com",
+            "ada@example.com\u{0}",
+            "x@erased.invalid",
+            "x@foo.invalid",
+        ] {
+            assert!(!email_ok(bad), "{bad:?}");
+        }
+        assert!(!email_ok(&format!("{}@example.com", "a".repeat(250))));
     }
 }

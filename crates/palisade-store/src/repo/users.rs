@@ -289,8 +289,11 @@ pub async fn claim_totp_step(
     Ok(ex.execute("users", &stmt).await? == 1)
 }
 
-/// The domain of the email an erased account keeps (RFC 6761 reserves `.invalid`).
+/// The domain of the email an erased account keeps (RFC 6761 reserves `.invalid`;
+/// registration refuses it).
 pub const ERASED_DOMAIN: &str = "erased.invalid";
+/// An erased account's password hash: no PHC string, so nothing verifies against it.
+const ERASED_PASSWORD: &str = "!";
 
 /// Erases an account's personal data and credentials but keeps its row (and so its
 /// revoked sessions) until [`purge_erased`] removes it: the revocation set is read from
@@ -305,7 +308,7 @@ pub async fn erase(
         .table(Users::Table)
         .value(Users::Email, format!("{id}@{ERASED_DOMAIN}"))
         .value(Users::Name, "")
-        .value(Users::PasswordHash, "!")
+        .value(Users::PasswordHash, ERASED_PASSWORD)
         .value(Users::DisabledAt, now)
         .value(Users::TotpSecret, Option::<Vec<u8>>::None)
         .value(Users::TotpEnabledAt, Option::<OffsetDateTime>::None)
@@ -324,6 +327,8 @@ pub async fn purge_erased(
     let stmt = Query::delete()
         .from_table(Users::Table)
         .and_where(Expr::col(Users::Email).like(format!("%@{ERASED_DOMAIN}")))
+        .and_where(Expr::col(Users::PasswordHash).eq(ERASED_PASSWORD))
+        .and_where(Expr::col(Users::DisabledAt).is_not_null())
         .and_where(Expr::col(Users::UpdatedAt).lt(before))
         .to_owned();
     ex.execute("users", &stmt).await

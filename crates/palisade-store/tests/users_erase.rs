@@ -1,0 +1,81 @@
+//! Erasing an account empties it at once and purges only erased rows, later.
+
+use palisade_migrate::Quiet;
+use palisade_migrate::engine::Plan;
+use palisade_store::repo::{now, users};
+use palisade_store::{Db, StoreSettings, schema};
+use time::Duration;
+use uuid::Uuid;
+
+fn user(email: &str) -> users::User {
+    let at = now();
+    users::User {
+        id: Uuid::now_v7(),
+        email: email.into(),
+        name: "Someone".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        password_changed_at: at,
+        disabled_at: None,
+        totp_secret: Some(vec![1, 2, 3]),
+        totp_enabled_at: Some(at),
+        totp_last_step: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test]
+async fn erased_accounts_are_emptied_then_purged_and_nothing_else_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&StoreSettings::new(format!(
+        "sqlite://{}/u.db",
+        dir.path().display()
+    )))
+    .await
+    .expect("db");
+    schema::migrator(&db)
+        .expect("migrator")
+        .execute(&Plan::Up { to: None }, false, &Quiet)
+        .await
+        .expect("migrate");
+    let (leaver, stayer) = (user("leaver@example.com"), user("stayer@example.com"));
+    users::insert(&db, &leaver, &["member"])
+        .await
+        .expect("insert");
+    users::insert(&db, &stayer, &["member"])
+        .await
+        .expect("insert");
+
+    assert!(users::erase(&db, leaver.id, now()).await.expect("erase"));
+    let erased = users::by_id(&db, leaver.id)
+        .await
+        .expect("read")
+        .expect("row kept");
+    assert_eq!(
+        erased.email,
+        format!("{}@{}", leaver.id, users::ERASED_DOMAIN)
+    );
+    assert_eq!(erased.name, "");
+    assert!(erased.totp_secret.is_none() && erased.disabled_at.is_some());
+    assert!(
+        users::by_email(&db, "leaver@example.com")
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // Not yet: the cut-off is before the erasure.
+    let early = users::purge_erased(&db, now() - Duration::hours(1))
+        .await
+        .expect("purge");
+    assert_eq!(early, 0);
+    let purged = users::purge_erased(&db, now() + Duration::seconds(1))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert!(users::by_id(&db, leaver.id).await.expect("read").is_none());
+    assert!(
+        users::by_id(&db, stayer.id).await.expect("read").is_some(),
+        "others stay"
+    );
+}
