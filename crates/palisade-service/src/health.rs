@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use palisade_store::ratelimit::RedisProbe;
 use palisade_store::{Db, DbHealth, PoolStats};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -30,6 +31,7 @@ pub struct HealthService {
     db_health: DbHealth,
     started: Instant,
     draining: Arc<AtomicBool>,
+    redis: Option<RedisProbe>,
 }
 
 impl HealthService {
@@ -39,7 +41,14 @@ impl HealthService {
             db_health,
             started: Instant::now(),
             draining: Arc::new(AtomicBool::new(false)),
+            redis: None,
         }
+    }
+
+    /// Reports this Redis in `detailed` (when `REDIS_URL` is configured).
+    pub fn with_redis(mut self, probe: Option<RedisProbe>) -> Self {
+        self.redis = probe;
+        self
     }
 
     /// From now on the instance reports not-ready; called when a graceful shutdown begins.
@@ -73,8 +82,23 @@ impl HealthService {
             applied: c.applied,
             pending: c.pending,
         });
+        let redis = match &self.redis {
+            None => None,
+            Some(probe) => {
+                let ping = probe.ping().await;
+                Some(RedisHealth {
+                    reachable: ping.is_ok(),
+                    latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
+                })
+            }
+        };
+        let redis_down = redis.as_ref().is_some_and(|r| !r.reachable);
         DetailedHealth {
-            status: if reachable { "ok" } else { "degraded" },
+            status: if reachable && !redis_down {
+                "ok"
+            } else {
+                "degraded"
+            },
             database: DatabaseHealth {
                 backend: self.db.backend().as_str(),
                 reachable,
@@ -82,6 +106,7 @@ impl HealthService {
                 pool: self.db.stats().into(),
                 replica_pool: self.db.replica_stats().map(Into::into),
             },
+            redis,
             migrations,
             memory: MemoryHealth {
                 rss_bytes: resident_set_bytes(),
@@ -97,6 +122,9 @@ pub struct DetailedHealth {
     /// `ok` or `degraded`.
     pub status: &'static str,
     pub database: DatabaseHealth,
+    /// Present when `REDIS_URL` is configured (shared rate limits); while it is down the
+    /// limits fall back to each instance and the status is `degraded`.
+    pub redis: Option<RedisHealth>,
     /// This build's migrations on the database at the last background check; absent
     /// before it could first be read.
     pub migrations: Option<MigrationsHealth>,
@@ -114,6 +142,13 @@ pub struct DatabaseHealth {
     pub latency_ms: Option<f64>,
     pub pool: PoolUsage,
     pub replica_pool: Option<PoolUsage>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedisHealth {
+    pub reachable: bool,
+    /// Round trip of `PING`, when it succeeded.
+    pub latency_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -188,6 +188,30 @@ impl RateLimiter {
     }
 }
 
+/// A handle to ping the Redis a shared limiter uses, for `/health/detailed`.
+#[derive(Clone)]
+pub struct RedisProbe(ConnectionManager);
+
+impl RedisProbe {
+    /// The round trip of `PING`, or why it failed.
+    pub async fn ping(&self) -> Result<Duration, String> {
+        let mut conn = self.0.clone();
+        let start = Instant::now();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| start.elapsed())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl RateLimiter {
+    /// The probe of its Redis, when it is shared.
+    pub fn probe(&self) -> Option<RedisProbe> {
+        self.redis.as_ref().map(|(c, _)| RedisProbe(c.clone()))
+    }
+}
+
 /// A Redis connection that reconnects by itself, with short timeouts so a Redis outage
 /// costs a request milliseconds, not seconds.
 pub async fn connect_redis(url: &str) -> redis::RedisResult<ConnectionManager> {

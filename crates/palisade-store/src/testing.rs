@@ -62,6 +62,39 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A server that speaks RESP but fails every command, as a Redis that is out of memory
+/// or read-only does; returns its `redis://` URL. It serves until the runtime ends.
+pub async fn failing_redis() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = sock.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    // One error per command: each is an array, `*<n>` at a line start.
+                    let commands = buf[..n]
+                        .split(|b| *b == b'\n')
+                        .filter(|l| l.first() == Some(&b'*'))
+                        .count();
+                    for _ in 0..commands {
+                        if sock.write_all(b"-ERR unavailable\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("redis://{addr}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

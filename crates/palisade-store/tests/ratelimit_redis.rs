@@ -47,43 +47,9 @@ async fn two_instances_share_one_limit_through_redis() {
     );
 }
 
-/// A server that speaks RESP but fails every command, as a Redis that is out of memory
-/// or shutting down does.
-async fn failing_redis() -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = sock.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    // One error per command: each command is an array, `*<n>` at the
-                    // start of a line.
-                    let commands = buf[..n]
-                        .split(|b| *b == b'\n')
-                        .filter(|l| l.first() == Some(&b'*'))
-                        .count();
-                    for _ in 0..commands {
-                        if sock.write_all(b"-ERR unavailable\r\n").await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    format!("redis://{addr}")
-}
-
 #[tokio::test]
 async fn a_failing_redis_falls_back_to_the_process() {
-    let conn = connect_redis(&failing_redis().await)
+    let conn = connect_redis(&palisade_store::testing::failing_redis().await)
         .await
         .expect("connects");
     let l = RateLimiter::shared(conn, &prefix());

@@ -52,7 +52,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "migrations are pending: not ready until they are applied (palisade migrate up)"
         );
     }
-    let health = HealthService::new(db.clone(), db_health);
+    let limiter = limiter(&config).await;
+    let health = HealthService::new(db.clone(), db_health).with_redis(limiter.probe());
     let (identity, csrf) = identity(&config, &db)?;
     spawn_cleanup(identity.clone());
 
@@ -63,7 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         csrf,
         cookie_secure: config.identity.cookie_secure,
         allowed_origins: Arc::from(config.http.allowed_origins.clone()),
-        limiter: limiter(&config).await,
+        limiter,
         rate_limits: config.rate_limits.clone(),
         metrics,
         ops_allow: Arc::from(config.http.ops_allow.clone()),

@@ -1040,6 +1040,18 @@ async fn the_auth_tier_answers_429_with_its_headers(postgres: bool) {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me.headers["ratelimit-policy"], "\"general\";q=300;w=60");
 
+    let detailed = api.call(Method::GET, "/health/detailed", None, &[]).await;
+    if postgres {
+        assert_eq!(
+            detailed.body["redis"]["reachable"], true,
+            "{}",
+            detailed.body
+        );
+        assert!(detailed.body["redis"]["latency_ms"].is_number());
+    } else {
+        assert_eq!(detailed.body["redis"], Value::Null, "no Redis configured");
+    }
+
     if postgres {
         // A second instance on the same Redis shares the limit.
         let pairs: Vec<(&str, &str)> = e
@@ -1079,7 +1091,45 @@ async fn allow_listed_addresses_bypass_the_limits(postgres: bool) {
     }
 }
 
+/// Redis failing every command: limits fall back to the instance and keep limiting,
+/// `/health/detailed` says so, and sign-in goes on.
+async fn a_failing_redis_degrades_to_local_limits() {
+    let url = palisade_store::testing::failing_redis().await;
+    let e = start_with(
+        false,
+        &[("REDIS_URL", &url), ("PALISADE_RATE_LIMIT_AUTH", "3/1m")],
+    )
+    .await;
+    let detailed = e.api.call(Method::GET, "/health/detailed", None, &[]).await;
+    assert_eq!(
+        detailed.body["redis"]["reachable"], false,
+        "{}",
+        detailed.body
+    );
+    assert_eq!(detailed.body["status"], "degraded");
+    let r = e.api.register("fallback@example.com", PASSWORD, "F").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        e.api.login("fallback@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        e.api.login("fallback@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let r = e.api.login("fallback@example.com", PASSWORD).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the local limit still holds"
+    );
+}
+
 mod rate_limits {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_redis_falls_back() {
+        super::a_failing_redis_degrades_to_local_limits().await;
+    }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_auth_tier() {
         super::the_auth_tier_answers_429_with_its_headers(false).await;
