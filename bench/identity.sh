@@ -27,26 +27,7 @@ cargo build --release -q -p palisade -p palisade-bench-baseline
 palisade_bin=$(realpath "$target/release/palisade")
 baseline_bin=$(realpath "$target/release/palisade-bench-baseline")
 
-work=$(mktemp -d)
-cleanup() {
-  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start() {
-  local name=$1; shift
-  mkdir -p "$work/$name"
-  (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
-  echo $! >"$work/$name/pid"
-  for _ in $(seq 1 100); do
-    addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && { echo "$addr"; return; }
-    sleep 0.1
-  done
-  echo "$name did not start" >&2; cat "$work/$name/log" >&2; exit 1
-}
+. bench/lib.sh
 
 export PALISADE_DATA_DIR="$work/data"
 export PALISADE_RATE_LIMIT_AUTH=1000000000/1s PALISADE_RATE_LIMIT_GENERAL=1000000000/1s
@@ -98,7 +79,6 @@ load() {
 }
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$baseline/me" >/dev/null
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$palisade/api/v1/me" >/dev/null
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratios=()
 printf '%-6s %12s %12s %8s\n' round baseline/me palisade/me ratio
 for r in $(seq 1 "$rounds"); do

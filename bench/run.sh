@@ -19,30 +19,7 @@ target=${CARGO_TARGET_DIR:-target}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p palisade -p palisade-bench-baseline
 
-work=$(mktemp -d)
-# Each server's pid is kept in a file: `start` runs in a command substitution, whose
-# variables do not reach this shell.
-cleanup() {
-  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# start NAME COMMAND…: runs the server in its own directory, logging to a file (the access
-# log is part of palisade's cost, as in production), and waits for its address.
-start() {
-  local name=$1; shift
-  mkdir -p "$work/$name"
-  (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
-  echo $! >"$work/$name/pid"
-  for _ in $(seq 1 100); do
-    addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && { echo "$addr"; return; }
-    sleep 0.1
-  done
-  echo "$name did not start" >&2; cat "$work/$name/log" >&2; exit 1
-}
+. bench/lib.sh
 
 palisade=$(start palisade "$(realpath "$target/release/palisade")" serve)
 baseline=$(start baseline "$(realpath "$target/release/palisade-bench-baseline")")
@@ -62,7 +39,6 @@ wrk -t1 -c"$conns" -d2s "http://$palisade/health" >/dev/null
 wrk -t1 -c"$conns" -d2s "http://$baseline/health" >/dev/null
 wrk -t1 -c"$conns" -d2s "http://$same/health" >/dev/null
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v p="$1" -v b="$2" 'BEGIN { printf "%.3f", p / b }'; }
 
 printf '%-6s %-10s %10s %9s %9s\n' round server req/s p50_ms p99_ms

@@ -8,7 +8,7 @@
 use sea_query_sqlx::SqlxBinder;
 
 use crate::dialect::{FromAnyRow, Operation};
-use crate::{Backend, Db, StoreError, Tx};
+use crate::{Db, StoreError, Tx};
 
 pub enum Exec<'a> {
     Pool(&'a Db),
@@ -33,13 +33,6 @@ impl Exec<'_> {
         match self {
             Exec::Pool(db) => Exec::Pool(db),
             Exec::Tx(tx) => Exec::Tx(tx),
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            Exec::Pool(db) => db.backend(),
-            Exec::Tx(tx) => tx.backend(),
         }
     }
 

@@ -127,53 +127,29 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
             Ok(())
         }
         Action::Disable { email } => {
-            let u = find(identity, &email).await?;
-            identity
-                .update_user(
-                    None,
-                    u.id,
-                    UserPatch {
-                        disabled: Some(true),
-                        ..Default::default()
-                    },
-                    origin,
-                )
-                .await
-                .map_err(describe)?;
+            let patch = UserPatch {
+                disabled: Some(true),
+                ..Default::default()
+            };
+            let u = apply(identity, &email, patch, origin).await?;
             println!("disabled {}; its sessions are ended", u.email);
             Ok(())
         }
         Action::Enable { email } => {
-            let u = find(identity, &email).await?;
-            identity
-                .update_user(
-                    None,
-                    u.id,
-                    UserPatch {
-                        disabled: Some(false),
-                        ..Default::default()
-                    },
-                    origin,
-                )
-                .await
-                .map_err(describe)?;
+            let patch = UserPatch {
+                disabled: Some(false),
+                ..Default::default()
+            };
+            let u = apply(identity, &email, patch, origin).await?;
             println!("enabled {}", u.email);
             Ok(())
         }
         Action::Unlock { email } => {
-            let u = find(identity, &email).await?;
-            identity
-                .update_user(
-                    None,
-                    u.id,
-                    UserPatch {
-                        locked: Some(false),
-                        ..Default::default()
-                    },
-                    origin,
-                )
-                .await
-                .map_err(describe)?;
+            let patch = UserPatch {
+                locked: Some(false),
+                ..Default::default()
+            };
+            let u = apply(identity, &email, patch, origin).await?;
             println!("unlocked {}", u.email);
             Ok(())
         }
@@ -184,6 +160,21 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
             Ok(())
         }
     }
+}
+
+/// Applies `patch` to the account with `email`, as an admin would through the API.
+async fn apply(
+    identity: &Identity,
+    email: &str,
+    patch: UserPatch,
+    origin: &Origin,
+) -> Result<User, String> {
+    let u = find(identity, email).await?;
+    identity
+        .update_user(None, u.id, patch, origin)
+        .await
+        .map_err(describe)?;
+    Ok(u)
 }
 
 async fn find(identity: &Identity, email: &str) -> Result<User, String> {

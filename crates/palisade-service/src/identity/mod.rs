@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::audit::{Actor, Audit, Entry};
 pub use hasher::Hasher;
 pub use lockout::LockoutPolicy;
-pub use revocation::Revocations;
+use revocation::Revocations;
 pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
 
 /// Lifetimes and limits, from the configuration.
@@ -178,10 +178,13 @@ struct Inner {
     /// Users as `GET /me` shows them, for at most [`VIEW_MAX_AGE`]: the endpoint every
     /// client polls need not query the database each time. A change made on this
     /// instance drops its entry at once; one made on another shows within the age.
-    views: std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, UserView)>>,
+    views: std::sync::Mutex<Views>,
     /// Bumped by every change: a view loaded across a change is not cached.
     views_generation: std::sync::atomic::AtomicU64,
 }
+
+/// Cached user views and when each was loaded.
+type Views = std::collections::HashMap<Uuid, (std::time::Instant, UserView)>;
 
 /// How stale a cached user view may be (as stale as the revocation set).
 const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
@@ -189,7 +192,6 @@ const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
 const VIEW_SWEEP_AT: usize = 10_000;
 
 impl Identity {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         hasher: Hasher,
@@ -217,10 +219,7 @@ impl Identity {
         }))
     }
 
-    fn views(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (std::time::Instant, UserView)>>
-    {
+    fn views(&self) -> std::sync::MutexGuard<'_, Views> {
         self.0.views.lock().unwrap_or_else(|p| p.into_inner())
     }
 

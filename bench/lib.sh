@@ -1,0 +1,30 @@
+# Shared by the bench scripts (sourced): a work directory removed on exit with every
+# server started in it, `start NAME COMMAND…` (runs a server in its own directory,
+# logging to a file, and prints its address once it listens), and `median`.
+
+work=$(mktemp -d)
+# Each server's pid is kept in a file: `start` runs in a command substitution, whose
+# variables do not reach this shell.
+cleanup() {
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start NAME COMMAND…: runs the server in its own directory, logging to a file (the access
+# log is part of palisade's cost, as in production), and waits for its address.
+start() {
+  local name=$1; shift
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && PORT=0 exec "$@" >"$work/$name/log" 2>&1) &
+  echo $! >"$work/$name/pid"
+  for _ in $(seq 1 100); do
+    addr=$(grep -ao '"addr":"[^"]*"' "$work/$name/log" | head -1 | cut -d'"' -f4 || true)
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; cat "$work/$name/log" >&2; exit 1
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
