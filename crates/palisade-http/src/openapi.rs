@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{admin, auth, me, ops};
+use crate::routes::{admin, auth, infra, me, ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,10 +13,12 @@ use crate::routes::{admin, auth, me, ops};
     paths(
         ops::live, ops::ready, ops::health, ops::health_detailed, ops::metrics, ops::openapi,
         ops::jwks,
-        auth::register, auth::login, auth::login_mfa, auth::refresh, auth::logout, auth::csrf,
+        auth::register, auth::login, auth::login_mfa, auth::refresh, auth::step_up, auth::logout,
+        auth::csrf,
         me::me, me::update_me, me::delete_me, me::change_password, me::sessions,
         me::end_session, me::setup_2fa, me::confirm_2fa, me::disable_2fa,
         admin::list_users, admin::update_user, admin::end_sessions, admin::audit,
+        infra::clear_cache,
     ),
     modifiers(&BearerScheme),
     tags(

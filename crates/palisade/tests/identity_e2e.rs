@@ -31,7 +31,13 @@ struct Env {
 }
 
 async fn start(postgres: bool) -> Env {
-    start_with(postgres, &[("PALISADE_RATE_LIMIT_AUTH", "1000/1m")]).await
+    // No address of ours is an ops address (TEST-NET-1): only an `admin:infra` token
+    // opens the ops endpoints.
+    let extra = [
+        ("PALISADE_RATE_LIMIT_AUTH", "1000/1m"),
+        ("PALISADE_OPS_ALLOW", "192.0.2.0/24"),
+    ];
+    start_with(postgres, &extra).await
 }
 
 /// A server on SQLite, or on PostgreSQL with Redis (`TEST_REDIS_URL`, a key prefix of
@@ -821,6 +827,155 @@ async fn two_factor_login_with_totp_and_backup_codes(e: Env) {
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
 }
 
+/// Turns 2FA on for the signed-in user; returns the TOTP secret.
+async fn enable_2fa(api: &Api, access_token: &str) -> String {
+    let setup = api
+        .send_as(
+            Method::POST,
+            "/api/v1/me/2fa/setup",
+            access_token,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    let secret = token(&setup.body, "secret");
+    let confirm = api
+        .send_as(
+            Method::POST,
+            "/api/v1/me/2fa/confirm",
+            access_token,
+            Some(json!({"code": totp(&secret, now())})),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    secret
+}
+
+async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
+    let api = &e.api;
+    let clear = "/api/v1/admin/infra/cache/clear";
+    let member = api.signed_up("plain@example.com", PASSWORD).await;
+    let member_at = token(&member, "access_token");
+    let denied = api.send_as(Method::POST, clear, &member_at, None).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+    assert_eq!(denied.code(), "auth.forbidden");
+    let no_2fa = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &member_at,
+            Some(json!({"code": "123456"})),
+        )
+        .await;
+    assert_eq!(no_2fa.code(), "auth.2fa_disabled", "{}", no_2fa.body);
+
+    // A password-only admin token is not enough.
+    let admin = e.admin("infra@example.com").await;
+    let admin_at = token(&admin, "access_token");
+    let pwd_only = api.send_as(Method::POST, clear, &admin_at, None).await;
+    assert_eq!(pwd_only.status, StatusCode::FORBIDDEN);
+    assert_eq!(pwd_only.code(), "auth.step_up_required");
+
+    let secret = enable_2fa(api, &admin_at).await;
+    let wrong = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    assert_eq!(wrong.code(), "auth.wrong_code", "{}", wrong.body);
+    // The confirming code's step is used up: the next step's code.
+    let code = totp(&secret, now() + 30);
+    let stepped = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(stepped.status, StatusCode::OK, "{}", stepped.body);
+    assert!(
+        stepped.body.get("refresh_token").is_none(),
+        "{}",
+        stepped.body
+    );
+    let stepped_at = token(&stepped.body, "access_token");
+    let claims = claims_of(&stepped_at);
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    assert_eq!(
+        claims["sid"],
+        claims_of(&admin_at)["sid"],
+        "the same session"
+    );
+    assert!(claims["auth_time"].as_u64().expect("auth_time") + 5 >= now());
+    let replayed = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(replayed.code(), "auth.wrong_code", "a used code is refused");
+
+    let cleared = api.send_as(Method::POST, clear, &stepped_at, None).await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT, "{}", cleared.body);
+    let audit = api
+        .get_as("/api/v1/audit?action=infra.cache_cleared", &stepped_at)
+        .await;
+    assert_eq!(
+        audit.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        audit.body
+    );
+
+    // The session keeps the step-up: a refresh's token says `otp` too.
+    let refreshed = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": token(&admin, "refresh_token")}),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_eq!(
+        claims_of(&token(&refreshed.body, "access_token"))["amr"],
+        json!(["pwd", "otp"])
+    );
+
+    // The window is 10 minutes: tokens signed with the server's key, `otp` 11 and 5
+    // minutes ago, for this very session.
+    let user_id = claims["sub"].as_str().expect("sub").to_owned();
+    let sid = claims["sid"].as_str().expect("sid").to_owned();
+    let signer = e.tokens(AUDIENCE, ISSUER, 900);
+    let at_age = |minutes: u64| {
+        let mut s = subject(&user_id, &sid, &["admin"]);
+        s.amr = vec!["pwd".into(), "otp".into()];
+        s.auth_time = now() - minutes * 60;
+        signer.issue(s, now())
+    };
+    let stale = api.send_as(Method::POST, clear, &at_age(11), None).await;
+    assert_eq!(stale.code(), "auth.step_up_required", "{}", stale.body);
+    let recent = api.send_as(Method::POST, clear, &at_age(5), None).await;
+    assert_eq!(recent.status, StatusCode::NO_CONTENT, "{}", recent.body);
+
+    // Ops endpoints: 404 to anyone off the allow-list, unless their token holds
+    // `admin:infra`.
+    let anonymous = api.call(Method::GET, "/metrics", None, &[]).await;
+    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
+    let m = api.get_as("/metrics", &member_at).await;
+    assert_eq!(m.status, StatusCode::NOT_FOUND, "/metrics for a member");
+    let m = api.get_as("/metrics", &admin_at).await;
+    assert_eq!(
+        m.status,
+        StatusCode::OK,
+        "/metrics for an admin:infra token"
+    );
+}
+
 async fn a_member_cannot_reach_what_is_not_theirs(e: Env) {
     let api = &e.api;
     let alice = api.signed_up("alice2@example.com", PASSWORD).await;
@@ -1181,6 +1336,7 @@ on_both!(
     an_admin_lifts_a_lockout,
     cookie_mode_needs_the_csrf_token,
     two_factor_login_with_totp_and_backup_codes,
+    infra_actions_need_admin_infra_and_a_recent_second_factor,
     a_member_cannot_reach_what_is_not_theirs,
     injection_strings_are_data,
     the_audit_trail_records_and_detects_an_edited_row,

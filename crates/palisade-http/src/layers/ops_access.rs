@@ -1,25 +1,38 @@
-//! Operations endpoints (`/health/detailed`, `/metrics`) answer only callers whose
-//! address is in `PALISADE_OPS_ALLOW` (default: loopback). Everyone else gets the same
+//! Operations endpoints (`/health/detailed`, `/metrics`) answer only operators: a caller
+//! whose address is in `PALISADE_OPS_ALLOW` (default: loopback), or one bearing a valid
+//! access token with `admin:infra` (API.md § Operations). Everyone else gets the same
 //! 404 as an unknown path, so their existence is not disclosed.
-
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ipnet::IpNet;
+use palisade_auth::permissions::Permission;
 
 use super::client_ip::ClientIp;
+use crate::auth::bearer;
 use crate::problem::Problem;
+use crate::state::AppState;
 
-pub async fn layer(State(allow): State<Arc<[IpNet]>>, req: Request, next: Next) -> Response {
-    let allowed = req
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let from_allowed_address = req
         .extensions()
         .get::<ClientIp>()
-        .is_some_and(|ip| allow.iter().any(|n| n.contains(&ip.0)));
-    if allowed {
+        .is_some_and(|ip| state.ops_allow.iter().any(|n| n.contains(&ip.0)));
+    // Owned: the request (not `Sync`) must not be borrowed across the await.
+    let token = bearer(req.headers()).map(str::to_owned);
+    if from_allowed_address || holds_admin_infra(&state, token.as_deref()).await {
         next.run(req).await
     } else {
         Problem::not_found().into_response()
+    }
+}
+
+async fn holds_admin_infra(state: &AppState, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return false;
+    };
+    match state.identity.authenticate(token).await {
+        Ok(p) => p.can(Permission::AdminInfra),
+        Err(_) => false,
     }
 }

@@ -92,6 +92,7 @@ pub fn tier_of(method: &Method, path: &str) -> Tier {
                     | "/api/v1/auth/login"
                     | "/api/v1/auth/login/mfa"
                     | "/api/v1/auth/refresh"
+                    | "/api/v1/auth/step-up"
                     | "/api/v1/me/password"
             ) || path.starts_with("/api/v1/me/2fa/"));
     if auth { Tier::Auth } else { Tier::General }
@@ -208,6 +209,7 @@ mod tests {
             "/api/v1/auth/login",
             "/api/v1/auth/register",
             "/api/v1/auth/refresh",
+            "/api/v1/auth/step-up",
             "/api/v1/me/2fa/setup",
             "/api/v1/me/password",
         ] {

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/login/mfa", post(login_mfa))
         .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/step-up", post(step_up))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/csrf", get(csrf))
 }
@@ -64,6 +65,13 @@ pub struct LoginMfa {
     code: String,
     #[serde(default)]
     mode: Mode,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUp {
+    /// A TOTP code or a backup code.
+    code: String,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -186,6 +194,25 @@ pub async fn refresh(
     };
     let pair = state.identity.refresh(&token, &origin).await?;
     Ok(signed_in(&state, pair, mode))
+}
+
+/// A second factor again, inside a signed-in session: the answer's access token says
+/// `otp` was used now, which `admin:infra` actions require (within 10 minutes). The
+/// refresh token is unchanged, so none is returned.
+#[utoipa::path(post, path = "/api/v1/auth/step-up", tag = "identity", security(("bearer" = [])),
+    request_body = StepUp,
+    responses((status = 200, body = TokenPair), (status = 401),
+              (status = 403, description = "auth.wrong_code"),
+              (status = 409, description = "auth.2fa_disabled: 2FA is not on")))]
+pub async fn step_up(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestOrigin(origin): RequestOrigin,
+    ApiJson(body): ApiJson<StepUp>,
+) -> Result<Json<TokenPair>, Problem> {
+    Ok(Json(
+        state.identity.step_up(&who, &body.code, &origin).await?,
+    ))
 }
 
 /// Ends the caller's session; its access tokens are refused from now on.

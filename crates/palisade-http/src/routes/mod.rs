@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod infra;
 pub mod me;
 pub mod ops;
 
@@ -15,4 +16,5 @@ pub fn api() -> Router<AppState> {
         .merge(auth::routes())
         .merge(me::routes())
         .merge(admin::routes())
+        .merge(infra::routes())
 }

@@ -18,7 +18,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/health/detailed", get(health_detailed))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(
-            state.ops_allow.clone(),
+            state.clone(),
             ops_access::layer,
         ));
     Router::new()
@@ -75,7 +75,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Database, pool, memory and uptime, for operators (`PALISADE_OPS_ALLOW`).
+/// Database, pool, memory and uptime, for operators (`PALISADE_OPS_ALLOW` or `admin:infra`).
 #[utoipa::path(get, path = "/health/detailed", tag = "operations", responses(
     (status = 200, body = DetailedHealth),
     (status = 404, description = "caller is not an operator"),
@@ -84,7 +84,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> Json<DetailedHeal
     Json(state.health.detailed().await)
 }
 
-/// Prometheus text exposition, for operators (`PALISADE_OPS_ALLOW`).
+/// Prometheus text exposition, for operators (`PALISADE_OPS_ALLOW` or `admin:infra`).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
     (status = 200, content_type = "text/plain; version=0.0.4", body = String),
     (status = 404, description = "caller is not an operator"),

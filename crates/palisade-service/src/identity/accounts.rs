@@ -7,6 +7,7 @@ use palisade_auth::refresh::{self, Decision, Stored};
 use palisade_store::repo::sessions::{self, Session};
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{lockout, now};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Identity, IdentityError, LoginOutcome, Origin, TokenPair, UserView, normalise_email};
@@ -290,16 +291,17 @@ impl Identity {
         tx.commit().await?;
         count_attempt(kind, "failure");
         let actor = origin.actor(Some(user.id));
-        let reason = match kind {
-            "mfa" => "code",
-            "confirm" => "confirm_password",
-            _ => "password",
+        let (action, reason) = match kind {
+            "mfa" => ("auth.login", "code"),
+            "step_up" => ("auth.step_up", "code"),
+            "confirm" => ("auth.login", "confirm_password"),
+            _ => ("auth.login", "password"),
         };
         self.0
             .audit
             .record_or_log(
                 &actor,
-                Entry::new("auth.login", "failure").detail("reason", reason),
+                Entry::new(action, "failure").detail("reason", reason),
             )
             .await;
         if locked {
@@ -363,18 +365,20 @@ impl Identity {
         audit::append(&mut tx, &actor, &entry).await?;
         tx.commit().await?;
         self.0.revocations.note(&ended);
-        Ok(self.token_pair(user, roles, &session, first.token))
+        let authn = (session.id, session.auth_methods.as_str(), session.auth_time);
+        Ok(self.token_pair(user, roles, authn, first.token))
     }
 
-    fn token_pair(
+    /// The tokens of session `sid`, whose sign-in used `amr` at `auth_time`.
+    pub(super) fn token_pair(
         &self,
         user: &User,
         roles: Vec<String>,
-        session: &Session,
+        (sid, amr, auth_time): (Uuid, &str, OffsetDateTime),
         refresh_token: String,
     ) -> TokenPair {
         let user_id = user.id.to_string();
-        let session_id = session.id.to_string();
+        let session_id = sid.to_string();
         let parsed: Vec<Role> = roles.iter().filter_map(|r| r.parse().ok()).collect();
         let subject = Subject {
             user_id: &user_id,
@@ -384,8 +388,8 @@ impl Identity {
                 .map(|p| p.as_str().to_owned())
                 .collect(),
             roles: roles.clone(),
-            amr: session.auth_methods.split(' ').map(str::to_owned).collect(),
-            auth_time: u64::try_from(session.auth_time.unix_timestamp()).unwrap_or(0),
+            amr: amr.split(' ').map(str::to_owned).collect(),
+            auth_time: u64::try_from(auth_time.unix_timestamp()).unwrap_or(0),
         };
         let now = super::unix_now();
         TokenPair {
@@ -394,7 +398,7 @@ impl Identity {
             expires_in: self.0.access.lifetime().as_secs(),
             refresh_token,
             user: UserView::of(user, roles),
-            session_id: session.id,
+            session_id: sid,
         }
     }
 
@@ -454,20 +458,8 @@ impl Identity {
         sessions::touch(&self.0.db, row.session_id, at).await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         count_attempt("refresh", "success");
-        let session = Session {
-            id: row.session_id,
-            user_id: user.id,
-            created_at: at,
-            last_used_at: at,
-            expires_at: row.session_expires_at,
-            auth_methods: row.auth_methods.clone(),
-            auth_time: row.auth_time,
-            ip: None,
-            user_agent: None,
-            revoked_at: None,
-            revoked_reason: None,
-        };
-        Ok(self.token_pair(&user, roles, &session, successor.token))
+        let authn = (row.session_id, row.auth_methods.as_str(), row.auth_time);
+        Ok(self.token_pair(&user, roles, authn, successor.token))
     }
 
     /// A rotated token came back after the grace window: someone holds a copy. The whole

@@ -188,6 +188,9 @@ type Views = std::collections::HashMap<Uuid, (std::time::Instant, UserView)>;
 
 /// How stale a cached user view may be (as stale as the revocation set).
 const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
+/// How recent a second factor an `admin:infra` action needs (SECURITY-BASELINE.md
+/// § Authentication: step-up).
+pub const STEP_UP_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Cached views kept before expired ones are swept.
 const VIEW_SWEEP_AT: usize = 10_000;
 
@@ -303,6 +306,55 @@ impl Identity {
             )
             .await;
         Err(IdentityError::Forbidden)
+    }
+
+    /// [`Identity::require`], and a second factor within [`STEP_UP_WINDOW`]: what an
+    /// `admin:infra` action needs. A stale or password-only token is `StepUpRequired`;
+    /// `POST /api/v1/auth/step-up` refreshes it.
+    pub async fn require_step_up(
+        &self,
+        who: &Principal,
+        perm: Permission,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        self.require(who, perm, origin).await?;
+        let recent = unix_now().saturating_sub(who.auth_time) <= STEP_UP_WINDOW.as_secs();
+        if recent && who.amr.iter().any(|m| m == "otp") {
+            return Ok(());
+        }
+        metrics::counter!("authz_denied_total", "permission" => "step_up").increment(1);
+        self.0
+            .audit
+            .record_or_log(
+                &origin.actor(Some(who.user_id)),
+                Entry::new("authz.step_up_required", "denied").detail("permission", perm.as_str()),
+            )
+            .await;
+        Err(IdentityError::StepUpRequired)
+    }
+
+    /// Drops this instance's caches (`admin:infra` with step-up): the user views and
+    /// the revocation snapshot, which the next authenticated request reloads.
+    pub async fn clear_caches(
+        &self,
+        who: &Principal,
+        origin: &Origin,
+    ) -> Result<(), IdentityError> {
+        self.require_step_up(who, Permission::AdminInfra, origin)
+            .await?;
+        self.views().clear();
+        self.0
+            .views_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.revocations.expire();
+        self.0
+            .audit
+            .record(
+                &origin.actor(Some(who.user_id)),
+                Entry::new("infra.cache_cleared", "success"),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Ends sessions and makes this instance refuse their tokens at once.

@@ -69,6 +69,11 @@ impl Revocations {
         self.write().ids.extend(sids.iter().copied());
     }
 
+    /// Makes the next lookup reload the snapshot.
+    pub fn expire(&self) {
+        self.write().loaded_at = None;
+    }
+
     fn fresh_lookup(&self, sid: Uuid) -> Option<bool> {
         let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
         let fresh = snap.loaded_at.is_some_and(|t| t.elapsed() < self.max_age);

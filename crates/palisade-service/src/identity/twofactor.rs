@@ -5,12 +5,13 @@
 use palisade_auth::backup;
 use palisade_auth::totp::{self, Authenticator};
 use palisade_store::repo::now;
+use palisade_store::repo::sessions;
 use palisade_store::repo::users::{self, Change, User};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Identity, IdentityError, Origin, Principal};
-use crate::audit::Entry;
+use super::{Identity, IdentityError, Origin, Principal, TokenPair};
+use crate::audit::{self, Entry};
 
 /// What enrolment shows the user once.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -153,6 +154,39 @@ impl Identity {
             )
             .await?;
         Ok(())
+    }
+
+    /// Step-up: a second factor again within a signed-in session. The session now
+    /// counts as authenticated with `otp` at this moment, and a new access token says
+    /// so (the refresh token stays as it is). A wrong code counts toward the lockout.
+    pub async fn step_up(
+        &self,
+        who: &Principal,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<TokenPair, IdentityError> {
+        let user = self.own_user(who).await?;
+        if user.totp_enabled_at.is_none() {
+            return Err(IdentityError::TwoFactorOff);
+        }
+        if self.is_locked(user.id).await? {
+            return Err(IdentityError::WrongCode);
+        }
+        if !self.check_second_factor(&user, code).await? {
+            self.failed_login(&user, "step_up", origin).await?;
+            return Err(IdentityError::WrongCode);
+        }
+        let at = now();
+        let methods = "pwd otp";
+        let mut tx = self.0.db.begin().await?;
+        if !sessions::reauthenticated(&mut tx, who.session_id, methods, at).await? {
+            return Err(IdentityError::Unauthenticated);
+        }
+        let entry = Entry::new("auth.step_up", "success").target("session", who.session_id);
+        audit::append(&mut tx, &origin.actor(Some(user.id)), &entry).await?;
+        tx.commit().await?;
+        let roles = users::roles_of(&self.0.db, user.id).await?;
+        Ok(self.token_pair(&user, roles, (who.session_id, methods, at), String::new()))
     }
 
     pub(super) async fn clear_2fa(&self, user: &User) -> Result<(), IdentityError> {

@@ -231,6 +231,27 @@ pub async fn touch(
     ex.execute("sessions", &stmt).await.map(|_| ())
 }
 
+/// Records a fresh authentication of session `id` (step-up): its methods and time,
+/// which the next access tokens carry. Returns whether the session is still active.
+pub async fn reauthenticated(
+    ex: impl Into<Exec<'_>>,
+    id: Uuid,
+    auth_methods: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::update()
+        .table(Sessions::Table)
+        .value(Sessions::AuthMethods, auth_methods)
+        .value(Sessions::AuthTime, now)
+        .value(Sessions::LastUsedAt, now)
+        .and_where(Expr::col(Sessions::Id).eq(id))
+        .and_where(Expr::col(Sessions::RevokedAt).is_null())
+        .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
+        .to_owned();
+    Ok(ex.execute("sessions", &stmt).await? == 1)
+}
+
 pub async fn insert_refresh(
     ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],

@@ -124,7 +124,7 @@ pub const KEYS: &[Key] = &[
     key(
         "PALISADE_OPS_ALLOW",
         Some("127.0.0.0/8,::1/128"),
-        "CIDRs that may read /metrics and /health/detailed",
+        "CIDRs that may read /metrics and /health/detailed (as may an admin:infra token)",
     ),
     key(
         "PALISADE_BEHIND_TLS",
