@@ -170,8 +170,11 @@ impl RateLimiter {
     }
 
     fn check_local(&self, key: &str, quota: &Quota) -> Verdict {
-        let now = self.now_us();
         let mut table = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        // Read under the lock, so `now` never goes back behind a TAT another thread
+        // stored: a clock read before waiting for the lock (or before being preempted)
+        // refused requests of a quota whose tolerance is shorter than that wait.
+        let now = self.now_us();
         if table.len() >= SWEEP_AT {
             table.retain(|_, tat| *tat > now);
         }
