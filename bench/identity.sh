@@ -2,9 +2,10 @@
 # Identity benchmarks, each against a limit measured in the same run:
 #
 # 1. Logins per second (POST /api/v1/auth/login, 8 connections, 10 s) against the
-#    argon2id limit: cores ÷ the median time of one hash with palisade's parameters
-#    (and, beside it, the limit of the hashing semaphore: permits ÷ that time).
-#    Peak RSS of the server during the run is printed with it.
+#    argon2id limit: cores ÷ the time of one hash with palisade's parameters, measured
+#    (median of 20) just before and just after each round's load and averaged, so a
+#    neighbour's load on this shared machine weighs on both sides. Median over rounds;
+#    peak RSS of the server over all rounds.
 # 2. Authenticated GET /api/v1/me against the bare baseline server's GET /me, which
 #    verifies the same JWT with the same verifier and returns a fixed user; alternating
 #    rounds, median ratio.
@@ -41,25 +42,29 @@ curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'conten
 
 # ---- 1. logins against the argon2id limit ------------------------------------------
 cores=$(nproc)
-permits=$(( cores > 1 ? cores - 1 : 1 ))
-hash_s=$("$baseline_bin" argon2 20)
 cat >"$work/login.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"email":"$email","password":"$password"}'
 LUA
 wrk -t1 -c8 -d2s -s "$work/login.lua" "http://$palisade/api/v1/auth/login" >/dev/null
-login_out=$(wrk -t1 -c8 -d"${seconds}s" -s "$work/login.lua" --latency "http://$palisade/api/v1/auth/login")
-login_rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$login_out")
-non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$login_out")
+printf '%-6s %10s %10s %10s %8s\n' round "hash ms" logins/s limit/s ratio
+login_ratios=()
+for r in $(seq 1 "$rounds"); do
+  before=$("$baseline_bin" argon2 20)
+  out=$(wrk -t1 -c8 -d"${seconds}s" -s "$work/login.lua" "http://$palisade/api/v1/auth/login")
+  after=$("$baseline_bin" argon2 20)
+  rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+  bad=$(awk '/Non-2xx/ { print $5 }' <<<"$out")
+  [ -z "$bad" ] || { echo "round $r: $bad logins answered non-2xx" >&2; exit 1; }
+  line=$(awk -v c="$cores" -v b="$before" -v a="$after" -v r="$rps" -v n="$r" 'BEGIN {
+    t = (b + a) / 2; printf "%-6d %10.1f %10.1f %10.1f %8.3f", n, t * 1000, r, c / t, r / (c / t) }')
+  echo "$line"
+  login_ratios+=("$(awk '{ print $5 }' <<<"$line")")
+done
 rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$(cat "$work/palisade/pid")/status")
-awk -v c="$cores" -v p="$permits" -v t="$hash_s" -v r="$login_rps" -v rss="$rss_kib" -v bad="${non2xx:-0}" 'BEGIN {
-  printf "argon2id: %.1f ms per hash; %d cores, %d hashing permits\n", t * 1000, c, p
-  printf "logins: %.1f/s (non-2xx: %s)\n", r, bad
-  printf "login ratio vs cores/hash-time   (%.1f/s): %.3f\n", c / t, r / (c / t)
-  printf "login ratio vs permits/hash-time (%.1f/s): %.3f\n", p / t, r / (p / t)
-  printf "peak RSS of the server: %.1f MiB\n", rss / 1024
-}'
+echo "median login ratio (logins ÷ cores/hash-time, $cores cores): $(median "${login_ratios[@]}")"
+awk -v rss="$rss_kib" 'BEGIN { printf "peak RSS of the server: %.1f MiB\n", rss / 1024 }'
 
 # ---- 2. GET /api/v1/me against the baseline's JWT-verifying /me --------------------
 # Logged in after the login load: that load's sessions ended every earlier one (at most

@@ -117,7 +117,10 @@ pub fn identity(config: &Config, db: &Db) -> anyhow::Result<(Identity, Csrf)> {
     let access = AccessTokens::new(&keys.signing, &c.issuer, &c.audience, c.access_ttl);
     let refresh = RefreshTokens::new(&keys.signing.derive("palisade refresh-token v1"))?;
     let csrf = Csrf::new(&keys.signing.derive("palisade csrf v1"))?;
-    let hasher = Hasher::new(Passwords::new(BASELINE)?, Hasher::default_permits());
+    let hasher = Hasher::new(
+        Passwords::new(BASELINE)?,
+        c.hash_threads.unwrap_or_else(Hasher::default_threads),
+    );
     let identity = Identity::new(
         db.clone(),
         hasher,

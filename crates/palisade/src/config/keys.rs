@@ -206,6 +206,11 @@ pub const KEYS: &[Key] = &[
         "a rotated refresh token presented within this window gets the same successor",
     ),
     key(
+        "PALISADE_HASH_THREADS",
+        None,
+        "password-hashing threads, each up to 19 MiB in use (default: one per core)",
+    ),
+    key(
         "PALISADE_MAX_SESSIONS",
         Some("10"),
         "active sessions per user (the oldest ends)",

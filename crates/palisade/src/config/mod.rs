@@ -79,6 +79,8 @@ pub struct IdentityConfig {
     pub audience: String,
     pub access_ttl: Duration,
     pub cookie_secure: bool,
+    /// Password-hashing threads; `None`: one per core.
+    pub hash_threads: Option<usize>,
     pub settings: IdentitySettings,
 }
 
@@ -359,6 +361,13 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
             Err(e) => Err(e),
         }
     );
+    let hash_threads = parsed!(
+        "PALISADE_HASH_THREADS",
+        |v: &str| match v.parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Ok(n),
+            _ => Err(format!("`{v}` is not a count (1..=256)")),
+        }
+    );
     let max_sessions = parsed!(
         "PALISADE_MAX_SESSIONS",
         |v: &str| match v.parse::<usize>() {
@@ -505,6 +514,7 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
             .to_owned(),
         access_ttl: access_ttl.unwrap_or(Duration::from_secs(15 * 60)),
         cookie_secure: cookie_secure.unwrap_or(true),
+        hash_threads,
         settings: IdentitySettings {
             refresh_idle: refresh_idle.unwrap_or(defaults_id.refresh_idle),
             refresh_absolute: refresh_absolute.unwrap_or(defaults_id.refresh_absolute),

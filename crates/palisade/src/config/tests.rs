@@ -186,6 +186,22 @@ fn identity_defaults_follow_the_baseline() {
     assert_eq!(id.settings.lockout.threshold, 5);
     assert_eq!(id.settings.lockout.window, Duration::from_secs(15 * 60));
     assert!(id.cookie_secure);
+    assert_eq!(id.hash_threads, None, "one per core, decided at start");
+}
+
+#[test]
+fn hash_threads_are_a_count() {
+    let mut problems = Vec::new();
+    let c = build(&values(&[("PALISADE_HASH_THREADS", "3")]), &mut problems).expect("valid");
+    assert_eq!(c.identity.hash_threads, Some(3));
+    for bad in ["0", "many", "-1", "257"] {
+        let mut problems = Vec::new();
+        assert!(build(&values(&[("PALISADE_HASH_THREADS", bad)]), &mut problems).is_none());
+        assert!(
+            problems.iter().any(|p| p.contains("PALISADE_HASH_THREADS")),
+            "{bad}: {problems:?}"
+        );
+    }
 }
 
 #[test]
