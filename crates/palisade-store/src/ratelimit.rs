@@ -99,7 +99,13 @@ pub struct RateLimiter {
     epoch: Instant,
     /// When the last fallback was logged (µs since `epoch`), to log it once a minute.
     last_fallback_log: AtomicU64,
+    /// Until when (µs since `epoch`) Redis is not asked, after it failed: an outage
+    /// costs one request per [`REDIS_RETRY`] the wait for Redis, not every request.
+    redis_skip_until: AtomicU64,
 }
+
+/// How long the limiter stays in-process after Redis failed before asking it again.
+const REDIS_RETRY: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     /// In-process only (one instance, or no Redis).
@@ -110,6 +116,7 @@ impl RateLimiter {
             local: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
             last_fallback_log: AtomicU64::new(0),
+            redis_skip_until: AtomicU64::new(0),
         }
     }
 
@@ -128,24 +135,29 @@ impl RateLimiter {
     /// Counts one request of `key` against `quota`.
     pub async fn check(&self, key: &str, quota: &Quota) -> Verdict {
         if let Some((conn, prefix)) = &self.redis {
-            let mut conn = conn.clone();
-            let answer: redis::RedisResult<(u8, u32, u64, u64)> = self
-                .script
-                .key(format!("{prefix}{key}"))
-                .arg(quota.interval_us())
-                .arg(quota.burst.max(1))
-                .invoke_async(&mut conn)
-                .await;
-            match answer {
-                Ok((allowed, remaining, reset, retry)) => {
-                    return Verdict {
-                        allowed: allowed == 1,
-                        remaining,
-                        reset: Duration::from_micros(reset),
-                        retry_after: Duration::from_micros(retry),
-                    };
+            if self.now_us() < self.redis_skip_until.load(Ordering::Relaxed) {
+                // Redis failed moments ago; its connection reconnects meanwhile.
+                metrics::counter!("rate_limit_fallback_total").increment(1);
+            } else {
+                let mut conn = conn.clone();
+                let answer: redis::RedisResult<(u8, u32, u64, u64)> = self
+                    .script
+                    .key(format!("{prefix}{key}"))
+                    .arg(quota.interval_us())
+                    .arg(quota.burst.max(1))
+                    .invoke_async(&mut conn)
+                    .await;
+                match answer {
+                    Ok((allowed, remaining, reset, retry)) => {
+                        return Verdict {
+                            allowed: allowed == 1,
+                            remaining,
+                            reset: Duration::from_micros(reset),
+                            retry_after: Duration::from_micros(retry),
+                        };
+                    }
+                    Err(e) => self.fell_back(&e),
                 }
-                Err(e) => self.fell_back(&e),
             }
         }
         self.check_local(key, quota)
@@ -154,6 +166,8 @@ impl RateLimiter {
     fn fell_back(&self, e: &redis::RedisError) {
         metrics::counter!("rate_limit_fallback_total").increment(1);
         let now = self.now_us();
+        self.redis_skip_until
+            .store(now + REDIS_RETRY.as_micros() as u64, Ordering::Relaxed);
         let last = self.last_fallback_log.load(Ordering::Relaxed);
         if now.saturating_sub(last) > 60_000_000
             && self
@@ -215,15 +229,16 @@ impl RateLimiter {
     }
 }
 
-/// A Redis connection that reconnects by itself, with short timeouts so a Redis outage
-/// costs a request milliseconds, not seconds.
-pub async fn connect_redis(url: &str) -> redis::RedisResult<ConnectionManager> {
+/// A Redis connection that connects on first use and reconnects after a failure, with
+/// short timeouts so an outage costs a request milliseconds, not seconds. A Redis that
+/// is down when the server starts is used once it answers. Fails only on a bad URL.
+pub fn redis_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
     let client = redis::Client::open(url)?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_millis(500)))
         .set_response_timeout(Some(Duration::from_millis(250)))
         .set_number_of_retries(1);
-    client.get_connection_manager_with_config(config).await
+    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 #[cfg(test)]

@@ -95,6 +95,48 @@ pub async fn failing_redis() -> String {
     format!("redis://{addr}")
 }
 
+/// A loopback address nothing listens on (bound, then released), for a server that is
+/// down and comes up later with [`tcp_proxy`].
+pub fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// Forwards every connection to `addr` to the host and port of `target_url` (a
+/// `redis://` or `postgres://` URL), until the returned task is aborted or dropped.
+pub async fn tcp_proxy(addr: std::net::SocketAddr, target_url: &str) -> ProxyTask {
+    let target = target_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.rsplit('@').next())
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the URL")
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind the proxy's port");
+    ProxyTask(tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    }))
+}
+
+/// A running [`tcp_proxy`]; stops accepting when dropped.
+pub struct ProxyTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ProxyTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

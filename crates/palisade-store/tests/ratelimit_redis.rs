@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use palisade_store::ratelimit::{Quota, RateLimiter, connect_redis};
+use palisade_store::ratelimit::{Quota, RateLimiter, redis_manager};
 
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
@@ -20,8 +20,8 @@ fn prefix() -> String {
 async fn two_instances_share_one_limit_through_redis() {
     let url = redis_url();
     let p = prefix();
-    let a = RateLimiter::shared(connect_redis(&url).await.expect("redis"), &p);
-    let b = RateLimiter::shared(connect_redis(&url).await.expect("redis"), &p);
+    let a = RateLimiter::shared(redis_manager(&url).expect("redis url"), &p);
+    let b = RateLimiter::shared(redis_manager(&url).expect("redis url"), &p);
     let quota = Quota {
         count: 4,
         window: Duration::from_secs(60),
@@ -49,9 +49,7 @@ async fn two_instances_share_one_limit_through_redis() {
 
 #[tokio::test]
 async fn a_failing_redis_falls_back_to_the_process() {
-    let conn = connect_redis(&palisade_store::testing::failing_redis().await)
-        .await
-        .expect("connects");
+    let conn = redis_manager(&palisade_store::testing::failing_redis().await).expect("url");
     let l = RateLimiter::shared(conn, &prefix());
     let quota = Quota {
         count: 2,
@@ -64,4 +62,43 @@ async fn a_failing_redis_falls_back_to_the_process() {
         !l.check("k", &quota).await.allowed,
         "the in-process table limits while Redis fails"
     );
+}
+
+/// Redis is down when the limiter starts (nothing listens on its port), then comes up:
+/// the limiter limits in-process meanwhile and moves to Redis once it answers.
+#[tokio::test]
+async fn a_redis_that_comes_up_later_is_used() {
+    let addr = palisade_store::testing::free_port();
+    let p = prefix();
+    let l = RateLimiter::shared(redis_manager(&format!("redis://{addr}")).expect("url"), &p);
+    let quota = Quota {
+        count: 1000,
+        window: Duration::from_secs(60),
+        burst: 1000,
+    };
+    assert!(l.check("ip:192.0.2.9", &quota).await.allowed, "in-process");
+    let _proxy = palisade_store::testing::tcp_proxy(addr, &redis_url()).await;
+    let mut redis = redis::Client::open(redis_url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let key = format!("{p}rl:ip:192.0.2.9");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(l.check("ip:192.0.2.9", &quota).await.allowed);
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .expect("EXISTS");
+        if exists {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the limiter never moved to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

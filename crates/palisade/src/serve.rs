@@ -133,23 +133,30 @@ pub fn identity(config: &Config, db: &Db) -> anyhow::Result<(Identity, Csrf)> {
     Ok((identity, csrf))
 }
 
-/// The rate limiter: shared through Redis when `REDIS_URL` is set and Redis answers,
-/// else this instance's own.
+/// The rate limiter: shared through Redis when `REDIS_URL` is set, else this
+/// instance's own. A Redis that does not answer at start is used once it does; until
+/// then the limits are this instance's.
 async fn limiter(config: &Config) -> RateLimiter {
     let Some(url) = &config.redis_url else {
         return RateLimiter::in_process();
     };
-    match ratelimit::connect_redis(url).await {
-        Ok(conn) => {
-            tracing::info!("rate limits are shared through Redis");
-            RateLimiter::shared(conn, &config.redis_prefix)
-        }
+    let conn = match ratelimit::redis_manager(url) {
+        Ok(conn) => conn,
         Err(e) => {
-            metrics::counter!("rate_limit_fallback_total").increment(1);
-            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own");
-            RateLimiter::in_process()
+            tracing::error!(error = %e, redis = %redact_url(url), "REDIS_URL is not usable: rate limits are this instance's own");
+            return RateLimiter::in_process();
+        }
+    };
+    let limiter = RateLimiter::shared(conn, &config.redis_prefix);
+    if let Some(probe) = limiter.probe() {
+        match probe.ping().await {
+            Ok(_) => tracing::info!("rate limits are shared through Redis"),
+            Err(e) => {
+                tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own until it answers");
+            }
         }
     }
+    limiter
 }
 
 /// Deletes expired identity rows every hour, for as long as the server runs.

@@ -1280,10 +1280,80 @@ async fn a_failing_redis_degrades_to_local_limits() {
     );
 }
 
+/// Redis is down when the server starts: `/health/detailed` says so and the limits are
+/// the instance's own; once Redis answers, the health turns and the limits move there.
+async fn a_redis_down_at_start_is_used_once_it_answers() {
+    let addr = palisade_store::testing::free_port();
+    let prefix = format!("palisade_test:{}:", uuid::Uuid::now_v7());
+    let e = start_with(
+        false,
+        &[
+            ("REDIS_URL", &format!("redis://{addr}")),
+            ("PALISADE_REDIS_PREFIX", &prefix),
+        ],
+    )
+    .await;
+    let detailed = e.api.call(Method::GET, "/health/detailed", None, &[]).await;
+    assert_eq!(
+        detailed.body["redis"]["reachable"], false,
+        "{}",
+        detailed.body
+    );
+    let r = e.api.register("early@example.com", PASSWORD, "E").await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "limited in-process: {}",
+        r.body
+    );
+
+    let redis_url = std::env::var("TEST_REDIS_URL").expect("TEST_REDIS_URL is not set");
+    let _redis = palisade_store::testing::tcp_proxy(addr, &redis_url).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = e.api.call(Method::GET, "/health/detailed", None, &[]).await;
+        if d.body["redis"]["reachable"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Redis never came back: {}",
+            d.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut redis = redis::Client::open(redis_url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        e.api.login("early@example.com", PASSWORD).await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}rl:*"))
+            .query_async(&mut redis)
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the limits never moved to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 mod rate_limits {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failing_redis_falls_back() {
         super::a_failing_redis_degrades_to_local_limits().await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_down_at_start() {
+        super::a_redis_down_at_start_is_used_once_it_answers().await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_auth_tier() {
