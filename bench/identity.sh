@@ -10,6 +10,9 @@
 #    verifies the same JWT with the same verifier and returns a fixed user; alternating
 #    rounds, median ratio.
 #
+# 3. GET /api/v1/me while logins (of another user) keep every hashing thread busy,
+#    against /me alone (part 2's rounds): whether a login storm starves other requests.
+#
 # Rate limits stay on (the limiter runs) with quotas too large to refuse, so its cost
 # is measured without 429s. Targets 127.0.0.1 only; every run is bounded.
 #
@@ -85,12 +88,34 @@ load() {
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$baseline/me" >/dev/null
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$palisade/api/v1/me" >/dev/null
 ratios=()
+alone=()
 printf '%-6s %12s %12s %8s\n' round baseline/me palisade/me ratio
 for r in $(seq 1 "$rounds"); do
   b=$(load "http://$baseline/me")
   p=$(load "http://$palisade/api/v1/me")
+  alone+=("$p")
   ratio=$(awk -v p="$p" -v b="$b" 'BEGIN { printf "%.3f", p / b }')
   ratios+=("$ratio")
   printf '%-6s %12s %12s %8s\n' "$r" "$b" "$p" "$ratio"
 done
 echo "median /me ratio (palisade ÷ baseline): $(median "${ratios[@]}")"
+
+# ---- 3. GET /api/v1/me during a login storm -----------------------------------------
+# The storm signs in another user: its sessions must not end the one /me uses.
+storm_email=storm@example.com
+curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'content-type: application/json' \
+  -d "{\"email\":\"$storm_email\",\"password\":\"$password\",\"name\":\"Storm\"}"
+sed "s/$email/$storm_email/" "$work/login.lua" >"$work/storm.lua"
+during=()
+printf '%-6s %12s %12s %8s\n' round logins/s me/s "÷ alone"
+for r in $(seq 1 "$rounds"); do
+  wrk -t1 -c8 -d"${seconds}s" -s "$work/storm.lua" "http://$palisade/api/v1/auth/login" >"$work/storm.out" &
+  storm=$!
+  p=$(load "http://$palisade/api/v1/me")
+  wait "$storm"
+  logins=$(awk '/Requests\/sec/ { print $2 }' "$work/storm.out")
+  ratio=$(awk -v p="$p" -v a="${alone[$((r - 1))]}" 'BEGIN { printf "%.3f", p / a }')
+  during+=("$ratio")
+  printf '%-6s %12s %12s %8s\n' "$r" "$logins" "$p" "$ratio"
+done
+echo "median /me during a login storm ÷ /me alone: $(median "${during[@]}")"
