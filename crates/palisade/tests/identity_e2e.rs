@@ -229,6 +229,39 @@ async fn a_user_registers_logs_in_refreshes_and_logs_out(e: Env) {
     assert_eq!(sessions.body["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(sessions.body["items"][0]["current"], true);
 
+    // Two more sign-ins: three sessions, in pages of two, newest first.
+    let mut sids = vec![claims_of(&at)["sid"].clone()];
+    for _ in 0..2 {
+        let l = api.login("alice@example.com", PASSWORD).await;
+        sids.push(claims_of(&token(&l.body, "access_token"))["sid"].clone());
+    }
+    let first = api.get_as("/api/v1/me/sessions?limit=2", &at).await;
+    let ids = |page: &Value| -> Vec<Value> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|s| s["id"].clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&first.body),
+        vec![sids[2].clone(), sids[1].clone()],
+        "{}",
+        first.body
+    );
+    let cursor = token(&first.body, "next_cursor");
+    let second = api
+        .get_as(&format!("/api/v1/me/sessions?limit=2&cursor={cursor}"), &at)
+        .await;
+    assert_eq!(ids(&second.body), vec![sids[0].clone()], "{}", second.body);
+    assert_eq!(second.body["items"][0]["current"], true);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    for bad in ["limit=0", "limit=101", "cursor=not-a-cursor"] {
+        let r = api.get_as(&format!("/api/v1/me/sessions?{bad}"), &at).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+
     let out = api
         .send_as(Method::POST, "/api/v1/auth/logout", &at, None)
         .await;

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::{Authed, RequestOrigin};
 use crate::extract::ApiJson;
 use crate::problem::Problem;
+use crate::routes::paging::{Page, bad_query, limit};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -30,32 +31,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/admin/users/{id}/sessions", delete(end_sessions))
         .route("/api/v1/audit", get(audit))
-}
-
-const DEFAULT_LIMIT: u64 = 20;
-const MAX_LIMIT: u64 = 100;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    limit: Option<u64>,
-    cursor: Option<String>,
-}
-
-fn limit(l: Option<u64>) -> Result<u64, Problem> {
-    match l.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(bad_query("limit", "must be 1..=100")),
-    }
-}
-
-fn bad_query(field: &str, message: &str) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "request.invalid_query",
-        "Invalid query parameter",
-    )
-    .with_detail(format!("{field}: {message}"))
 }
 
 #[derive(Serialize, ToSchema)]

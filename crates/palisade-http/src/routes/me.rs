@@ -1,7 +1,7 @@
 //! `/api/v1/me*` (API.md § Identity): the signed-in user's account, password, sessions
 //! and 2FA. Each handler acts on the caller's own account only.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::auth::{Authed, RequestOrigin};
 use crate::extract::ApiJson;
 use crate::problem::Problem;
+use crate::routes::paging::{Page, bad_query, limit};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -131,17 +132,26 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's active sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "identity", security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = SessionList)))]
 pub async fn sessions(
     State(state): State<AppState>,
     Authed(who): Authed,
+    Query(page): Query<Page>,
 ) -> Result<Json<SessionList>, Problem> {
-    // At most `max_sessions` are active: one page holds them all.
-    let items = state.identity.my_sessions(&who).await?;
+    let before = page
+        .cursor
+        .map(|c| c.parse().map_err(|_| bad_query("cursor", "not a cursor")))
+        .transpose()?;
+    let found = state
+        .identity
+        .my_sessions(&who, before, limit(page.limit)?)
+        .await?;
     Ok(Json(SessionList {
-        items,
-        next_cursor: None,
+        items: found.items,
+        next_cursor: found.next.map(|id| id.to_string()),
     }))
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod infra;
 pub mod me;
 pub mod ops;
+mod paging;
 
 use axum::Router;
 

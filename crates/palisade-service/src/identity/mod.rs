@@ -29,7 +29,7 @@ use crate::audit::{Actor, Audit, Entry};
 pub use hasher::Hasher;
 pub use lockout::LockoutPolicy;
 use revocation::Revocations;
-pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
+pub use views::{LoginOutcome, SessionPage, SessionView, TokenPair, UserView};
 
 /// Lifetimes and limits, from the configuration.
 #[derive(Clone, Debug)]

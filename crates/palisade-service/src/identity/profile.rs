@@ -7,7 +7,7 @@ use palisade_store::repo::{now, sessions};
 use uuid::Uuid;
 
 use super::accounts::{check_name, check_password};
-use super::{Identity, IdentityError, Origin, Principal, SessionView, UserView};
+use super::{Identity, IdentityError, Origin, Principal, SessionPage, SessionView, UserView};
 use crate::audit::Entry;
 
 impl Identity {
@@ -142,12 +142,25 @@ impl Identity {
         Ok(())
     }
 
-    pub async fn my_sessions(&self, who: &Principal) -> Result<Vec<SessionView>, IdentityError> {
-        let list = sessions::active_of(&self.0.db, who.user_id, now()).await?;
-        Ok(list
-            .iter()
-            .map(|s| SessionView::of(s, who.session_id))
-            .collect())
+    /// The caller's active sessions, newest first: `limit` of them, older than
+    /// `before` when given.
+    pub async fn my_sessions(
+        &self,
+        who: &Principal,
+        before: Option<Uuid>,
+        limit: u64,
+    ) -> Result<SessionPage, IdentityError> {
+        let mut list =
+            sessions::active_of(&self.0.db, who.user_id, now(), before, Some(limit + 1)).await?;
+        let more = list.len() as u64 > limit;
+        list.truncate(limit as usize);
+        Ok(SessionPage {
+            next: more.then(|| list.last().map(|s| s.id)).flatten(),
+            items: list
+                .iter()
+                .map(|s| SessionView::of(s, who.session_id))
+                .collect(),
+        })
     }
 
     /// Ends one of the caller's sessions. Someone else's session is `NotFound`, as if

@@ -120,21 +120,30 @@ pub async fn insert(ex: impl Into<Exec<'_>>, s: &Session) -> Result<(), StoreErr
     ex.execute("sessions", &stmt).await.map(|_| ())
 }
 
-/// A user's sessions that are neither revoked nor expired, newest first.
+/// A user's sessions that are neither revoked nor expired, newest first (ids are
+/// UUIDv7, so their order is the order of creation): at most `limit`, older than
+/// session `before` when given.
 pub async fn active_of(
     ex: impl Into<Exec<'_>>,
     user_id: Uuid,
     now: OffsetDateTime,
+    before: Option<Uuid>,
+    limit: Option<u64>,
 ) -> Result<Vec<Session>, StoreError> {
     let mut ex = ex.into();
-    let stmt = Query::select()
-        .columns(COLUMNS)
+    let mut stmt = Query::select();
+    stmt.columns(COLUMNS)
         .from(Sessions::Table)
         .and_where(Expr::col(Sessions::UserId).eq(user_id))
         .and_where(Expr::col(Sessions::RevokedAt).is_null())
         .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
-        .order_by(Sessions::CreatedAt, Order::Desc)
-        .to_owned();
+        .order_by(Sessions::Id, Order::Desc);
+    if let Some(id) = before {
+        stmt.and_where(Expr::col(Sessions::Id).lt(id));
+    }
+    if let Some(n) = limit {
+        stmt.limit(n);
+    }
     ex.fetch_all("sessions", &stmt).await
 }
 
@@ -340,7 +349,7 @@ pub async fn end_oldest_beyond(
     now: OffsetDateTime,
 ) -> Result<Vec<Uuid>, StoreError> {
     let mut ex = ex.into();
-    let active = active_of(ex.reborrow(), user_id, now).await?;
+    let active = active_of(ex.reborrow(), user_id, now, None, None).await?;
     let mut ended = Vec::new();
     for s in active.iter().skip(keep) {
         if revoke(ex.reborrow(), s.id, user_id, "session_limit", now).await? {
