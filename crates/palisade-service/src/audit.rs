@@ -5,7 +5,9 @@
 //! first), and `hash = SHA-256(prev_hash ‖ canonical content)`, where the canonical
 //! content is a JSON array of the row's fields in a fixed order. Appending takes the
 //! chain's lock, so rows are numbered without gaps. [`Audit::verify`] walks the chain and
-//! names the first row that was changed, or where rows were deleted or inserted.
+//! names the first row that was changed, or where rows were deleted or inserted; given
+//! an [`Anchor`] kept from an earlier run, also whether the end was cut off or the
+//! whole chain rewritten.
 
 use palisade_store::repo::audit::{self as repo, Event, Filter};
 use palisade_store::{Db, StoreError, Tx};
@@ -84,8 +86,9 @@ pub struct EventView {
 /// What [`Audit::verify`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Verdict {
-    /// Every row links to the one before and hashes to its stored hash.
-    Intact { rows: u64 },
+    /// Every row links to the one before and hashes to its stored hash; `head` is the
+    /// newest row (none in an empty log), to keep as the next verification's anchor.
+    Intact { rows: u64, head: Option<Anchor> },
     /// The first row whose content no longer matches its hash.
     Changed { seq: i64 },
     /// Rows before `seq` are missing (a gap in the numbering or a broken link).
@@ -93,6 +96,56 @@ pub enum Verdict {
     /// Row `seq` does not link to the row before it although the numbering is whole:
     /// a row was put in before it.
     Inserted { seq: i64 },
+    /// The anchored row `seq` is gone and every row left is whole: the newest rows
+    /// were cut off the end.
+    Truncated { seq: i64 },
+    /// The anchored row `seq` is there with another hash although the chain is whole:
+    /// the chain up to it was rewritten and its hashes recomputed.
+    Rewritten { seq: i64 },
+}
+
+/// A row's number and hash, kept outside the database (a ticket, a log shipper, the
+/// mail of a scheduled job). The chain alone cannot show that its newest rows were
+/// removed, or that it was rewritten with every hash recomputed; a row remembered
+/// elsewhere can. Written `SEQ:HASH` (hash in hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    pub seq: i64,
+    /// SHA-256, lowercase hex.
+    pub hash: String,
+}
+
+impl Anchor {
+    fn of(seq: i64, hash: &[u8]) -> Anchor {
+        Anchor {
+            seq,
+            hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Anchor, String> {
+        let (seq, hash) = s.split_once(':').ok_or("expected SEQ:HASH")?;
+        let seq = seq
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or("SEQ must be a row number (1 or more)")?;
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("HASH must be 64 hex digits (SHA-256)".into());
+        }
+        Ok(Anchor { seq, hash })
+    }
 }
 
 #[derive(Clone)]
@@ -127,15 +180,24 @@ impl Audit {
         Ok(rows.into_iter().map(view).collect())
     }
 
-    /// Walks the whole chain; `progress` is told the rows checked so far.
-    pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<Verdict, StoreError> {
+    /// Walks the whole chain; `progress` is told the rows checked so far. `anchor` is
+    /// the head an earlier run reported, when one was kept.
+    pub async fn verify(
+        &self,
+        anchor: Option<&Anchor>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Verdict, StoreError> {
         let mut prev_seq = 0i64;
         let mut prev_hash = GENESIS.to_vec();
         let mut rows = 0u64;
         loop {
             let chunk = repo::chunk_after(&self.db, prev_seq, VERIFY_CHUNK).await?;
             if chunk.is_empty() {
-                return Ok(Verdict::Intact { rows });
+                if let Some(a) = anchor.filter(|a| a.seq > prev_seq) {
+                    return Ok(Verdict::Truncated { seq: a.seq });
+                }
+                let head = (rows > 0).then(|| Anchor::of(prev_seq, &prev_hash));
+                return Ok(Verdict::Intact { rows, head });
             }
             for e in chunk {
                 if e.prev_hash != prev_hash {
@@ -152,6 +214,11 @@ impl Audit {
                 }
                 if hash(&e) != e.hash {
                     return Ok(Verdict::Changed { seq: e.seq });
+                }
+                if let Some(a) = anchor.filter(|a| a.seq == e.seq)
+                    && Anchor::of(e.seq, &e.hash) != *a
+                {
+                    return Ok(Verdict::Rewritten { seq: e.seq });
                 }
                 prev_seq = e.seq;
                 prev_hash = e.hash;

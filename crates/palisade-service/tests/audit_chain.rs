@@ -1,9 +1,10 @@
 //! The audit chain on a real (SQLite) database: verification passes on an intact log
-//! and names the first row that was changed, deleted or inserted behind its back.
+//! and names the first row that was changed, deleted or inserted behind its back, and,
+//! against an anchor kept from an earlier run, a cut-off end or a rewritten chain.
 
 use palisade_migrate::Quiet;
 use palisade_migrate::engine::Plan;
-use palisade_service::audit::{Actor, Audit, Entry, Verdict};
+use palisade_service::audit::{Actor, Anchor, Audit, Entry, Verdict};
 use palisade_store::{Db, StoreSettings, schema};
 
 async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
@@ -35,13 +36,102 @@ async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
 }
 
 async fn verdict(audit: &Audit) -> Verdict {
-    audit.verify(|_| {}).await.expect("verify")
+    audit.verify(None, |_| {}).await.expect("verify")
+}
+
+async fn verdict_against(audit: &Audit, anchor: &Anchor) -> Verdict {
+    audit.verify(Some(anchor), |_| {}).await.expect("verify")
+}
+
+/// The head an intact log reports.
+async fn head(audit: &Audit) -> Anchor {
+    match verdict(audit).await {
+        Verdict::Intact {
+            head: Some(head), ..
+        } => head,
+        other => panic!("not intact: {other:?}"),
+    }
 }
 
 #[tokio::test]
-async fn an_intact_log_verifies() {
+async fn an_intact_log_verifies_and_names_its_head() {
     let (_db, audit, _dir) = log_with(5).await;
-    assert_eq!(verdict(&audit).await, Verdict::Intact { rows: 5 });
+    let head = head(&audit).await;
+    assert_eq!(head.seq, 5);
+    assert_eq!(
+        verdict(&audit).await,
+        Verdict::Intact {
+            rows: 5,
+            head: Some(head.clone())
+        }
+    );
+    // Its own head, and any earlier row's, is a good anchor.
+    assert!(matches!(
+        verdict_against(&audit, &head).await,
+        Verdict::Intact { rows: 5, .. }
+    ));
+    let (_db0, empty, _dir0) = log_with(0).await;
+    assert_eq!(
+        verdict(&empty).await,
+        Verdict::Intact {
+            rows: 0,
+            head: None
+        }
+    );
+}
+
+#[tokio::test]
+async fn rows_cut_off_the_end_are_found_only_with_an_anchor() {
+    let (db, audit, _dir) = log_with(5).await;
+    let anchor = head(&audit).await;
+    db.execute_script("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= 4")
+        .await
+        .expect("tamper");
+    // What is left is a whole chain.
+    assert!(matches!(
+        verdict(&audit).await,
+        Verdict::Intact { rows: 3, .. }
+    ));
+    assert_eq!(
+        verdict_against(&audit, &anchor).await,
+        Verdict::Truncated { seq: 5 }
+    );
+}
+
+#[tokio::test]
+async fn a_chain_rewritten_with_recomputed_hashes_misses_its_anchor() {
+    let (_db, audit, _dir) = log_with(5).await;
+    let anchor = head(&audit).await;
+    // Another whole chain of five rows: what an intruder who recomputed every hash
+    // after an edit would leave.
+    let (_db2, forged, _dir2) = log_with(5).await;
+    assert!(matches!(
+        verdict(&forged).await,
+        Verdict::Intact { rows: 5, .. }
+    ));
+    assert_eq!(
+        verdict_against(&forged, &anchor).await,
+        Verdict::Rewritten { seq: 5 }
+    );
+}
+
+#[test]
+fn anchors_are_seq_colon_sha256_hex() {
+    let hash = "ab".repeat(32);
+    let anchor: Anchor = format!("42:{}", hash.to_uppercase())
+        .parse()
+        .expect("anchor");
+    assert_eq!(anchor.to_string(), format!("42:{hash}"));
+    for bad in [
+        String::new(),
+        "42".into(),
+        format!("0:{hash}"),
+        format!("x:{hash}"),
+        "42:abcd".into(),
+        format!("42:{}", "zz".repeat(32)),
+    ] {
+        assert!(bad.parse::<Anchor>().is_err(), "{bad}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! `palisade audit verify`: walks the audit chain and names the first row that was
-//! changed, deleted or inserted. Exit code 0 when intact, 1 when not.
+//! changed, deleted or inserted; with `--anchor SEQ:HASH` (the head an earlier run
+//! printed, kept elsewhere) also whether rows were cut off the end or the chain was
+//! rewritten. Exit code 0 when intact, 1 when not.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -7,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use palisade_service::audit::Verdict;
+use palisade_service::audit::{Anchor, Verdict};
 
 use crate::cli_context;
 
@@ -24,11 +26,15 @@ enum Action {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// A head an earlier run printed (`SEQ:HASH`): that row must still be there,
+        /// unchanged.
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Option<Anchor>,
     },
 }
 
 pub fn run(args: AuditArgs, config_file: Option<&Path>) -> ExitCode {
-    let Action::Verify { json } = args.action;
+    let Action::Verify { json, anchor } = args.action;
     let ctx = match cli_context::open(config_file) {
         Ok(c) => c,
         Err(code) => return code,
@@ -43,9 +49,11 @@ pub fn run(args: AuditArgs, config_file: Option<&Path>) -> ExitCode {
     } else {
         ProgressBar::hidden()
     };
-    let verdict = ctx
-        .runtime
-        .block_on(ctx.identity.audit().verify(|rows| bar.set_position(rows)));
+    let verdict = ctx.runtime.block_on(
+        ctx.identity
+            .audit()
+            .verify(anchor.as_ref(), |rows| bar.set_position(rows)),
+    );
     bar.finish_and_clear();
     let verdict = match verdict {
         Ok(v) => v,
@@ -58,13 +66,32 @@ pub fn run(args: AuditArgs, config_file: Option<&Path>) -> ExitCode {
         println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
     } else {
         match &verdict {
-            Verdict::Intact { rows } => println!("audit log intact: {rows} rows"),
+            Verdict::Intact { rows, head: None } => println!("audit log intact: {rows} rows"),
+            Verdict::Intact {
+                rows,
+                head: Some(head),
+            } => {
+                println!("audit log intact: {rows} rows");
+                println!(
+                    "head: {head} (keep it elsewhere; `--anchor {head}` later shows whether rows were cut off or the chain rewritten)"
+                );
+            }
             Verdict::Changed { seq } => println!("audit log TAMPERED: row {seq} was changed"),
             Verdict::Deleted { seq } => {
                 println!("audit log TAMPERED: rows before row {seq} were deleted")
             }
             Verdict::Inserted { seq } => {
                 println!("audit log TAMPERED: a row was inserted before row {seq}")
+            }
+            Verdict::Truncated { seq } => {
+                println!(
+                    "audit log TAMPERED: the anchored row {seq} and those after it were removed"
+                )
+            }
+            Verdict::Rewritten { seq } => {
+                println!(
+                    "audit log TAMPERED: the anchored row {seq} has another hash: the chain was rewritten"
+                )
             }
         }
     }

@@ -1155,7 +1155,33 @@ async fn the_audit_trail_records_and_detects_an_edited_row(e: Env) {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
+    let out = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(out.contains("intact"), "{out}");
+    // The head it names is an anchor for later runs.
+    let head = out
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a head line")
+        .to_owned();
+    let anchored = e.cli(&["audit", "verify", "--anchor", &head], "");
+    assert!(
+        anchored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&anchored.stdout)
+    );
+    // An anchor beyond the end: rows were cut off.
+    let (seq, hash) = head.split_once(':').expect("SEQ:HASH");
+    let beyond = format!("{}:{hash}", seq.parse::<i64>().expect("seq") + 1000);
+    let cut = e.cli(&["audit", "verify", "--json", "--anchor", &beyond], "");
+    assert_eq!(cut.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&cut.stdout).expect("json verdict");
+    assert_eq!(
+        verdict["Truncated"]["seq"],
+        seq.parse::<i64>().expect("seq") + 1000
+    );
+    let garbled = e.cli(&["audit", "verify", "--anchor", "7:nothex"], "");
+    assert_eq!(garbled.status.code(), Some(2), "a usage error");
 
     // Someone with database access edits a row (they must drop the guard first).
     tamper(&e).await;
