@@ -77,17 +77,18 @@ impl Passwords {
             cost,
             dummy: String::new(),
         };
-        let secret: String = Salt::generate()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let secret = argon2::password_hash::try_generate_salt()
+            .map_err(|e| HashError::Hash(e.to_string()))?;
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         p.dummy = p.hash(&secret, &mut WorkArea::default())?;
         Ok(p)
     }
 
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), with a fresh 16-byte salt.
     pub fn hash(&self, password: &str, area: &mut WorkArea) -> Result<String, HashError> {
-        let salt = Salt::generate();
+        let salt = argon2::password_hash::try_generate_salt()
+            .map_err(|e| HashError::Hash(e.to_string()))
+            .and_then(|bytes| Salt::new(&bytes).map_err(|e| HashError::Hash(e.to_string())))?;
         let mut out = [0u8; 32];
         let params = self.argon.params();
         self.argon

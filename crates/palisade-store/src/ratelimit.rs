@@ -99,8 +99,9 @@ pub struct RateLimiter {
     epoch: Instant,
     /// When the last fallback was logged (µs since `epoch`), to log it once a minute.
     last_fallback_log: AtomicU64,
-    /// Until when (µs since `epoch`) Redis is not asked, after it failed: an outage
-    /// costs one request per [`REDIS_RETRY`] the wait for Redis, not every request.
+    /// Until when (µs since `epoch`) Redis is not asked, after it failed (0: Redis
+    /// answers): an outage costs one request per [`REDIS_RETRY`] the wait for Redis,
+    /// not every request.
     redis_skip_until: AtomicU64,
 }
 
@@ -135,7 +136,7 @@ impl RateLimiter {
     /// Counts one request of `key` against `quota`.
     pub async fn check(&self, key: &str, quota: &Quota) -> Verdict {
         if let Some((conn, prefix)) = &self.redis {
-            if self.now_us() < self.redis_skip_until.load(Ordering::Relaxed) {
+            if !self.may_ask_redis() {
                 // Redis failed moments ago; its connection reconnects meanwhile.
                 metrics::counter!("rate_limit_fallback_total").increment(1);
             } else {
@@ -149,6 +150,7 @@ impl RateLimiter {
                     .await;
                 match answer {
                     Ok((allowed, remaining, reset, retry)) => {
+                        self.redis_skip_until.store(0, Ordering::Relaxed);
                         return Verdict {
                             allowed: allowed == 1,
                             remaining,
@@ -163,11 +165,47 @@ impl RateLimiter {
         self.check_local(key, quota)
     }
 
+    /// Whether this request may ask Redis: always while it answers; after a failure,
+    /// no one until [`REDIS_RETRY`] has passed, then the one request that claims the
+    /// next try (the others stay in-process while it waits on the reconnection).
+    fn may_ask_redis(&self) -> bool {
+        let until = self.redis_skip_until.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_us();
+        now >= until
+            && self
+                .redis_skip_until
+                .compare_exchange(
+                    until,
+                    now + REDIS_RETRY.as_micros() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// Keeps requests off Redis for [`REDIS_RETRY`].
+    fn rest_redis(&self) {
+        let until = (self.now_us() + REDIS_RETRY.as_micros() as u64).max(1);
+        self.redis_skip_until.store(until, Ordering::Relaxed);
+    }
+
+    /// Pings Redis, when the limiter is shared; a failure keeps requests off it for
+    /// [`REDIS_RETRY`], as a failed request does.
+    pub async fn ping_redis(&self) -> Option<Result<Duration, String>> {
+        let answer = self.probe()?.ping().await;
+        if answer.is_err() {
+            self.rest_redis();
+        }
+        Some(answer)
+    }
+
     fn fell_back(&self, e: &redis::RedisError) {
         metrics::counter!("rate_limit_fallback_total").increment(1);
+        self.rest_redis();
         let now = self.now_us();
-        self.redis_skip_until
-            .store(now + REDIS_RETRY.as_micros() as u64, Ordering::Relaxed);
         let last = self.last_fallback_log.load(Ordering::Relaxed);
         if now.saturating_sub(last) > 60_000_000
             && self

@@ -65,13 +65,22 @@ pub fn with_database(url: &str, name: &str) -> String {
 /// A server that speaks RESP but fails every command, as a Redis that is out of memory
 /// or read-only does; returns its `redis://` URL. It serves until the runtime ends.
 pub async fn failing_redis() -> String {
+    failing_redis_counted().await.0
+}
+
+/// [`failing_redis`], and the number of commands it has failed so far.
+pub async fn failing_redis_counted() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = sock.read(&mut buf).await {
@@ -84,6 +93,7 @@ pub async fn failing_redis() -> String {
                         .filter(|l| l.first() == Some(&b'*'))
                         .count();
                     for _ in 0..commands {
+                        counter.fetch_add(1, Ordering::SeqCst);
                         if sock.write_all(b"-ERR unavailable\r\n").await.is_err() {
                             return;
                         }
@@ -92,7 +102,7 @@ pub async fn failing_redis() -> String {
             });
         }
     });
-    format!("redis://{addr}")
+    (format!("redis://{addr}"), count)
 }
 
 /// A loopback address nothing listens on (bound, then released), for a server that is

@@ -102,3 +102,30 @@ async fn a_redis_that_comes_up_later_is_used() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// After Redis fails, requests stay off it for a second (no request waits on it), then
+/// one request tries it again.
+#[tokio::test]
+async fn after_a_failure_redis_rests_for_a_second() {
+    use std::sync::atomic::Ordering;
+    let (url, commands) = palisade_store::testing::failing_redis_counted().await;
+    let l = RateLimiter::shared(redis_manager(&url).expect("url"), &prefix());
+    let quota = Quota {
+        count: 1000,
+        window: Duration::from_secs(60),
+        burst: 1000,
+    };
+    l.check("ip:192.0.2.5", &quota).await;
+    let after_first = commands.load(Ordering::SeqCst);
+    assert!(after_first >= 1, "the first request asked Redis");
+    for _ in 0..20 {
+        assert!(l.check("ip:192.0.2.5", &quota).await.allowed);
+    }
+    assert_eq!(commands.load(Ordering::SeqCst), after_first, "Redis rests");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    l.check("ip:192.0.2.5", &quota).await;
+    assert!(
+        commands.load(Ordering::SeqCst) > after_first,
+        "then it is asked again"
+    );
+}

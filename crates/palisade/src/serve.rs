@@ -148,13 +148,12 @@ async fn limiter(config: &Config) -> RateLimiter {
         }
     };
     let limiter = RateLimiter::shared(conn, &config.redis_prefix);
-    if let Some(probe) = limiter.probe() {
-        match probe.ping().await {
-            Ok(_) => tracing::info!("rate limits are shared through Redis"),
-            Err(e) => {
-                tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own until it answers");
-            }
+    match limiter.ping_redis().await {
+        Some(Ok(_)) => tracing::info!("rate limits are shared through Redis"),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own until it answers");
         }
+        None => {}
     }
     limiter
 }

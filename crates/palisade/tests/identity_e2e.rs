@@ -860,8 +860,8 @@ async fn two_factor_login_with_totp_and_backup_codes(e: Env) {
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
 }
 
-/// Turns 2FA on for the signed-in user; returns the TOTP secret.
-async fn enable_2fa(api: &Api, access_token: &str) -> String {
+/// Turns 2FA on for the signed-in user; returns the TOTP secret and the backup codes.
+async fn enable_2fa(api: &Api, access_token: &str) -> (String, Vec<String>) {
     let setup = api
         .send_as(
             Method::POST,
@@ -881,7 +881,13 @@ async fn enable_2fa(api: &Api, access_token: &str) -> String {
         )
         .await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    secret
+    let codes = confirm.body["backup_codes"]
+        .as_array()
+        .expect("backup codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    (secret, codes)
 }
 
 async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
@@ -909,7 +915,7 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
     assert_eq!(pwd_only.status, StatusCode::FORBIDDEN);
     assert_eq!(pwd_only.code(), "auth.step_up_required");
 
-    let secret = enable_2fa(api, &admin_at).await;
+    let (secret, backup_codes) = enable_2fa(api, &admin_at).await;
     let wrong = api
         .send_as(
             Method::POST,
@@ -1007,6 +1013,86 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         StatusCode::OK,
         "/metrics for an admin:infra token"
     );
+
+    // Wrong step-up codes count toward the lockout, and parallel guesses stop at it:
+    // of eight at once, five are checked (the threshold) and the rest refused unchecked.
+    let failures = || async {
+        let events = api
+            .get_as("/api/v1/audit?action=auth.step_up&limit=100", &stepped_at)
+            .await;
+        events.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["outcome"] == "failure")
+            .count()
+    };
+    // A good step-up first (a backup code) resets the count the replay above left.
+    let reset = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(json!({"code": backup_codes[1]})),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    let before = failures().await;
+    let guess = |n: u32| {
+        let code = format!("{:06}", 100_000 + n);
+        let at = admin_at.clone();
+        async move {
+            api.send_as(
+                Method::POST,
+                "/api/v1/auth/step-up",
+                &at,
+                Some(json!({"code": code})),
+            )
+            .await
+        }
+    };
+    let answers = tokio::join!(
+        guess(1),
+        guess(2),
+        guess(3),
+        guess(4),
+        guess(5),
+        guess(6),
+        guess(7),
+        guess(8)
+    );
+    for a in [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
+    ] {
+        assert_eq!(a.code(), "auth.wrong_code", "{}", a.body);
+    }
+    assert_eq!(failures().await - before, 5, "checked guesses");
+    // Locked: even a valid backup code is refused, and so is the password.
+    let backup = json!({"code": backup_codes[0]});
+    let locked = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(backup.clone()),
+        )
+        .await;
+    assert_eq!(locked.code(), "auth.wrong_code", "{}", locked.body);
+    assert_eq!(
+        api.login("infra@example.com", PASSWORD).await.code(),
+        "auth.invalid_credentials"
+    );
+    // The test's lockout lasts 2 s; then the same backup code works.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let freed = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(backup),
+        )
+        .await;
+    assert_eq!(freed.status, StatusCode::OK, "{}", freed.body);
 }
 
 async fn a_member_cannot_reach_what_is_not_theirs(e: Env) {

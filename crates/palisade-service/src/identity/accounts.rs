@@ -4,9 +4,10 @@ use palisade_auth::access::Subject;
 use palisade_auth::password::{POLICY, Verdict, Weakness};
 use palisade_auth::permissions::{Role, permissions_of};
 use palisade_auth::refresh::{self, Decision, Stored};
+use palisade_store::repo::lockout::{self, Failures};
+use palisade_store::repo::now;
 use palisade_store::repo::sessions::{self, Session};
 use palisade_store::repo::users::{self, Change, User};
-use palisade_store::repo::{lockout, now};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -289,6 +290,20 @@ impl Identity {
         let (next, locked) = self.0.settings.lockout.after_failure(failures, user.id, at);
         lockout::put(&mut tx, &next).await?;
         tx.commit().await?;
+        self.report_failure(user, kind, origin, locked.then_some(&next))
+            .await;
+        Ok(())
+    }
+
+    /// The metric and audit trail of a failure already counted; `lock` is the counters
+    /// when this failure locked the account.
+    pub(super) async fn report_failure(
+        &self,
+        user: &User,
+        kind: &'static str,
+        origin: &Origin,
+        lock: Option<&Failures>,
+    ) {
         count_attempt(kind, "failure");
         let actor = origin.actor(Some(user.id));
         let (action, reason) = match kind {
@@ -304,7 +319,7 @@ impl Identity {
                 Entry::new(action, "failure").detail("reason", reason),
             )
             .await;
-        if locked {
+        if let Some(next) = lock {
             tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
             self.0
                 .audit
@@ -316,7 +331,6 @@ impl Identity {
                 )
                 .await;
         }
-        Ok(())
     }
 
     /// Whether the account refuses sign-ins now (locked, or over the hourly ceiling).

@@ -1,14 +1,17 @@
 //! Password hashing off the async runtime, on threads of its own.
 //!
-//! argon2id runs on `threads` dedicated threads (one per core by default), fed by a
+//! argon2id runs on `threads` dedicated threads (by default one per core on Linux), fed by a
 //! queue. They run at a lower priority (niceness 10), so a login storm takes the idle
 //! cores without starving other requests: when a request thread is runnable beside a
 //! hashing thread, the kernel gives it about nine tenths of the core (CFS weights 1024
 //! against 110). Each thread hashes in one 19 MiB [`WorkArea`] of its own, allocated
-//! once, so memory is bounded to `threads` × 19 MiB and no hash pays for allocating it.
+//! at its first hash and kept, so memory is bounded to `threads` × 19 MiB (plus a
+//! passing area for a stored hash of a higher cost than ours) and no hash pays for
+//! allocating it.
 //! (On tokio's blocking pool, with an allocation per hash, glibc kept the freed areas
 //! in the arenas of the pool's many threads: 400 MiB resident after a login benchmark.)
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, mpsc};
 
 use palisade_auth::password::{HashError, Passwords, Verdict, WorkArea};
@@ -37,7 +40,14 @@ impl Hasher {
                     loop {
                         let next = jobs.lock().map(|rx| rx.recv());
                         match next {
-                            Ok(Ok(job)) => job(&passwords, &mut area),
+                            Ok(Ok(job)) => {
+                                // A job that panics fails its caller (its answer channel
+                                // drops), not the thread: the area is scratch memory.
+                                let run = AssertUnwindSafe(|| job(&passwords, &mut area));
+                                if std::panic::catch_unwind(run).is_err() {
+                                    tracing::error!("a password-hashing job panicked");
+                                }
+                            }
                             // The queue is closed (every Hasher dropped) or poisoned.
                             _ => return,
                         }
@@ -50,9 +60,15 @@ impl Hasher {
         Hasher { queue }
     }
 
-    /// One per core: the threads' low priority, not their number, keeps requests served.
+    /// One per core where the threads' low priority keeps requests served (Linux);
+    /// elsewhere one core is left to requests (cores − 1, at least 1).
     pub fn default_threads() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cfg!(target_os = "linux") {
+            cores
+        } else {
+            cores.saturating_sub(1).max(1)
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -173,6 +189,14 @@ mod tests {
         let mine = niceness();
         let theirs = h.run(|_, _| niceness()).await.expect("job");
         assert_eq!(theirs, (mine + NICENESS).min(19));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_caller_and_not_the_thread() {
+        let h = Hasher::new(cheap(), 1);
+        let failed = h.run(|_, _| -> u8 { panic!("a job that panics") }).await;
+        assert!(failed.is_err());
+        assert!(h.hash("still hashing".into()).await.is_ok());
     }
 
     #[tokio::test]

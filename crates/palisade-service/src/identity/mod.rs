@@ -342,10 +342,15 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         self.require_step_up(who, Permission::AdminInfra, origin)
             .await?;
-        self.views().clear();
-        self.0
-            .views_generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        {
+            // Bumped under the lock, as in `forget_view`: a view loaded before the
+            // clear cannot be cached after it.
+            let mut views = self.views();
+            self.0
+                .views_generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            views.clear();
+        }
         self.0.revocations.expire();
         self.0
             .audit

@@ -1,12 +1,11 @@
 //! TOTP two-factor authentication: enrolment (secret, otpauth URI, QR), confirmation
 //! with a first code (which turns it on and hands out the backup codes), disabling,
-//! and the check of a code at login.
+//! the check of a code at login, and step-up (a code again inside a session).
 
 use palisade_auth::backup;
 use palisade_auth::totp::{self, Authenticator};
-use palisade_store::repo::now;
-use palisade_store::repo::sessions;
 use palisade_store::repo::users::{self, Change, User};
+use palisade_store::repo::{lockout, now, sessions};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -169,17 +168,30 @@ impl Identity {
         if user.totp_enabled_at.is_none() {
             return Err(IdentityError::TwoFactorOff);
         }
-        if self.is_locked(user.id).await? {
-            return Err(IdentityError::WrongCode);
-        }
-        if !self.check_second_factor(&user, code).await? {
-            self.failed_login(&user, "step_up", origin).await?;
-            return Err(IdentityError::WrongCode);
-        }
+        // The attempt counts before its code is checked, in one step holding the
+        // account's row: parallel guesses each count, and none is checked once the
+        // account is locked. (At login the single-use mfa_token limits guesses; here a
+        // stolen access token would not.)
         let at = now();
+        let policy = &self.0.settings.lockout;
+        let mut tx = self.0.db.begin().await?;
+        let failures = lockout::get_for_update(&mut tx, user.id, at).await?;
+        if policy.is_locked(failures.as_ref(), at) {
+            return Err(IdentityError::WrongCode);
+        }
+        let (counted, locked) = policy.after_failure(failures, user.id, at);
+        lockout::put(&mut tx, &counted).await?;
+        tx.commit().await?;
+        if !self.check_second_factor(&user, code).await? {
+            self.report_failure(&user, "step_up", origin, locked.then_some(&counted))
+                .await;
+            return Err(IdentityError::WrongCode);
+        }
+        // A complete second factor resets the counters, as a complete sign-in does.
+        lockout::clear(&self.0.db, user.id).await?;
         let methods = "pwd otp";
         let mut tx = self.0.db.begin().await?;
-        if !sessions::reauthenticated(&mut tx, who.session_id, methods, at).await? {
+        if !sessions::reauthenticated(&mut tx, who.session_id, user.id, methods, at).await? {
             return Err(IdentityError::Unauthenticated);
         }
         let entry = Entry::new("auth.step_up", "success").target("session", who.session_id);

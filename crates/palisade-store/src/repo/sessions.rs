@@ -240,11 +240,12 @@ pub async fn touch(
     ex.execute("sessions", &stmt).await.map(|_| ())
 }
 
-/// Records a fresh authentication of session `id` (step-up): its methods and time,
+/// Records a fresh authentication of session `id` of `user_id` (step-up): its methods and time,
 /// which the next access tokens carry. Returns whether the session is still active.
 pub async fn reauthenticated(
     ex: impl Into<Exec<'_>>,
     id: Uuid,
+    user_id: Uuid,
     auth_methods: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -255,6 +256,7 @@ pub async fn reauthenticated(
         .value(Sessions::AuthTime, now)
         .value(Sessions::LastUsedAt, now)
         .and_where(Expr::col(Sessions::Id).eq(id))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id))
         .and_where(Expr::col(Sessions::RevokedAt).is_null())
         .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
         .to_owned();
