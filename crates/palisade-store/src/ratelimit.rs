@@ -150,7 +150,10 @@ impl RateLimiter {
                     .await;
                 match answer {
                     Ok((allowed, remaining, reset, retry)) => {
-                        self.redis_skip_until.store(0, Ordering::Relaxed);
+                        // Written only after an outage: no shared write per request.
+                        if self.redis_skip_until.load(Ordering::Relaxed) != 0 {
+                            self.redis_skip_until.store(0, Ordering::Relaxed);
+                        }
                         return Verdict {
                             allowed: allowed == 1,
                             remaining,
