@@ -9,7 +9,6 @@
 # 2. Authenticated GET /api/v1/me against the bare baseline server's GET /me, which
 #    verifies the same JWT with the same verifier and returns a fixed user; alternating
 #    rounds, median ratio.
-#
 # 3. GET /api/v1/me while logins (of another user) keep every hashing thread busy,
 #    against /me alone (part 2's rounds): whether a login storm starves other requests.
 #
@@ -21,16 +20,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=${1:-3}
-seconds=${2:-10}
-conns=${3:-32}
-target=${CARGO_TARGET_DIR:-target}
-
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p palisade -p palisade-bench-baseline
-palisade_bin=$(realpath "$target/release/palisade")
-baseline_bin=$(realpath "$target/release/palisade-bench-baseline")
-
 . bench/lib.sh
 
 export PALISADE_DATA_DIR="$work/data"
@@ -38,10 +27,14 @@ export PALISADE_RATE_LIMIT_AUTH=1000000000/1s PALISADE_RATE_LIMIT_GENERAL=100000
 palisade=$(start palisade "$palisade_bin" serve)
 baseline=$(BASELINE_JWT_KEY_FILE="$work/data/jwt-ed25519.pem" start baseline "$baseline_bin")
 
-email=bench@example.com
 password='a long benchmark passphrase 4711'
-curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'content-type: application/json' \
-  -d "{\"email\":\"$email\",\"password\":\"$password\",\"name\":\"Bench\"}"
+# register EMAIL: an account with $password.
+register() {
+  curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"$password\",\"name\":\"Bench\"}"
+}
+email=bench@example.com
+register "$email"
 
 # ---- 1. logins against the argon2id limit ------------------------------------------
 cores=$(nproc)
@@ -103,8 +96,7 @@ echo "median /me ratio (palisade ÷ baseline): $(median "${ratios[@]}")"
 # ---- 3. GET /api/v1/me during a login storm -----------------------------------------
 # The storm signs in another user: its sessions must not end the one /me uses.
 storm_email=storm@example.com
-curl -sf -o /dev/null -X POST "http://$palisade/api/v1/auth/register" -H 'content-type: application/json' \
-  -d "{\"email\":\"$storm_email\",\"password\":\"$password\",\"name\":\"Storm\"}"
+register "$storm_email"
 sed "s/$email/$storm_email/" "$work/login.lua" >"$work/storm.lua"
 during=()
 printf '%-6s %12s %12s %8s\n' round logins/s me/s "÷ alone"

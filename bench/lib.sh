@@ -1,6 +1,19 @@
-# Shared by the bench scripts (sourced): a work directory removed on exit with every
-# server started in it, `start NAME COMMAND…` (runs a server in its own directory,
-# logging to a file, and prints its address once it listens), and `median`.
+# Shared by the bench scripts (sourced from the repository root, with the script's
+# arguments `[rounds=3] [seconds=10] [connections=32]`): the arguments, the release
+# build of palisade and the baseline (`$palisade_bin`, `$baseline_bin`), a work
+# directory removed on exit with every server started in it, `start NAME COMMAND…`
+# (runs a server in its own directory, logging to a file, and prints its address once
+# it listens), and `median`.
+
+rounds=${1:-3}
+seconds=${2:-10}
+conns=${3:-32}
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p palisade -p palisade-bench-baseline
+target=${CARGO_TARGET_DIR:-target}
+palisade_bin=$(realpath "$target/release/palisade")
+baseline_bin=$(realpath "$target/release/palisade-bench-baseline")
 
 work=$(mktemp -d)
 # Each server's pid is kept in a file: `start` runs in a command substitution, whose

@@ -11,19 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=${1:-3}
-seconds=${2:-10}
-conns=${3:-32}
-target=${CARGO_TARGET_DIR:-target}
-
-command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p palisade -p palisade-bench-baseline
-
 . bench/lib.sh
 
-palisade=$(start palisade "$(realpath "$target/release/palisade")" serve)
-baseline=$(start baseline "$(realpath "$target/release/palisade-bench-baseline")")
-same=$(BASELINE_HEADERS=palisade start same-bytes "$(realpath "$target/release/palisade-bench-baseline")")
+palisade=$(start palisade "$palisade_bin" serve)
+baseline=$(start baseline "$baseline_bin")
+same=$(BASELINE_HEADERS=palisade start same-bytes "$baseline_bin")
 
 # load ADDR → "rps p50_ms p99_ms"
 load() {

@@ -102,6 +102,13 @@ pub fn unauthenticated() -> Problem {
     )
 }
 
+/// The caller of the request's bearer token, if it is valid and not revoked; why it
+/// is not is left to whoever answers the request.
+pub async fn bearer_caller(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let token = bearer(headers)?;
+    state.identity.authenticate(token).await.ok()
+}
+
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -2,24 +2,11 @@
 //! and names the first row that was changed, deleted or inserted behind its back, and,
 //! against an anchor kept from an earlier run, a cut-off end or a rewritten chain.
 
-use palisade_migrate::Quiet;
-use palisade_migrate::engine::Plan;
 use palisade_service::audit::{Actor, Anchor, Audit, Entry, Verdict};
-use palisade_store::{Db, StoreSettings, schema};
+use palisade_store::Db;
 
 async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&StoreSettings::new(format!(
-        "sqlite://{}/a.db",
-        dir.path().display()
-    )))
-    .await
-    .expect("db");
-    schema::migrator(&db)
-        .expect("migrator")
-        .execute(&Plan::Up { to: None }, false, &Quiet)
-        .await
-        .expect("migrate");
+    let (db, dir) = palisade_store::testing::migrated_sqlite().await;
     let audit = Audit::new(db.clone());
     for i in 0..rows {
         let actor = Actor {

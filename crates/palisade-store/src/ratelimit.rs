@@ -129,43 +129,48 @@ impl RateLimiter {
         }
     }
 
-    pub fn is_shared(&self) -> bool {
-        self.redis.is_some()
-    }
-
     /// Counts one request of `key` against `quota`.
     pub async fn check(&self, key: &str, quota: &Quota) -> Verdict {
         if let Some((conn, prefix)) = &self.redis {
-            if !self.may_ask_redis() {
-                // Redis failed moments ago; its connection reconnects meanwhile.
-                metrics::counter!("rate_limit_fallback_total").increment(1);
-            } else {
-                let mut conn = conn.clone();
-                let answer: redis::RedisResult<(u8, u32, u64, u64)> = self
-                    .script
-                    .key(format!("{prefix}{key}"))
-                    .arg(quota.interval_us())
-                    .arg(quota.burst.max(1))
-                    .invoke_async(&mut conn)
-                    .await;
-                match answer {
-                    Ok((allowed, remaining, reset, retry)) => {
-                        // Written only after an outage: no shared write per request.
-                        if self.redis_skip_until.load(Ordering::Relaxed) != 0 {
-                            self.redis_skip_until.store(0, Ordering::Relaxed);
-                        }
-                        return Verdict {
-                            allowed: allowed == 1,
-                            remaining,
-                            reset: Duration::from_micros(reset),
-                            retry_after: Duration::from_micros(retry),
-                        };
-                    }
+            if self.may_ask_redis() {
+                match self.check_redis(conn, prefix, key, quota).await {
+                    Ok(v) => return v,
                     Err(e) => self.fell_back(&e),
                 }
+            } else {
+                // Redis failed moments ago; its connection reconnects meanwhile.
+                metrics::counter!("rate_limit_fallback_total").increment(1);
             }
         }
         self.check_local(key, quota)
+    }
+
+    /// [`gcra`] in Redis, by the script.
+    async fn check_redis(
+        &self,
+        conn: &ConnectionManager,
+        prefix: &str,
+        key: &str,
+        quota: &Quota,
+    ) -> redis::RedisResult<Verdict> {
+        let mut conn = conn.clone();
+        let (allowed, remaining, reset, retry): (u8, u32, u64, u64) = self
+            .script
+            .key(format!("{prefix}{key}"))
+            .arg(quota.interval_us())
+            .arg(quota.burst.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        // Written only after an outage: no shared write per request.
+        if self.redis_skip_until.load(Ordering::Relaxed) != 0 {
+            self.redis_skip_until.store(0, Ordering::Relaxed);
+        }
+        Ok(Verdict {
+            allowed: allowed == 1,
+            remaining,
+            reset: Duration::from_micros(reset),
+            retry_after: Duration::from_micros(retry),
+        })
     }
 
     /// Whether this request may ask Redis: always while it answers; after a failure,
@@ -176,23 +181,22 @@ impl RateLimiter {
         if until == 0 {
             return true;
         }
-        let now = self.now_us();
-        now >= until
+        self.now_us() >= until
             && self
                 .redis_skip_until
-                .compare_exchange(
-                    until,
-                    now + REDIS_RETRY.as_micros() as u64,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(until, self.retry_at(), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
 
     /// Keeps requests off Redis for [`REDIS_RETRY`].
     fn rest_redis(&self) {
-        let until = (self.now_us() + REDIS_RETRY.as_micros() as u64).max(1);
-        self.redis_skip_until.store(until, Ordering::Relaxed);
+        self.redis_skip_until
+            .store(self.retry_at(), Ordering::Relaxed);
+    }
+
+    /// When Redis may be asked again after a failure now (never 0, which means "asks").
+    fn retry_at(&self) -> u64 {
+        (self.now_us() + REDIS_RETRY.as_micros() as u64).max(1)
     }
 
     /// Pings Redis, when the limiter is shared; a failure keeps requests off it for

@@ -62,6 +62,26 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A SQLite database in a temporary directory, with this build's migrations applied;
+/// the directory lasts as long as the returned guard.
+pub async fn migrated_sqlite() -> (crate::Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/test.db", dir.path().display());
+    let db = crate::Db::connect(&crate::StoreSettings::new(url))
+        .await
+        .expect("db");
+    crate::schema::migrator(&db)
+        .expect("migrator")
+        .execute(
+            &palisade_migrate::engine::Plan::Up { to: None },
+            false,
+            &palisade_migrate::Quiet,
+        )
+        .await
+        .expect("migrate");
+    (db, dir)
+}
+
 /// A server that speaks RESP but fails every command, as a Redis that is out of memory
 /// or read-only does; returns its `redis://` URL. It serves until the runtime ends.
 pub async fn failing_redis() -> String {

@@ -1,9 +1,6 @@
 //! Erasing an account empties it at once and purges only erased rows, later.
 
-use palisade_migrate::Quiet;
-use palisade_migrate::engine::Plan;
 use palisade_store::repo::{now, users};
-use palisade_store::{Db, StoreSettings, schema};
 use time::Duration;
 use uuid::Uuid;
 
@@ -26,18 +23,7 @@ fn user(email: &str) -> users::User {
 
 #[tokio::test]
 async fn erased_accounts_are_emptied_then_purged_and_nothing_else_is() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&StoreSettings::new(format!(
-        "sqlite://{}/u.db",
-        dir.path().display()
-    )))
-    .await
-    .expect("db");
-    schema::migrator(&db)
-        .expect("migrator")
-        .execute(&Plan::Up { to: None }, false, &Quiet)
-        .await
-        .expect("migrate");
+    let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
     let (leaver, stayer) = (user("leaver@example.com"), user("stayer@example.com"));
     users::insert(&db, &leaver, &["member"])
         .await

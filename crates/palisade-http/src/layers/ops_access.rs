@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use palisade_auth::permissions::Permission;
 
 use super::client_ip::ClientIp;
-use crate::auth::bearer;
+use crate::auth::bearer_caller;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -18,21 +18,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<ClientIp>()
         .is_some_and(|ip| state.ops_allow.iter().any(|n| n.contains(&ip.0)));
-    // Owned: the request (not `Sync`) must not be borrowed across the await.
-    let token = bearer(req.headers()).map(str::to_owned);
-    if from_allowed_address || holds_admin_infra(&state, token.as_deref()).await {
+    if from_allowed_address
+        || bearer_caller(&state, req.headers())
+            .await
+            .is_some_and(|p| p.can(Permission::AdminInfra))
+    {
         next.run(req).await
     } else {
         Problem::not_found().into_response()
-    }
-}
-
-async fn holds_admin_infra(state: &AppState, token: Option<&str>) -> bool {
-    let Some(token) = token else {
-        return false;
-    };
-    match state.identity.authenticate(token).await {
-        Ok(p) => p.can(Permission::AdminInfra),
-        Err(_) => false,
     }
 }

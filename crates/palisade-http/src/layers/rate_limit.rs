@@ -113,7 +113,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let tier = tier_of(req.method(), req.uri().path());
     let key = match tier {
         Tier::Auth => format!("auth:ip:{ip}"),
-        Tier::General => match verified(&state, req.headers()).await {
+        Tier::General => match crate::auth::bearer_caller(&state, req.headers()).await {
             Some(p) => {
                 let key = format!("general:user:{}", p.user_id);
                 req.extensions_mut().insert(Verified(p));
@@ -180,12 +180,6 @@ fn first_block_in_a_while(key: &str) -> bool {
             true
         }
     }
-}
-
-/// The caller of a bearer token, if it is valid; failures are the handler's to answer.
-async fn verified(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
-    let token = crate::auth::bearer(headers)?;
-    state.identity.authenticate(token).await.ok()
 }
 
 fn headers(h: &mut HeaderMap, tier: Tier, q: &Quota, v: &Verdict) {

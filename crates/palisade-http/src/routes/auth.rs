@@ -17,6 +17,7 @@ use crate::auth::{
 };
 use crate::extract::{ApiJson, parse};
 use crate::problem::Problem;
+use crate::routes::me::Code;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -65,13 +66,6 @@ pub struct LoginMfa {
     code: String,
     #[serde(default)]
     mode: Mode,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StepUp {
-    /// A TOTP code or a backup code.
-    code: String,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -200,7 +194,7 @@ pub async fn refresh(
 /// `otp` was used now, which `admin:infra` actions require (within 10 minutes). The
 /// refresh token is unchanged, so none is returned.
 #[utoipa::path(post, path = "/api/v1/auth/step-up", tag = "identity", security(("bearer" = [])),
-    request_body = StepUp,
+    request_body = Code,
     responses((status = 200, body = TokenPair), (status = 401),
               (status = 403, description = "auth.wrong_code"),
               (status = 409, description = "auth.2fa_disabled: 2FA is not on")))]
@@ -208,7 +202,7 @@ pub async fn step_up(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestOrigin(origin): RequestOrigin,
-    ApiJson(body): ApiJson<StepUp>,
+    ApiJson(body): ApiJson<Code>,
 ) -> Result<Json<TokenPair>, Problem> {
     Ok(Json(
         state.identity.step_up(&who, &body.code, &origin).await?,

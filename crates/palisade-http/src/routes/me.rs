@@ -55,10 +55,11 @@ pub struct Password {
     password: String,
 }
 
+/// A TOTP code (or, where a second factor is checked, a backup code).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Code {
-    code: String,
+    pub(crate) code: String,
 }
 
 #[derive(Deserialize, ToSchema)]

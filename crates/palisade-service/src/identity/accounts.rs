@@ -275,24 +275,41 @@ impl Identity {
         self.start_session(&user, &["pwd", "otp"], origin).await
     }
 
-    /// Counts a failed attempt; locks the account when the policy says so. The count is
-    /// read and written in one transaction holding the account's row, so parallel
-    /// attempts each count.
+    /// Counts a failed attempt and records it; locks the account when the policy says
+    /// so.
     pub(super) async fn failed_login(
         &self,
         user: &User,
         kind: &'static str,
         origin: &Origin,
     ) -> Result<(), IdentityError> {
+        if let Some((next, locked)) = self.count_failure(user.id, false).await? {
+            self.report_failure(user, kind, origin, locked.then_some(&next))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Counts one failure of `user_id`: the counters are read and written in one
+    /// transaction holding the account's row, so parallel attempts each count. Returns
+    /// the counters and whether this failure locked the account; with `unless_locked`,
+    /// counts nothing and returns `None` when the account is locked already.
+    pub(super) async fn count_failure(
+        &self,
+        user_id: Uuid,
+        unless_locked: bool,
+    ) -> Result<Option<(Failures, bool)>, IdentityError> {
         let at = now();
+        let policy = &self.0.settings.lockout;
         let mut tx = self.0.db.begin().await?;
-        let failures = lockout::get_for_update(&mut tx, user.id, at).await?;
-        let (next, locked) = self.0.settings.lockout.after_failure(failures, user.id, at);
+        let failures = lockout::get_for_update(&mut tx, user_id, at).await?;
+        if unless_locked && policy.is_locked(failures.as_ref(), at) {
+            return Ok(None);
+        }
+        let (next, locked) = policy.after_failure(failures, user_id, at);
         lockout::put(&mut tx, &next).await?;
         tx.commit().await?;
-        self.report_failure(user, kind, origin, locked.then_some(&next))
-            .await;
-        Ok(())
+        Ok(Some((next, locked)))
     }
 
     /// The metric and audit trail of a failure already counted; `lock` is the counters

@@ -172,16 +172,9 @@ impl Identity {
         // account's row: parallel guesses each count, and none is checked once the
         // account is locked. (At login the single-use mfa_token limits guesses; here a
         // stolen access token would not.)
-        let at = now();
-        let policy = &self.0.settings.lockout;
-        let mut tx = self.0.db.begin().await?;
-        let failures = lockout::get_for_update(&mut tx, user.id, at).await?;
-        if policy.is_locked(failures.as_ref(), at) {
+        let Some((counted, locked)) = self.count_failure(user.id, true).await? else {
             return Err(IdentityError::WrongCode);
-        }
-        let (counted, locked) = policy.after_failure(failures, user.id, at);
-        lockout::put(&mut tx, &counted).await?;
-        tx.commit().await?;
+        };
         if !self.check_second_factor(&user, code).await? {
             self.report_failure(&user, "step_up", origin, locked.then_some(&counted))
                 .await;
@@ -189,6 +182,7 @@ impl Identity {
         }
         // A complete second factor resets the counters, as a complete sign-in does.
         lockout::clear(&self.0.db, user.id).await?;
+        let at = now();
         let methods = "pwd otp";
         let mut tx = self.0.db.begin().await?;
         if !sessions::reauthenticated(&mut tx, who.session_id, user.id, methods, at).await? {
