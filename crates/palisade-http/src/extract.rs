@@ -1,19 +1,77 @@
-//! `ApiJson<T>`: the JSON body extractor every handler uses.
+//! The extractors every handler takes its input with; each refuses bad input with a
+//! problem that names what is wrong.
 //!
+//! [`ApiJson<T>`], the body:
 //! - not `application/json` → 415
 //! - larger than the body limit → 413
 //! - not JSON → 400 naming the line and column
 //! - JSON of the wrong shape (unknown field, wrong type, missing field) → 422 naming the
 //!   field; request types use `#[serde(deny_unknown_fields)]`, so no mass assignment.
+//!
+//! [`ApiQuery<T>`], the query string: a malformed value, a repeated or unknown
+//! parameter → 400 `request.invalid_query` naming the parameter.
+//!
+//! [`ApiPath<T>`], the path's parameters: one that does not parse (an id that is not a
+//! UUID) names nothing that exists → 404.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use bytes::Bytes;
 use http::StatusCode;
+use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::layers::body::{is_json, not_json, too_large};
 use crate::problem::Problem;
+
+/// The query string, parsed into `T` (a struct with `#[serde(deny_unknown_fields)]`).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                if field == "." || field.is_empty() {
+                    invalid_query(&message)
+                } else {
+                    invalid_query(&format!("{field}: {message}"))
+                }
+            })
+    }
+}
+
+/// 400 `request.invalid_query`.
+pub fn invalid_query(detail: &str) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "request.invalid_query",
+        "Invalid query parameter",
+    )
+    .with_detail(detail)
+}
+
+/// The path's parameters, parsed into `T`.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| ApiPath(t))
+            .map_err(|_| Problem::not_found())
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

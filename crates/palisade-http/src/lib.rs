@@ -4,11 +4,14 @@
 //! [`layers`] (in the order documented there), is routed to a handler in [`routes`],
 //! whose errors are [`Problem`]s rendered as RFC 9457 problem+json.
 //!
-//! To add an endpoint: write the handler in `routes/<resource>.rs` with a
-//! `#[utoipa::path]` annotation, add it to that module's `routes()`, list it in
-//! [`openapi::ApiDoc`], and take its body with [`ApiJson`].
+//! To add an endpoint: write the handler in `routes/<resource>.rs` with its
+//! `#[utoipa::path]` annotation, taking its input with [`ApiJson`], [`ApiQuery`] and
+//! [`ApiPath`], and add `routes!(handler)` to a group of that module's `routes()` under
+//! its rate-limit tier. The route, its document entry and its tier then come from
+//! that one declaration.
 
 pub mod auth;
+pub mod error;
 pub mod extract;
 pub mod layers;
 pub mod openapi;
@@ -23,7 +26,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower::Layer;
 
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::Problem;
 pub use settings::HttpSettings;
 pub use state::{AppState, Shared};
@@ -31,22 +34,19 @@ pub use state::{AppState, Shared};
 use layers::cors::CorsPolicy;
 use layers::edge::{Edge, EdgeConfig};
 use layers::route::TagRouteLayer;
+use routes::Routes;
 
 /// The whole application as one service: the edge around the router. The body limit
 /// wraps the router once instead of each route (`Router::layer` boxes every route
 /// again per layer).
 pub type App = Edge<<DefaultBodyLimit as Layer<Router>>::Service>;
 
-/// The whole application: the operations routes plus `api` (the resource routes,
-/// rate-limited), inside the edge ([`layers`]).
-pub fn app(state: AppState, settings: &HttpSettings, api: Router<AppState>) -> App {
+/// The whole application: `routes` (each behind its guard) inside the edge
+/// ([`layers`]).
+pub fn app(state: AppState, settings: &HttpSettings, routes: Routes) -> App {
     let metrics = &state.metrics.http;
-    let limited = api.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        layers::rate_limit::layer,
-    ));
-    let router = routes::ops::routes(&state)
-        .merge(limited)
+    let router = routes
+        .into_router(&state)
         .fallback(|| async { Problem::not_found() })
         .layer(TagRouteLayer)
         .with_state(state);

@@ -83,8 +83,37 @@ impl Problem {
         Self::from_status(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// An unknown path, or a record that does not exist or is someone else's: the
+    /// answer does not tell which.
     pub fn not_found() -> Self {
         Self::from_status(StatusCode::NOT_FOUND)
+    }
+
+    /// 422 `request.invalid_fields`: input that parsed but breaks a rule, one
+    /// `{field, message}` per problem.
+    pub fn invalid_fields<F: AsRef<str>>(errors: impl IntoIterator<Item = (F, String)>) -> Self {
+        let errors: Vec<Value> = errors
+            .into_iter()
+            .map(|(f, m)| json!({"field": f.as_ref(), "message": m}))
+            .collect();
+        let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+        let detail = format!("invalid: {}", fields.join(", "));
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid_fields",
+            "Some fields are invalid",
+        )
+        .with_detail(detail)
+        .with_extension("errors", Value::Array(errors))
+    }
+
+    /// What the body says in `detail`: the problem's own for a client error; for a
+    /// server error only a fixed sentence of its status, whatever the cause was.
+    fn detail_text(&self) -> &str {
+        match (&self.detail, self.status.is_server_error()) {
+            (Some(d), false) => d,
+            _ => generic_detail(self.status),
+        }
     }
 
     fn body(&self, request_id: Option<&str>) -> Value {
@@ -93,20 +122,40 @@ impl Problem {
         if !self.status.is_server_error() {
             body.extend(self.extensions.clone());
         }
-        let mut standard = json!({
+        let standard = json!({
             "type": self.type_uri,
             "title": self.title,
             "status": self.status.as_u16(),
+            "detail": self.detail_text(),
             "code": self.code,
             "request_id": request_id,
         });
-        if let (Some(detail), false) = (&self.detail, self.status.is_server_error()) {
-            standard["detail"] = Value::from(detail.clone());
-        }
         if let Value::Object(m) = standard {
             body.extend(m);
         }
         Value::Object(body)
+    }
+}
+
+/// The `detail` of a problem that brings none, and of every server error.
+fn generic_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "the request is malformed",
+        StatusCode::UNAUTHORIZED => "a valid access token is required",
+        StatusCode::FORBIDDEN => "the request is not allowed",
+        StatusCode::NOT_FOUND => "nothing was found at this address",
+        StatusCode::METHOD_NOT_ALLOWED => "the method is not allowed here; see the Allow header",
+        StatusCode::REQUEST_TIMEOUT => "the request was not received in time",
+        StatusCode::CONFLICT => "the request conflicts with the current state",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "the request body's media type is not accepted here",
+        StatusCode::UNPROCESSABLE_ENTITY => "the request body breaks a rule",
+        StatusCode::TOO_MANY_REQUESTS => "too many requests; retry later",
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "the service cannot answer now; retry later, with the request_id if it persists"
+        }
+        s if s.is_server_error() => "an internal error occurred; report the request_id",
+        _ => "the request failed",
     }
 }
 
@@ -152,8 +201,26 @@ mod tests {
             .with_extension("query", json!("SELECT secret"));
         let body = p.body(Some("rid")).to_string();
         assert!(!body.contains("10.0.0.3"), "{body}");
+        assert!(body.contains("report the request_id"), "{body}");
         assert!(!body.contains("secret"), "{body}");
         assert!(body.contains("\"request_id\":\"rid\""), "{body}");
+    }
+
+    #[test]
+    fn every_problem_has_a_detail() {
+        for status in [
+            400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503,
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            let body = Problem::from_status(status).body(None);
+            assert!(
+                body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{status}: {body}"
+            );
+        }
+        let p = Problem::invalid_fields([("email", "must be an email address".to_owned())]);
+        assert_eq!(p.body(None)["detail"], json!("invalid: email"));
+        assert_eq!(p.body(None)["errors"][0]["field"], json!("email"));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Shared {
     pub rate_limits: RateLimitSettings,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,
+    /// `PALISADE_BODY_LIMIT`: a refused body is read and discarded up to this size.
+    pub body_limit: usize,
     /// `/openapi.json`, rendered once.
     pub openapi: Bytes,
 }

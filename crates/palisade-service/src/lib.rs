@@ -7,5 +7,6 @@
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod page;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

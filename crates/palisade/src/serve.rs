@@ -68,9 +68,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rate_limits: config.rate_limits.clone(),
         metrics,
         ops_allow: Arc::from(config.http.ops_allow.clone()),
+        body_limit: config.http.body_limit,
         openapi: openapi::document().into(),
     });
-    let app = palisade_http::app(state, &config.http, palisade_http::routes::api());
+    let app = palisade_http::app(state, &config.http, palisade_http::routes::all());
 
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)

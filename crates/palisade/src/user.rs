@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use comfy_table::Table;
 use palisade_auth::permissions::Role;
 use palisade_service::identity::admin::UserPatch;
-use palisade_service::identity::{Identity, IdentityError, Origin};
+use palisade_service::identity::{Identity, IdentityError, Provenance};
+use palisade_service::page::Limit;
 use palisade_store::repo::users::User;
 
 use crate::cli_context::{self, CliContext};
@@ -65,11 +66,11 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
     let CliContext {
         runtime, identity, ..
     } = ctx;
-    let origin = Origin {
+    let from = Provenance {
         user_agent: Some("palisade-cli".into()),
-        ..Origin::default()
+        ..Provenance::default()
     };
-    let result = runtime.block_on(act(&identity, args.action, &origin));
+    let result = runtime.block_on(act(&identity, args.action, &from));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -79,7 +80,7 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(), String> {
+async fn act(identity: &Identity, action: Action, from: &Provenance) -> Result<(), String> {
     match action {
         Action::Create { email, name, roles } => {
             let roles = roles
@@ -89,7 +90,7 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
                 .map_err(|e| e.to_string())?;
             let password = read_password()?;
             let view = identity
-                .create_account(&email, &password, &name, &roles, origin)
+                .create_account(&email, &password, &name, &roles, from)
                 .await
                 .map_err(describe)?;
             println!(
@@ -105,8 +106,12 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
             table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             table.set_header(["id", "email", "name", "roles", "2fa", "disabled", "created"]);
             let mut after = None;
+            let limit = Limit::try_from(Limit::MAX).map_err(|e| e.to_string())?;
             loop {
-                let page = identity.list_users(after, 100).await.map_err(describe)?;
+                let page = identity
+                    .list_users(after.as_ref(), limit)
+                    .await
+                    .map_err(describe)?;
                 for u in &page.items {
                     table.add_row([
                         u.id.to_string(),
@@ -131,7 +136,7 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
                 disabled: Some(true),
                 ..Default::default()
             };
-            let u = apply(identity, &email, patch, origin).await?;
+            let u = apply(identity, &email, patch, from).await?;
             println!("disabled {}; its sessions are ended", u.email);
             Ok(())
         }
@@ -140,22 +145,22 @@ async fn act(identity: &Identity, action: Action, origin: &Origin) -> Result<(),
                 disabled: Some(false),
                 ..Default::default()
             };
-            let u = apply(identity, &email, patch, origin).await?;
+            let u = apply(identity, &email, patch, from).await?;
             println!("enabled {}", u.email);
             Ok(())
         }
         Action::Unlock { email } => {
             let patch = UserPatch {
-                locked: Some(false),
+                unlock: true,
                 ..Default::default()
             };
-            let u = apply(identity, &email, patch, origin).await?;
+            let u = apply(identity, &email, patch, from).await?;
             println!("unlocked {}", u.email);
             Ok(())
         }
         Action::Reset2fa { email } => {
             let u = find(identity, &email).await?;
-            identity.reset_2fa(u.id, origin).await.map_err(describe)?;
+            identity.reset_2fa(u.id, from).await.map_err(describe)?;
             println!("2FA is off for {}; its sessions are ended", u.email);
             Ok(())
         }
@@ -167,11 +172,11 @@ async fn apply(
     identity: &Identity,
     email: &str,
     patch: UserPatch,
-    origin: &Origin,
+    from: &Provenance,
 ) -> Result<User, String> {
     let u = find(identity, email).await?;
     identity
-        .update_user(None, u.id, patch, origin)
+        .update_user(None, u.id, patch, from)
         .await
         .map_err(describe)?;
     Ok(u)

@@ -179,7 +179,7 @@ async fn every_error_class_is_a_problem() {
     assert_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "request.body_too_large").await;
 
     let res = c
-        .post(server.url("/anything"))
+        .post(server.url("/api/v1/auth/register"))
         .header("content-type", "text/plain")
         .body("hello")
         .send()

@@ -1,7 +1,16 @@
-//! Refuses a request body before any handler sees it when it is too large (by its
-//! declared length: 413) or not JSON on an unsafe method (415). The length of a body
-//! without `Content-Length` is enforced while it is read (`DefaultBodyLimit`, which the
-//! JSON extractor honours).
+//! The request body's size and media type.
+//!
+//! - At the edge, before routing: a body declared larger than the limit is refused
+//!   unread (413). The length of a body without `Content-Length` is enforced while it is
+//!   read (`DefaultBodyLimit`, which the JSON extractor honours).
+//! - After routing ([`super::guard`]): a body on an unsafe method must be one of the
+//!   route's declared media types, else 415. Routing comes first, so a wrong method
+//!   answers 405 and an unknown path 404 whatever the body.
+//!
+//! JSON is `application/json` with no parameter but `charset=utf-8` (RFC 8259 § 8.1:
+//! JSON exchanged between systems is UTF-8). Other charsets and the `+json` family
+//! (`merge-patch+json`, `json-patch+json`, …) name formats or encodings the handlers do
+//! not implement, so they are refused rather than guessed at.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -10,36 +19,38 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::problem::Problem;
 
-/// What to do with a request's body.
+pub const APPLICATION_JSON: &str = "application/json";
+
+/// Whether the edge lets a request through to routing.
 pub enum BodyCheck {
-    /// Let it through to the handler.
     Pass,
     /// Answer this at once, without reading the body.
     Refuse(Response),
-    /// A body within the limit that is not JSON: read and discard it, then answer 415
-    /// ([`discard_then_refuse`]), so the connection stays usable and a client still
-    /// writing is not cut off mid-request.
-    NotJson,
 }
 
+/// The edge's check: 413 for a body declared larger than `limit`.
 pub fn check<B>(req: &Request<B>, limit: usize) -> BodyCheck {
-    let unsafe_method = !matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    );
-    let declared = declared_length(req.headers());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return BodyCheck::Refuse(oversized(req));
-    }
-    let has_body =
-        declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
-    if unsafe_method && has_body && !is_json(req.headers()) {
-        BodyCheck::NotJson
+    if declared_length(req.headers()).is_some_and(|n| n > limit as u64) {
+        BodyCheck::Refuse(oversized(req))
     } else {
         BodyCheck::Pass
     }
 }
 
+/// Whether a routed request's body may reach a handler accepting `accepts`: a safe
+/// method or no body passes; otherwise its `Content-Type` must be one of them.
+pub fn acceptable(method: &Method, headers: &HeaderMap, accepts: &[String]) -> bool {
+    let unsafe_method = !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let has_body = declared_length(headers).is_some_and(|n| n > 0)
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    !(unsafe_method && has_body) || accepts.iter().any(|m| is_media_type(headers, m))
+}
+
+/// Reads and discards a refused body (within `limit`) before answering 415, so the
+/// connection stays usable and a client still writing is not cut off mid-request.
 pub async fn discard_then_refuse(body: Body, limit: usize) -> Response {
     match axum::body::to_bytes(body, limit).await {
         Ok(_) => not_json().into_response(),
@@ -63,19 +74,32 @@ fn declared_length(h: &HeaderMap) -> Option<u64> {
     h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// `application/json` or any `application/*+json`, parameters (charset) allowed.
+/// `application/json`, alone or with `charset=utf-8` (case-insensitive, quoted or not).
 pub fn is_json(h: &HeaderMap) -> bool {
-    let Some(ct) = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    is_media_type(h, APPLICATION_JSON)
+}
+
+/// Whether the request's `Content-Type` is `essence`, with no parameter but
+/// `charset=utf-8`.
+fn is_media_type(h: &HeaderMap, essence: &str) -> bool {
+    let mut values = h.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
-    let essence = ct
-        .split(';')
+    let Ok(ct) = value.to_str() else { return false };
+    let mut parts = ct.split(';');
+    if !parts
         .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case(essence))
+    {
+        return false;
+    }
+    parts.all(|param| {
+        param.split_once('=').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("charset")
+                && value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+    })
 }
 
 pub fn too_large() -> Problem {
@@ -84,27 +108,62 @@ pub fn too_large() -> Problem {
 
 pub fn not_json() -> Problem {
     Problem::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-        .with_detail("the request body must be application/json")
+        .with_detail("the request body must be application/json (UTF-8)")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
-    use http::HeaderMap;
+    use super::*;
 
-    fn ct(v: &'static str) -> HeaderMap {
+    fn ct(values: &[&'static str]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("content-type", v.parse().unwrap());
+        for v in values {
+            h.append("content-type", v.parse().unwrap());
+        }
         h
     }
 
     #[test]
-    fn recognises_json_media_types() {
-        assert!(is_json(&ct("application/json")));
-        assert!(is_json(&ct("Application/JSON; charset=utf-8")));
-        assert!(is_json(&ct("application/merge-patch+json")));
-        assert!(!is_json(&ct("text/plain")));
-        assert!(!is_json(&ct("application/jsonx")));
+    fn json_is_application_json_in_utf_8_only() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+        ] {
+            assert!(is_json(&ct(&[ok])), "{ok}");
+        }
+        for refused in [
+            "application/json; charset=utf-16",
+            "application/json; charset=latin1",
+            "application/json; charset=utf-8; boundary=x",
+            "application/json; utf-8",
+            "application/merge-patch+json",
+            "application/json-patch+json",
+            "application/problem+json",
+            "application/jsonx",
+            "text/json",
+            "text/plain",
+        ] {
+            assert!(!is_json(&ct(&[refused])), "{refused}");
+        }
         assert!(!is_json(&HeaderMap::new()));
+        assert!(!is_json(&ct(&["application/json", "application/json"])));
+    }
+
+    #[test]
+    fn only_an_unsafe_method_with_a_body_needs_an_accepted_type() {
+        let json = vec![APPLICATION_JSON.to_owned()];
+        let mut text = ct(&["text/plain"]);
+        text.insert("content-length", "3".parse().unwrap());
+        assert!(!acceptable(&Method::POST, &text, &json));
+        assert!(acceptable(&Method::GET, &text, &json));
+        let mut empty = ct(&["text/plain"]);
+        empty.insert("content-length", "0".parse().unwrap());
+        assert!(acceptable(&Method::POST, &empty, &json));
+        let mut chunked = ct(&["text/plain"]);
+        chunked.insert("transfer-encoding", "chunked".parse().unwrap());
+        assert!(!acceptable(&Method::PATCH, &chunked, &json));
     }
 }

@@ -113,7 +113,8 @@ impl<S> Edge<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    /// The body guard, then the inner service; a panic while calling it is a 500.
+    /// The body's declared length, then the inner service; a panic while calling it
+    /// is a 500.
     fn admit(&mut self, req: Request) -> Stage<S::Future> {
         match body::check(&req, self.cfg.body_limit) {
             BodyCheck::Pass => match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
@@ -123,12 +124,6 @@ where
                 },
             },
             BodyCheck::Refuse(res) => Stage::Done { res: Some(res) },
-            BodyCheck::NotJson => Stage::Discard {
-                fut: Box::pin(body::discard_then_refuse(
-                    req.into_body(),
-                    self.cfg.body_limit,
-                )),
-            },
         }
     }
 }
@@ -149,7 +144,6 @@ pin_project_lite::pin_project! {
     #[project = StageProj]
     enum Stage<F> {
         Inner { #[pin] fut: F },
-        Discard { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
         Done { res: Option<Response> },
     }
 }
@@ -199,7 +193,6 @@ where
                 Ok(Poll::Pending) => Poll::Pending,
                 Err(panic) => Poll::Ready(on_panic(panic)),
             },
-            StageProj::Discard { fut } => fut.as_mut().poll(cx),
             StageProj::Done { res } => Poll::Ready(
                 res.take()
                     .unwrap_or_else(|| Problem::internal().into_response()),

@@ -1,6 +1,6 @@
 //! Rate-limit tiers on the `/api/v1` routes (SECURITY-BASELINE.md § Rate-limit tiers):
-//! per IP before authentication, per user after. The tier of a request comes from its
-//! route ([`tier_of`]); its counter from the shared limiter
+//! per IP before authentication, per user after. A route's tier is given where its
+//! group is registered ([`crate::routes`]); its counter lives in the shared limiter
 //! ([`palisade_store::ratelimit`]). Every answer carries `RateLimit-Policy` and
 //! `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10); a refusal is a 429
 //! problem+json with `Retry-After`. Addresses in `PALISADE_RATE_LIMIT_ALLOW` pass.
@@ -9,22 +9,20 @@
 //! caller rides in the request's extensions so [`crate::auth::Authed`] does not verify
 //! it again.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use ipnet::IpNet;
-use palisade_service::identity::Principal;
+use palisade_service::audit::{Actor, Entry};
 use palisade_store::ratelimit::{Quota, Verdict};
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use palisade_service::audit::{Actor, Entry};
-
 use super::client_ip::ClientIp;
 use super::request_id::RequestId;
+use crate::auth::{Verified, bearer_caller};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -35,8 +33,6 @@ const QUOTA_EXCEEDED: &str = "https://iana.org/assignments/http-problem-types#qu
 pub struct RateLimitSettings {
     pub general: Quota,
     pub auth: Quota,
-    pub payment: Quota,
-    pub export: Quota,
     /// `PALISADE_RATE_LIMIT_ALLOW`.
     pub allow: Vec<IpNet>,
 }
@@ -51,21 +47,22 @@ impl Default for RateLimitSettings {
         RateLimitSettings {
             general: per(300, 60, 100),
             auth: per(10, 900, 10),
-            payment: per(60, 60, 60),
-            export: per(10, 60, 10),
             allow: Vec::new(),
         }
     }
 }
 
+/// A route's tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tier {
+    /// Everything not below: per user once signed in, else per IP.
     General,
+    /// Whatever checks a password or a second factor: per IP.
     Auth,
 }
 
 impl Tier {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tier::General => "general",
             Tier::Auth => "auth",
@@ -80,40 +77,36 @@ impl Tier {
     }
 }
 
-/// The tier of a request: credentials and second factors are the auth tier.
-pub fn tier_of(method: &Method, path: &str) -> Tier {
-    // Everything that checks a password or a code: account deletion too.
-    let deletes_account = *method == Method::DELETE && path == "/api/v1/me";
-    let auth = deletes_account
-        || *method == Method::POST
-            && (matches!(
-                path,
-                "/api/v1/auth/register"
-                    | "/api/v1/auth/login"
-                    | "/api/v1/auth/login/mfa"
-                    | "/api/v1/auth/refresh"
-                    | "/api/v1/auth/step-up"
-                    | "/api/v1/me/password"
-            ) || path.starts_with("/api/v1/me/2fa/"));
-    if auth { Tier::Auth } else { Tier::General }
+/// A request the limiter let through: the headers its answer carries.
+pub struct Admitted {
+    tier: Tier,
+    quota: Quota,
+    verdict: Verdict,
 }
 
-/// The caller verified by this layer, for `Authed`.
-#[derive(Clone)]
-pub struct Verified(pub Principal);
+impl Admitted {
+    pub fn headers(&self, h: &mut HeaderMap) {
+        headers(h, self.tier, &self.quota, &self.verdict);
+    }
+}
 
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Counts `req` against its tier: `Ok(None)` when the client is not limited (allow-
+/// listed, or no address), `Ok(Some)` when it is within its quota, the 429 otherwise.
+pub async fn admit(
+    state: &AppState,
+    tier: Tier,
+    req: &mut Request,
+) -> Result<Option<Admitted>, Response> {
     let Some(ip) = req.extensions().get::<ClientIp>().map(|c| c.0) else {
-        return next.run(req).await;
+        return Ok(None);
     };
     let settings = &state.rate_limits;
     if settings.allow.iter().any(|n| n.contains(&ip)) {
-        return next.run(req).await;
+        return Ok(None);
     }
-    let tier = tier_of(req.method(), req.uri().path());
     let key = match tier {
         Tier::Auth => format!("auth:ip:{ip}"),
-        Tier::General => match crate::auth::bearer_caller(&state, req.headers()).await {
+        Tier::General => match bearer_caller(state, req.headers()).await {
             Some(p) => {
                 let key = format!("general:user:{}", p.user_id);
                 req.extensions_mut().insert(Verified(p));
@@ -122,41 +115,44 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             None => format!("general:ip:{ip}"),
         },
     };
-    let quota = tier.quota(settings);
-    let verdict = state.limiter.check(&key, quota).await;
-    if !verdict.allowed {
-        metrics::counter!("rate_limited_total", "tier" => tier.name()).increment(1);
-        tracing::warn!(tier = tier.name(), client_ip = %ip, "rate limit exceeded");
-        if first_block_in_a_while(&key) {
-            let actor = Actor {
-                user_id: req.extensions().get::<Verified>().map(|v| v.0.user_id),
-                ip: Some(ip.to_string()),
-                request_id: req
-                    .extensions()
-                    .get::<RequestId>()
-                    .map(|r| r.as_str().to_owned()),
-            };
-            let entry = Entry::new("rate_limit.blocked", "denied").detail("tier", tier.name());
-            state.identity.audit().record_or_log(&actor, entry).await;
-        }
-        let mut res = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit.exceeded",
-            "Too Many Requests",
-        )
-        .with_detail(format!("the {} limit is reached; retry later", tier.name()))
-        .typed(QUOTA_EXCEEDED)
-        .into_response();
-        let retry =
-            verdict.retry_after.as_secs() + u64::from(verdict.retry_after.subsec_nanos() > 0);
-        res.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from(retry.max(1)));
-        headers(res.headers_mut(), tier, quota, &verdict);
-        return res;
+    let quota = *tier.quota(settings);
+    let verdict = state.limiter.check(&key, &quota).await;
+    let admitted = Admitted {
+        tier,
+        quota,
+        verdict,
+    };
+    if admitted.verdict.allowed {
+        return Ok(Some(admitted));
     }
-    let mut res = next.run(req).await;
-    headers(res.headers_mut(), tier, quota, &verdict);
-    res
+    metrics::counter!("rate_limited_total", "tier" => tier.name()).increment(1);
+    tracing::warn!(tier = tier.name(), client_ip = %ip, "rate limit exceeded");
+    if first_block_in_a_while(&key) {
+        let actor = Actor {
+            user_id: req.extensions().get::<Verified>().map(|v| v.0.user_id),
+            ip: Some(ip.to_string()),
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.as_str().to_owned()),
+        };
+        let entry = Entry::new("rate_limit.blocked", "denied").detail("tier", tier.name());
+        state.identity.audit().record_or_log(&actor, entry).await;
+    }
+    let mut res = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit.exceeded",
+        "Too Many Requests",
+    )
+    .with_detail(format!("the {} limit is reached; retry later", tier.name()))
+    .typed(QUOTA_EXCEEDED)
+    .into_response();
+    let wait = admitted.verdict.retry_after;
+    let retry = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    res.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry.max(1)));
+    admitted.headers(res.headers_mut());
+    Err(res)
 }
 
 /// How often one key's refusals reach the audit trail: each refusal is logged and
@@ -189,33 +185,6 @@ fn headers(h: &mut HeaderMap, tier: Tier, q: &Quota, v: &Verdict) {
     for (name, value) in [("ratelimit-policy", policy), ("ratelimit", now)] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_and_second_factors_are_the_auth_tier() {
-        for p in [
-            "/api/v1/auth/login",
-            "/api/v1/auth/register",
-            "/api/v1/auth/refresh",
-            "/api/v1/auth/step-up",
-            "/api/v1/me/2fa/setup",
-            "/api/v1/me/password",
-        ] {
-            assert_eq!(tier_of(&Method::POST, p), Tier::Auth, "{p}");
-        }
-        assert_eq!(tier_of(&Method::DELETE, "/api/v1/me"), Tier::Auth);
-        for (m, p) in [
-            (Method::GET, "/api/v1/me"),
-            (Method::POST, "/api/v1/auth/logout"),
-            (Method::GET, "/api/v1/auth/login"),
-        ] {
-            assert_eq!(tier_of(&m, p), Tier::General, "{m} {p}");
         }
     }
 }

@@ -1,224 +1,201 @@
 //! `/api/v1/admin/*` and `/api/v1/audit` (API.md § Administration). Each handler names
 //! its permission first.
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use palisade_auth::permissions::{Permission, Role};
 use palisade_service::audit::EventView;
 use palisade_service::identity::UserView;
 use palisade_service::identity::admin::UserPatch;
+use palisade_service::page::{Cursor, Limit};
 use palisade_store::repo::audit::Filter;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Authed, RequestOrigin};
-use crate::extract::ApiJson;
+use crate::auth::{Authed, RequestProvenance};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, invalid_query};
+use crate::layers::rate_limit::Tier;
 use crate::problem::Problem;
-use crate::routes::paging::{Page, bad_query, limit};
+use crate::routes::list::{List, PageQuery};
+use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/users", get(list_users))
-        .route(
-            "/api/v1/admin/users/{id}",
-            axum::routing::patch(update_user),
-        )
-        .route("/api/v1/admin/users/{id}/sessions", delete(end_sessions))
-        .route("/api/v1/audit", get(audit))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserList {
-    items: Vec<UserView>,
-    next_cursor: Option<String>,
+pub fn routes() -> Routes {
+    Routes::default().group(
+        Guard::Limited(Tier::General),
+        [
+            routes!(list_users),
+            routes!(update_user),
+            routes!(end_sessions),
+            routes!(audit),
+        ],
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "administration", security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = UserList), (status = 403)))]
+    params(PageQuery),
+    responses((status = 200, body = List<UserView>),
+              (status = 403, description = "auth.forbidden: needs users:read")))]
 pub async fn list_users(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
-    Query(page): Query<Page>,
-) -> Result<Json<UserList>, Problem> {
+    RequestProvenance(from): RequestProvenance,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<List<UserView>>, Problem> {
     state
         .identity
-        .require(&who, Permission::UsersRead, &origin)
+        .require(&who, Permission::UsersRead, &from)
         .await?;
-    let after = match &page.cursor {
-        None => None,
-        Some(c) => Some(decode_user_cursor(c).ok_or_else(|| bad_query("cursor", "not a cursor"))?),
-    };
-    let found = state.identity.list_users(after, limit(page.limit)?).await?;
-    Ok(Json(UserList {
-        items: found.items,
-        next_cursor: found
-            .next
-            .map(|(at, id)| format!("{}_{id}", at.unix_timestamp_nanos())),
-    }))
-}
-
-fn decode_user_cursor(c: &str) -> Option<(OffsetDateTime, Uuid)> {
-    let (nanos, id) = c.split_once('_')?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
-    Some((at, id.parse().ok()?))
+    let page = state
+        .identity
+        .list_users(q.cursor.as_ref(), q.limit.unwrap_or_default())
+        .await?;
+    Ok(Json(page.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
-    roles: Option<Vec<String>>,
+    /// The user's roles from now on: at least one.
+    #[schema(min_items = 1)]
+    roles: Option<Vec<Role>>,
     disabled: Option<bool>,
+    /// Only `false`: lifts a lockout (locking by hand is not offered).
+    #[serde(default, deserialize_with = "only_false")]
+    #[schema(schema_with = false_only)]
     locked: Option<bool>,
 }
 
+fn only_false<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<bool>::deserialize(d)? {
+        Some(true) => Err(serde::de::Error::custom(
+            "only false (lift a lockout) is accepted",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn false_only() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .enum_values(Some([Some(false), None]))
+        .into()
+}
+
 /// Changes roles, disables or enables, lifts a lockout. A role change or disabling
-/// ends the user's sessions.
+/// ends the user's sessions. The last active admin cannot be disabled or demoted.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "administration", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PatchUser,
-    responses((status = 200, body = UserView), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = UserView),
+              (status = 403, description = "auth.forbidden: needs users:write"),
+              (status = 409, description = "users.last_admin: the change would leave no active admin")))]
 pub async fn update_user(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
-    Path(id): Path<String>,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<UserView>, Problem> {
     state
         .identity
-        .require(&who, Permission::UsersWrite, &origin)
+        .require(&who, Permission::UsersWrite, &from)
         .await?;
-    let id: Uuid = id.parse().map_err(|_| Problem::not_found())?;
-    let roles = match body.roles {
-        None => None,
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| n.parse::<Role>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    palisade_service::identity::IdentityError::Invalid(vec![(
-                        "roles",
-                        e.to_string(),
-                    )])
-                })?,
-        ),
-    };
-    if body.locked == Some(true) {
-        return Err(palisade_service::identity::IdentityError::Invalid(vec![(
-            "locked",
-            "only false (lift a lockout) is accepted".into(),
-        )])
-        .into());
-    }
     let patch = UserPatch {
-        roles,
+        roles: body.roles,
         disabled: body.disabled,
-        locked: body.locked,
+        unlock: body.locked == Some(false),
     };
     Ok(Json(
         state
             .identity
-            .update_user(Some(&who), id, patch, &origin)
+            .update_user(Some(&who), id, patch, &from)
             .await?,
     ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "administration",
     security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403), (status = 404)))]
+    responses((status = 204, description = "Every session of the user is ended"),
+              (status = 403, description = "auth.forbidden: needs users:write")))]
 pub async fn end_sessions(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
-    Path(id): Path<String>,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, Problem> {
     state
         .identity
-        .require(&who, Permission::UsersWrite, &origin)
+        .require(&who, Permission::UsersWrite, &from)
         .await?;
-    let id: Uuid = id.parse().map_err(|_| Problem::not_found())?;
     state
         .identity
-        .end_user_sessions(Some(&who), id, &origin)
+        .end_user_sessions(Some(&who), id, &from)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// `GET /api/v1/audit`'s filters.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    limit: Option<u64>,
-    cursor: Option<String>,
-    actor: Option<String>,
+    /// Items per page, 1..=100 (default 20).
+    #[param(inline)]
+    limit: Option<Limit>,
+    /// The `next_cursor` of the page before.
+    #[param(inline)]
+    cursor: Option<Cursor>,
+    /// Only events of this user.
+    actor: Option<Uuid>,
+    /// Only events of this action (`auth.login`, …).
+    #[param(max_length = 100, pattern = "^[a-z0-9_.]+$")]
     action: Option<String>,
-    since: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditList {
-    items: Vec<EventView>,
-    next_cursor: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<OffsetDateTime>,
 }
 
 /// Audit events, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "administration", security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query),
-           ("actor" = Option<Uuid>, Query), ("action" = Option<String>, Query),
-           ("since" = Option<String>, Query, description = "RFC 3339")),
-    responses((status = 200, body = AuditList), (status = 403)))]
+    params(AuditQuery),
+    responses((status = 200, body = List<EventView>),
+              (status = 403, description = "auth.forbidden: needs audit:read")))]
 pub async fn audit(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<AuditList>, Problem> {
+    RequestProvenance(from): RequestProvenance,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<List<EventView>>, Problem> {
     state
         .identity
-        .require(&who, Permission::AuditRead, &origin)
+        .require(&who, Permission::AuditRead, &from)
         .await?;
-    let limit = limit(q.limit)?;
+    if let Some(a) = &q.action
+        && (a.len() > 100
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'))
+    {
+        return Err(invalid_query(
+            "action: an action name ([a-z0-9_.], at most 100)",
+        ));
+    }
     let filter = Filter {
-        actor: q
-            .actor
-            .map(|a| a.parse().map_err(|_| bad_query("actor", "not a UUID")))
-            .transpose()?,
-        action: q
-            .action
-            .map(|a| {
-                if a.chars().any(char::is_control) {
-                    Err(bad_query("action", "must not contain control characters"))
-                } else {
-                    Ok(a)
-                }
-            })
-            .transpose()?,
-        since: q
-            .since
-            .map(|s| {
-                OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| bad_query("since", "not RFC 3339"))
-            })
-            .transpose()?,
-        before: q
-            .cursor
-            .map(|c| c.parse().map_err(|_| bad_query("cursor", "not a cursor")))
-            .transpose()?,
+        actor: q.actor,
+        action: q.action,
+        since: q.since,
+        before: None,
     };
-    let items = state
+    let page = state
         .identity
-        .audit()
-        .list(&filter, limit)
-        .await
-        .map_err(|e| Problem::from(palisade_service::identity::IdentityError::from(e)))?;
-    let next_cursor = (items.len() as u64 == limit)
-        .then(|| items.last().map(|e| e.seq.to_string()))
-        .flatten();
-    Ok(Json(AuditList { items, next_cursor }))
+        .audit_events(filter, q.cursor.as_ref(), q.limit.unwrap_or_default())
+        .await?;
+    Ok(Json(page.into()))
 }

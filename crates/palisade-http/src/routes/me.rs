@@ -1,37 +1,60 @@
 //! `/api/v1/me*` (API.md § Identity): the signed-in user's account, password, sessions
 //! and 2FA. Each handler acts on the caller's own account only.
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use palisade_service::identity::twofactor::{BackupCodes, Enrolment};
-use palisade_service::identity::{IdentityError, SessionView, UserView};
-use serde::{Deserialize, Serialize};
+use palisade_service::identity::{SessionView, UserView};
+use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Authed, RequestOrigin};
-use crate::extract::ApiJson;
+use crate::auth::{Authed, RequestProvenance};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::layers::rate_limit::Tier;
 use crate::problem::Problem;
-use crate::routes::paging::{Page, bad_query, limit};
+use crate::routes::list::{List, PageQuery};
+use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me).patch(update_me).delete(delete_me))
-        .route("/api/v1/me/password", post(change_password))
-        .route("/api/v1/me/sessions", get(sessions))
-        .route("/api/v1/me/sessions/{id}", delete(end_session))
-        .route("/api/v1/me/2fa/setup", post(setup_2fa))
-        .route("/api/v1/me/2fa/confirm", post(confirm_2fa))
-        .route("/api/v1/me/2fa/disable", post(disable_2fa))
+pub fn routes() -> Routes {
+    Routes::default()
+        .group(
+            Guard::Limited(Tier::General),
+            [
+                routes!(me, update_me),
+                routes!(sessions),
+                routes!(end_session),
+            ],
+        )
+        // Whatever checks a password or a code.
+        .group(
+            Guard::Limited(Tier::Auth),
+            [
+                routes!(delete_me),
+                routes!(change_password),
+                routes!(setup_2fa),
+                routes!(confirm_2fa),
+                routes!(disable_2fa),
+            ],
+        )
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
+    /// 1..=100 characters, no control or format characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
+}
+
+/// The word that confirms a deletion.
+#[derive(Deserialize, ToSchema)]
+pub enum Confirm {
+    #[serde(rename = "DELETE")]
+    Delete,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -39,13 +62,15 @@ pub struct UpdateMe {
 pub struct DeleteMe {
     password: String,
     /// Must be `DELETE`.
-    confirm: String,
+    confirm: Confirm,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     current_password: String,
+    /// 12..=128 characters, not easy to guess, and not the current one.
+    #[schema(min_length = 12, max_length = 128)]
     new_password: String,
 }
 
@@ -69,14 +94,8 @@ pub struct PasswordAndCode {
     code: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SessionList {
-    items: Vec<SessionView>,
-    next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401)))]
+    responses((status = 200, body = UserView)))]
 pub async fn me(
     State(state): State<AppState>,
     Authed(who): Authed,
@@ -85,7 +104,7 @@ pub async fn me(
 }
 
 #[utoipa::path(patch, path = "/api/v1/me", tag = "identity", security(("bearer" = [])),
-    request_body = UpdateMe, responses((status = 200, body = UserView), (status = 422)))]
+    request_body = UpdateMe, responses((status = 200, body = UserView)))]
 pub async fn update_me(
     State(state): State<AppState>,
     Authed(who): Authed,
@@ -100,121 +119,121 @@ pub async fn update_me(
 
 /// Deletes the account; needs the password and `confirm: "DELETE"`.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "identity", security(("bearer" = [])),
-    request_body = DeleteMe, responses((status = 204), (status = 403), (status = 422)))]
+    request_body = DeleteMe,
+    responses((status = 204, description = "The account and its sessions are gone"),
+              (status = 403, description = "auth.wrong_password")))]
 pub async fn delete_me(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
+    RequestProvenance(from): RequestProvenance,
     ApiJson(body): ApiJson<DeleteMe>,
 ) -> Result<StatusCode, Problem> {
-    if body.confirm != "DELETE" {
-        return Err(IdentityError::Invalid(vec![("confirm", "must be \"DELETE\"".into())]).into());
-    }
-    state
-        .identity
-        .delete_me(&who, &body.password, &origin)
-        .await?;
+    // Any other word was refused when the body was read.
+    let DeleteMe {
+        password,
+        confirm: Confirm::Delete,
+    } = body;
+    state.identity.delete_me(&who, &password, &from).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Changes the password; every other session is ended.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "identity", security(("bearer" = [])),
-    request_body = ChangePassword, responses((status = 204), (status = 403), (status = 422)))]
+    request_body = ChangePassword,
+    responses((status = 204, description = "Changed; every other session is ended"),
+              (status = 403, description = "auth.wrong_password")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
+    RequestProvenance(from): RequestProvenance,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<StatusCode, Problem> {
     state
         .identity
-        .change_password(&who, &body.current_password, &body.new_password, &origin)
+        .change_password(&who, &body.current_password, &body.new_password, &from)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's active sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "identity", security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = SessionList)))]
+    params(PageQuery), responses((status = 200, body = List<SessionView>)))]
 pub async fn sessions(
     State(state): State<AppState>,
     Authed(who): Authed,
-    Query(page): Query<Page>,
-) -> Result<Json<SessionList>, Problem> {
-    let before = page
-        .cursor
-        .map(|c| c.parse().map_err(|_| bad_query("cursor", "not a cursor")))
-        .transpose()?;
-    let found = state
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<List<SessionView>>, Problem> {
+    let page = state
         .identity
-        .my_sessions(&who, before, limit(page.limit)?)
+        .my_sessions(&who, q.cursor.as_ref(), q.limit.unwrap_or_default())
         .await?;
-    Ok(Json(SessionList {
-        items: found.items,
-        next_cursor: found.next.map(|id| id.to_string()),
-    }))
+    Ok(Json(page.into()))
 }
 
 /// Ends one of the caller's sessions; someone else's answers 404.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "identity", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204), (status = 404)))]
+    params(("id" = Uuid, Path)), responses((status = 204, description = "The session is ended")))]
 pub async fn end_session(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
-    Path(id): Path<String>,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, Problem> {
-    let id: Uuid = id.parse().map_err(|_| Problem::not_found())?;
-    state.identity.end_my_session(&who, id, &origin).await?;
+    state.identity.end_my_session(&who, id, &from).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Starts enrolment: the secret, its otpauth URI and a QR code. 2FA is not on yet.
 #[utoipa::path(post, path = "/api/v1/me/2fa/setup", tag = "identity", security(("bearer" = [])),
-    request_body = Password, responses((status = 200, body = Enrolment), (status = 403), (status = 409)))]
+    request_body = Password,
+    responses((status = 200, body = Enrolment),
+              (status = 403, description = "auth.wrong_password"),
+              (status = 409, description = "auth.2fa_enabled")))]
 pub async fn setup_2fa(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
+    RequestProvenance(from): RequestProvenance,
     ApiJson(body): ApiJson<Password>,
 ) -> Result<Json<Enrolment>, Problem> {
     Ok(Json(
         state
             .identity
-            .setup_2fa(&who, &body.password, &origin)
+            .setup_2fa(&who, &body.password, &from)
             .await?,
     ))
 }
 
 /// Confirms enrolment with a code: 2FA is on; the backup codes are shown once.
 #[utoipa::path(post, path = "/api/v1/me/2fa/confirm", tag = "identity", security(("bearer" = [])),
-    request_body = Code, responses((status = 200, body = BackupCodes), (status = 403), (status = 409)))]
+    request_body = Code,
+    responses((status = 200, body = BackupCodes),
+              (status = 403, description = "auth.wrong_code"),
+              (status = 409, description = "auth.2fa_enabled, or auth.2fa_not_started")))]
 pub async fn confirm_2fa(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
+    RequestProvenance(from): RequestProvenance,
     ApiJson(body): ApiJson<Code>,
 ) -> Result<Json<BackupCodes>, Problem> {
     Ok(Json(
-        state
-            .identity
-            .confirm_2fa(&who, &body.code, &origin)
-            .await?,
+        state.identity.confirm_2fa(&who, &body.code, &from).await?,
     ))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/2fa/disable", tag = "identity", security(("bearer" = [])),
-    request_body = PasswordAndCode, responses((status = 204), (status = 403), (status = 409)))]
+    request_body = PasswordAndCode,
+    responses((status = 204, description = "2FA is off; every other session is ended"),
+              (status = 403, description = "auth.wrong_password, or auth.wrong_code"),
+              (status = 409, description = "auth.2fa_disabled")))]
 pub async fn disable_2fa(
     State(state): State<AppState>,
     Authed(who): Authed,
-    RequestOrigin(origin): RequestOrigin,
+    RequestProvenance(from): RequestProvenance,
     ApiJson(body): ApiJson<PasswordAndCode>,
 ) -> Result<StatusCode, Problem> {
     state
         .identity
-        .disable_2fa(&who, &body.password, &body.code, &origin)
+        .disable_2fa(&who, &body.password, &body.code, &from)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

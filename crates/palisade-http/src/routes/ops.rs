@@ -1,38 +1,37 @@
 //! Operations endpoints (API.md § Operations): probes, metrics, the OpenAPI document.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router, middleware};
 use palisade_service::{DetailedHealth, Readiness};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-use crate::layers::ops_access;
 use crate::problem::Problem;
+use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let ops_only = Router::new()
-        .route("/health/detailed", get(health_detailed))
-        .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ops_access::layer,
-        ));
-    Router::new()
-        .route("/live", get(live))
-        .route("/ready", get(ready))
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi))
-        .route("/.well-known/jwks.json", get(jwks))
-        .merge(ops_only)
+/// Outside the rate limiter: probes must answer however busy the API is.
+pub fn routes() -> Routes {
+    Routes::default()
+        .group(
+            Guard::Open,
+            [
+                routes!(live),
+                routes!(ready),
+                routes!(health),
+                routes!(openapi),
+                routes!(jwks),
+            ],
+        )
+        .group(Guard::Ops, [routes!(health_detailed), routes!(metrics)])
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
-    /// `ok`, `ready` or `degraded`.
+    #[schema(value_type = String, pattern = "^(ok|ready|degraded)$")]
     status: &'static str,
 }
 
@@ -45,7 +44,7 @@ pub async fn live() -> Json<Status> {
 /// Whether this instance should receive traffic.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, body = Status),
-    (status = 503, description = "database unreachable, migrations pending, or shutting down", content_type = "application/problem+json"),
+    (status = 503, description = "service.database_unavailable, service.migrations_pending or service.shutting_down"),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     // A 5xx carries no detail, so the reason is in the stable code.
@@ -61,7 +60,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Coarse health, safe to expose: no versions, no internals.
 #[utoipa::path(get, path = "/health", tag = "operations", responses(
     (status = 200, body = Status),
-    (status = 503, body = Status, description = "degraded"),
+    (status = 503, body = Status, content_type = "application/json", description = "degraded"),
 ))]
 pub async fn health(State(state): State<AppState>) -> Response {
     if state.health.is_healthy() {
@@ -78,7 +77,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// Database, pool, memory and uptime, for operators (`PALISADE_OPS_ALLOW` or `admin:infra`).
 #[utoipa::path(get, path = "/health/detailed", tag = "operations", responses(
     (status = 200, body = DetailedHealth),
-    (status = 404, description = "caller is not an operator"),
+    (status = 404, description = "The caller is not an operator"),
 ))]
 pub async fn health_detailed(State(state): State<AppState>) -> Json<DetailedHealth> {
     Json(state.health.detailed().await)
@@ -86,8 +85,8 @@ pub async fn health_detailed(State(state): State<AppState>) -> Json<DetailedHeal
 
 /// Prometheus text exposition, for operators (`PALISADE_OPS_ALLOW` or `admin:infra`).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, content_type = "text/plain; version=0.0.4", body = String),
-    (status = 404, description = "caller is not an operator"),
+    (status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+    (status = 404, description = "The caller is not an operator"),
 ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.db.record_pool_gauges();
@@ -102,7 +101,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object, description = "OpenAPI 3.1")))]
 pub async fn openapi(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -113,7 +112,7 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
 
 /// The public key of the access-token signer (RFC 7517); empty with HS256.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
-    responses((status = 200, description = "JWK set", content_type = "application/json")))]
+    responses((status = 200, description = "JWK set", content_type = "application/json", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

@@ -11,7 +11,9 @@ use palisade_store::repo::users::{self, Change, User};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Identity, IdentityError, LoginOutcome, Origin, TokenPair, UserView, normalise_email};
+use super::{
+    Identity, IdentityError, LoginOutcome, Provenance, TokenPair, UserView, normalise_email,
+};
 use crate::audit::{self, Entry};
 
 /// Longest accepted email (RFC 5321's path limit) and display name.
@@ -76,9 +78,9 @@ impl Identity {
         email: &str,
         password: &str,
         name: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<UserView, IdentityError> {
-        self.create_account(email, password, name, &[Role::Member], origin)
+        self.create_account(email, password, name, &[Role::Member], from)
             .await
     }
 
@@ -89,7 +91,7 @@ impl Identity {
         password: &str,
         name: &str,
         roles: &[Role],
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<UserView, IdentityError> {
         let email = normalise_email(email);
         let name = name.trim().to_owned();
@@ -115,17 +117,17 @@ impl Identity {
             created_at: at,
             updated_at: at,
         };
-        self.insert_user(user, roles, origin).await
+        self.insert_user(user, roles, from).await
     }
 
     async fn insert_user(
         &self,
         user: User,
         roles: &[Role],
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<UserView, IdentityError> {
         let role_names: Vec<&'static str> = roles.iter().map(|r| r.as_str()).collect();
-        let actor = origin.actor(Some(user.id));
+        let actor = from.actor(Some(user.id));
         let result = async {
             let mut tx = self.0.db.begin().await?;
             users::insert(&mut tx, &user, &role_names).await?;
@@ -152,7 +154,7 @@ impl Identity {
         &self,
         email: &str,
         password: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<LoginOutcome, IdentityError> {
         let email = normalise_email(email);
         let at = now();
@@ -177,7 +179,7 @@ impl Identity {
             self.0
                 .audit
                 .record_or_log(
-                    &origin.actor(None),
+                    &from.actor(None),
                     Entry::new("auth.login", "failure").detail("reason", "unknown_email"),
                 )
                 .await;
@@ -196,7 +198,7 @@ impl Identity {
             self.0
                 .audit
                 .record_or_log(
-                    &origin.actor(Some(user.id)),
+                    &from.actor(Some(user.id)),
                     Entry::new("auth.login", "failure").detail("reason", reason),
                 )
                 .await;
@@ -208,7 +210,7 @@ impl Identity {
             .verify(password.to_owned(), user.password_hash.clone())
             .await?;
         let Verdict::Match { rehash } = verdict else {
-            self.failed_login(&user, "password", origin).await?;
+            self.failed_login(&user, "password", from).await?;
             return Err(IdentityError::InvalidCredentials);
         };
         if rehash {
@@ -233,7 +235,7 @@ impl Identity {
             lockout::clear(&self.0.db, user.id).await?;
         }
         count_attempt("password", "success");
-        let pair = self.start_session(&user, &["pwd"], origin).await?;
+        let pair = self.start_session(&user, &["pwd"], from).await?;
         Ok(LoginOutcome::Tokens(Box::new(pair)))
     }
 
@@ -242,7 +244,7 @@ impl Identity {
         &self,
         mfa_token: &str,
         code: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<TokenPair, IdentityError> {
         let at = now();
         let hash = refresh::hash(mfa_token);
@@ -265,14 +267,14 @@ impl Identity {
             return Err(IdentityError::InvalidCredentials);
         }
         if !self.check_second_factor(&user, code).await? {
-            self.failed_login(&user, "mfa", origin).await?;
+            self.failed_login(&user, "mfa", from).await?;
             return Err(IdentityError::InvalidCredentials);
         }
         if failures.is_some() {
             lockout::clear(&self.0.db, user.id).await?;
         }
         count_attempt("mfa", "success");
-        self.start_session(&user, &["pwd", "otp"], origin).await
+        self.start_session(&user, &["pwd", "otp"], from).await
     }
 
     /// Counts a failed attempt and records it; locks the account when the policy says
@@ -281,10 +283,10 @@ impl Identity {
         &self,
         user: &User,
         kind: &'static str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         if let Some((next, locked)) = self.count_failure(user.id, false).await? {
-            self.report_failure(user, kind, origin, locked.then_some(&next))
+            self.report_failure(user, kind, from, locked.then_some(&next))
                 .await;
         }
         Ok(())
@@ -318,11 +320,11 @@ impl Identity {
         &self,
         user: &User,
         kind: &'static str,
-        origin: &Origin,
+        from: &Provenance,
         lock: Option<&Failures>,
     ) {
         count_attempt(kind, "failure");
-        let actor = origin.actor(Some(user.id));
+        let actor = from.actor(Some(user.id));
         let (action, reason) = match kind {
             "mfa" => ("auth.login", "code"),
             "step_up" => ("auth.step_up", "code"),
@@ -361,7 +363,7 @@ impl Identity {
         &self,
         user: &User,
         amr: &[&str],
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<TokenPair, IdentityError> {
         let roles = users::roles_of(&self.0.db, user.id).await?;
         let at = now();
@@ -374,8 +376,8 @@ impl Identity {
             expires_at: at + settings.refresh_absolute,
             auth_methods: amr.join(" "),
             auth_time: at,
-            ip: origin.ip.clone(),
-            user_agent: origin
+            ip: from.ip.clone(),
+            user_agent: from
                 .user_agent
                 .as_ref()
                 .map(|ua| ua.chars().take(256).collect()),
@@ -385,7 +387,7 @@ impl Identity {
         let first = self.0.refresh.first();
         let idle_until = (at + settings.refresh_idle).min(session.expires_at);
         let keep = settings.max_sessions;
-        let actor = origin.actor(Some(user.id));
+        let actor = from.actor(Some(user.id));
         let mut tx = self.0.db.begin().await?;
         sessions::insert(&mut tx, &session).await?;
         sessions::insert_refresh(&mut tx, &first.hash, session.id, 0, at, idle_until).await?;
@@ -435,7 +437,11 @@ impl Identity {
 
     /// Exchanges a refresh token for a new pair (rotation). A token rotated moments ago
     /// gets the same successor; one rotated earlier revokes its whole session.
-    pub async fn refresh(&self, token: &str, origin: &Origin) -> Result<TokenPair, IdentityError> {
+    pub async fn refresh(
+        &self,
+        token: &str,
+        from: &Provenance,
+    ) -> Result<TokenPair, IdentityError> {
         let at = now();
         let hash = refresh::hash(token);
         let row = sessions::refresh_by_hash(&self.0.db, &hash).await?;
@@ -453,9 +459,7 @@ impl Identity {
             return Err(IdentityError::RefreshInvalid);
         };
         if decision == Decision::Reused {
-            return Err(self
-                .refresh_reused(row.user_id, row.session_id, origin)
-                .await);
+            return Err(self.refresh_reused(row.user_id, row.session_id, from).await);
         }
         let user = users::by_id(&self.0.db, row.user_id).await?;
         let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
@@ -499,7 +503,7 @@ impl Identity {
         &self,
         user_id: Uuid,
         session_id: Uuid,
-        origin: &Origin,
+        from: &Provenance,
     ) -> IdentityError {
         count_attempt("refresh", "reused");
         tracing::warn!(%user_id, %session_id, "refresh token reused: session revoked");
@@ -511,7 +515,7 @@ impl Identity {
         self.0
             .audit
             .record_or_log(
-                &origin.actor(Some(user_id)),
+                &from.actor(Some(user_id)),
                 Entry::new("auth.refresh_reused", "denied").target("session", session_id),
             )
             .await;
@@ -529,14 +533,14 @@ impl Identity {
     pub async fn logout(
         &self,
         who: &super::Principal,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         sessions::revoke(&self.0.db, who.session_id, who.user_id, "logout", now()).await?;
         self.0.revocations.note(&[who.session_id]);
         self.0
             .audit
             .record(
-                &origin.actor(Some(who.user_id)),
+                &from.actor(Some(who.user_id)),
                 Entry::new("auth.logout", "success").target("session", who.session_id),
             )
             .await?;

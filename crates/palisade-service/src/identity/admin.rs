@@ -2,27 +2,44 @@
 //! `palisade user …`.
 
 use palisade_auth::permissions::Role;
+use palisade_store::repo::audit::Filter;
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{lockout, now};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Identity, IdentityError, Origin, Principal, UserView, normalise_email};
-use crate::audit::Entry;
+use super::{Identity, IdentityError, Principal, Provenance, UserView, normalise_email};
+use crate::audit::{self, Entry, EventView};
+use crate::page::{Cursor, Limit, Page};
 
 /// A change an admin asks for (`PATCH /api/v1/admin/users/{id}`).
 #[derive(Clone, Debug, Default)]
 pub struct UserPatch {
+    /// The roles from now on; at least one.
     pub roles: Option<Vec<Role>>,
     pub disabled: Option<bool>,
-    /// `Some(false)` lifts a lockout; locking by hand is not offered.
-    pub locked: Option<bool>,
+    /// Lift a lockout (locking by hand is not offered).
+    pub unlock: bool,
 }
 
-/// A page of users and the cursor of the next.
-pub struct UserPage {
-    pub items: Vec<UserView>,
-    pub next: Option<(OffsetDateTime, Uuid)>,
+/// Where a user stands in the list: newest first, by creation time then id.
+struct UserPosition(OffsetDateTime, Uuid);
+
+impl std::fmt::Display for UserPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.0.unix_timestamp_nanos(), self.1)
+    }
+}
+
+impl std::str::FromStr for UserPosition {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (nanos, id) = s.split_once('_').ok_or(())?;
+        let nanos = nanos.parse().map_err(|_| ())?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| ())?;
+        Ok(UserPosition(at, id.parse().map_err(|_| ())?))
+    }
 }
 
 impl Identity {
@@ -32,87 +49,123 @@ impl Identity {
             .ok_or(IdentityError::NotFound)
     }
 
+    /// Every user, newest first.
     pub async fn list_users(
         &self,
-        after: Option<(OffsetDateTime, Uuid)>,
-        limit: u64,
-    ) -> Result<UserPage, IdentityError> {
-        let rows = users::page(&self.0.db, after, limit + 1).await?;
-        let more = rows.len() as u64 > limit;
-        let rows: Vec<User> = rows.into_iter().take(limit as usize).collect();
-        let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
+        cursor: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<UserView>, IdentityError> {
+        let after = match cursor {
+            Some(c) => Some(c.position::<UserPosition>()?),
+            None => None,
+        };
+        let rows = users::page(&self.0.db, after.map(|p| (p.0, p.1)), limit.fetch()).await?;
+        let page = Page::of(rows, limit, |u: &User| UserPosition(u.created_at, u.id));
+        let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
         let roles = users::roles_of_many(&self.0.db, &ids).await?;
-        let items = rows
-            .iter()
-            .map(|u| {
-                let mine = roles
-                    .iter()
-                    .filter(|(id, _)| *id == u.id)
-                    .map(|(_, r)| r.clone())
-                    .collect();
-                UserView::of(u, mine)
-            })
-            .collect();
-        let next = more
-            .then(|| rows.last().map(|u| (u.created_at, u.id)))
-            .flatten();
-        Ok(UserPage { items, next })
+        Ok(page.map(|u| {
+            let mine = roles
+                .iter()
+                .filter(|(id, _)| *id == u.id)
+                .map(|(_, r)| r.clone())
+                .collect();
+            UserView::of(&u, mine)
+        }))
+    }
+
+    /// Audit events matching `filter`, newest first.
+    pub async fn audit_events(
+        &self,
+        mut filter: Filter,
+        cursor: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<EventView>, IdentityError> {
+        filter.before = match cursor {
+            Some(c) => Some(c.position::<i64>()?),
+            None => None,
+        };
+        let rows = self.0.audit.list(&filter, limit.fetch()).await?;
+        Ok(Page::of(rows, limit, |e| e.seq))
     }
 
     /// Applies `patch` to user `id`. A role change or disabling ends their sessions.
+    /// The last active admin can be neither demoted nor disabled: the check and the
+    /// change are one transaction, serialised with every other such change.
     pub async fn update_user(
         &self,
         by: Option<&Principal>,
         id: Uuid,
         patch: UserPatch,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<UserView, IdentityError> {
-        let user = users::by_id(&self.0.db, id)
+        if patch.roles.as_ref().is_some_and(Vec::is_empty) {
+            return Err(IdentityError::Invalid(vec![(
+                "roles",
+                "must name at least one role".into(),
+            )]));
+        }
+        let at = now();
+        let mut tx = self.0.db.begin().await?;
+        users::lock_role_changes(&mut tx).await?;
+        let user = users::by_id(&mut tx, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        let at = now();
+        let admin = Role::Admin.as_str();
+        let is_active_admin = user.disabled_at.is_none()
+            && users::roles_of(&mut tx, id)
+                .await?
+                .iter()
+                .any(|r| r == admin);
+        let demoted = patch
+            .roles
+            .as_ref()
+            .is_some_and(|r| !r.contains(&Role::Admin));
+        let disabled = patch.disabled == Some(true);
+        if is_active_admin
+            && (demoted || disabled)
+            && users::count_active_with_role(&mut tx, admin).await? <= 1
+        {
+            return Err(IdentityError::LastAdmin);
+        }
         let mut revoke_reason = None;
         if let Some(roles) = &patch.roles {
             let mut names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             names.sort_unstable();
             names.dedup();
-            users::set_roles(&self.0.db, id, &names).await?;
+            users::set_roles(&mut tx, id, &names).await?;
             revoke_reason = Some("roles_changed");
         }
-        if let Some(disabled) = patch.disabled {
+        if let Some(disable) = patch.disabled {
             let change = Change {
-                disabled_at: Some(disabled.then_some(at)),
+                disabled_at: Some(disable.then_some(at)),
                 ..Change::default()
             };
-            users::update(&self.0.db, id, change, at).await?;
-            if disabled {
+            users::update(&mut tx, id, change, at).await?;
+            if disable {
                 revoke_reason = Some("disabled");
             }
         }
-        if patch.locked == Some(false) {
-            lockout::clear(&self.0.db, id).await?;
+        if patch.unlock {
+            lockout::clear(&mut tx, id).await?;
         }
+        let entry = Entry::new("admin.user_updated", "success")
+            .target("user", id)
+            .detail(
+                "roles",
+                patch
+                    .roles
+                    .as_ref()
+                    .map(|r| r.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
+            )
+            .detail("disabled", patch.disabled)
+            .detail("unlocked", patch.unlock);
+        audit::append(&mut tx, &from.actor(by.map(|p| p.user_id)), &entry).await?;
+        tx.commit().await?;
         self.forget_view(id);
         if let Some(reason) = revoke_reason {
             self.revoke_all(id, None, reason).await?;
         }
         let roles = users::roles_of(&self.0.db, id).await?;
-        self.0
-            .audit
-            .record(
-                &origin.actor(by.map(|p| p.user_id)),
-                Entry::new("admin.user_updated", "success")
-                    .target("user", id)
-                    .detail(
-                        "roles",
-                        patch
-                            .roles
-                            .map(|r| r.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
-                    )
-                    .detail("disabled", patch.disabled)
-                    .detail("unlocked", patch.locked == Some(false)),
-            )
-            .await?;
         let user = users::by_id(&self.0.db, id).await?.unwrap_or(user);
         Ok(UserView::of(&user, roles))
     }
@@ -122,7 +175,7 @@ impl Identity {
         &self,
         by: Option<&Principal>,
         id: Uuid,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<usize, IdentityError> {
         if users::by_id(&self.0.db, id).await?.is_none() {
             return Err(IdentityError::NotFound);
@@ -131,7 +184,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(by.map(|p| p.user_id)),
+                &from.actor(by.map(|p| p.user_id)),
                 Entry::new("admin.sessions_ended", "success")
                     .target("user", id)
                     .detail("sessions", ended.len()),
@@ -141,7 +194,7 @@ impl Identity {
     }
 
     /// Turns 2FA off for user `id` (lost device) and ends their sessions.
-    pub async fn reset_2fa(&self, id: Uuid, origin: &Origin) -> Result<(), IdentityError> {
+    pub async fn reset_2fa(&self, id: Uuid, from: &Provenance) -> Result<(), IdentityError> {
         let user = users::by_id(&self.0.db, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
@@ -150,7 +203,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(None),
+                &from.actor(None),
                 Entry::new("admin.2fa_reset", "success").target("user", id),
             )
             .await?;

@@ -29,7 +29,7 @@ use crate::audit::{Actor, Audit, Entry};
 pub use hasher::Hasher;
 pub use lockout::LockoutPolicy;
 use revocation::Revocations;
-pub use views::{LoginOutcome, SessionPage, SessionView, TokenPair, UserView};
+pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
 
 /// Lifetimes and limits, from the configuration.
 #[derive(Clone, Debug)]
@@ -95,18 +95,26 @@ pub enum IdentityError {
     /// The action needs a second factor within the step-up window.
     #[error("a recent second factor is required")]
     StepUpRequired,
+    /// A list's cursor that is not one of its positions.
+    #[error(transparent)]
+    BadCursor(#[from] crate::page::BadCursor),
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot be disabled or demoted")]
+    LastAdmin,
     /// Not found, or someone else's.
     #[error("not found")]
     NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("password hashing failed: {0}")]
-    Hashing(String),
+    /// A failure of ours that is not the database's: hashing, a secret that does not
+    /// open, a QR code that cannot be drawn.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<palisade_auth::password::HashError> for IdentityError {
     fn from(e: palisade_auth::password::HashError) -> Self {
-        IdentityError::Hashing(e.to_string())
+        IdentityError::Internal(e.to_string())
     }
 }
 
@@ -146,13 +154,13 @@ impl Principal {
 
 /// Where a request came from: for sessions and the audit trail.
 #[derive(Clone, Debug, Default)]
-pub struct Origin {
+pub struct Provenance {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
 }
 
-impl Origin {
+impl Provenance {
     fn actor(&self, user_id: Option<Uuid>) -> Actor {
         Actor {
             user_id,
@@ -292,7 +300,7 @@ impl Identity {
         &self,
         who: &Principal,
         perm: Permission,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         if who.can(perm) {
             return Ok(());
@@ -301,7 +309,7 @@ impl Identity {
         self.0
             .audit
             .record_or_log(
-                &origin.actor(Some(who.user_id)),
+                &from.actor(Some(who.user_id)),
                 Entry::new("authz.denied", "denied").detail("permission", perm.as_str()),
             )
             .await;
@@ -315,9 +323,9 @@ impl Identity {
         &self,
         who: &Principal,
         perm: Permission,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
-        self.require(who, perm, origin).await?;
+        self.require(who, perm, from).await?;
         let recent = unix_now().saturating_sub(who.auth_time) <= STEP_UP_WINDOW.as_secs();
         if recent && who.amr.iter().any(|m| m == "otp") {
             return Ok(());
@@ -326,7 +334,7 @@ impl Identity {
         self.0
             .audit
             .record_or_log(
-                &origin.actor(Some(who.user_id)),
+                &from.actor(Some(who.user_id)),
                 Entry::new("authz.step_up_required", "denied").detail("permission", perm.as_str()),
             )
             .await;
@@ -338,9 +346,9 @@ impl Identity {
     pub async fn clear_caches(
         &self,
         who: &Principal,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
-        self.require_step_up(who, Permission::AdminInfra, origin)
+        self.require_step_up(who, Permission::AdminInfra, from)
             .await?;
         {
             // Bumped under the lock, as in `forget_view`: a view loaded before the
@@ -355,7 +363,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(who.user_id)),
+                &from.actor(Some(who.user_id)),
                 Entry::new("infra.cache_cleared", "success"),
             )
             .await?;

@@ -7,8 +7,9 @@ use palisade_store::repo::{now, sessions};
 use uuid::Uuid;
 
 use super::accounts::{check_name, check_password};
-use super::{Identity, IdentityError, Origin, Principal, SessionPage, SessionView, UserView};
+use super::{Identity, IdentityError, Principal, Provenance, SessionView, UserView};
 use crate::audit::Entry;
+use crate::page::{Cursor, Limit, Page};
 
 impl Identity {
     pub(super) async fn own_user(&self, who: &Principal) -> Result<User, IdentityError> {
@@ -24,7 +25,7 @@ impl Identity {
         &self,
         user: &User,
         password: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         if self.is_locked(user.id).await? {
             self.0.hasher.verify_dummy(password.to_owned()).await?;
@@ -38,7 +39,7 @@ impl Identity {
         {
             Verdict::Match { .. } => Ok(()),
             Verdict::Mismatch => {
-                self.failed_login(user, "confirm", origin).await?;
+                self.failed_login(user, "confirm", from).await?;
                 Err(IdentityError::WrongPassword)
             }
         }
@@ -80,10 +81,10 @@ impl Identity {
         &self,
         who: &Principal,
         password: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password, origin).await?;
+        self.confirm_password(&user, password, from).await?;
         self.revoke_all(user.id, None, "account_deleted").await?;
         users::erase(&self.0.db, user.id, now()).await?;
         users::set_roles(&self.0.db, user.id, &[]).await?;
@@ -92,7 +93,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(user.id)),
+                &from.actor(Some(user.id)),
                 Entry::new("user.deleted", "success").target("user", user.id),
             )
             .await?;
@@ -105,10 +106,10 @@ impl Identity {
         who: &Principal,
         current: &str,
         new: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, current, origin).await?;
+        self.confirm_password(&user, current, from).await?;
         let mut errors = Vec::new();
         check_password("new_password", new, &[&user.email, &user.name], &mut errors);
         if new == current {
@@ -133,7 +134,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(user.id)),
+                &from.actor(Some(user.id)),
                 Entry::new("user.password_changed", "success")
                     .target("user", user.id)
                     .detail("sessions_ended", ended.len()),
@@ -142,25 +143,20 @@ impl Identity {
         Ok(())
     }
 
-    /// The caller's active sessions, newest first: `limit` of them, older than
-    /// `before` when given.
+    /// The caller's active sessions, newest first (session ids are UUIDv7).
     pub async fn my_sessions(
         &self,
         who: &Principal,
-        before: Option<Uuid>,
-        limit: u64,
-    ) -> Result<SessionPage, IdentityError> {
-        let mut list =
-            sessions::active_of(&self.0.db, who.user_id, now(), before, Some(limit + 1)).await?;
-        let more = list.len() as u64 > limit;
-        list.truncate(limit as usize);
-        Ok(SessionPage {
-            next: more.then(|| list.last().map(|s| s.id)).flatten(),
-            items: list
-                .iter()
-                .map(|s| SessionView::of(s, who.session_id))
-                .collect(),
-        })
+        cursor: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<SessionView>, IdentityError> {
+        let before = match cursor {
+            Some(c) => Some(c.position::<Uuid>()?),
+            None => None,
+        };
+        let rows = sessions::active_of(&self.0.db, who.user_id, now(), before, Some(limit.fetch()))
+            .await?;
+        Ok(Page::of(rows, limit, |s| s.id).map(|s| SessionView::of(&s, who.session_id)))
     }
 
     /// Ends one of the caller's sessions. Someone else's session is `NotFound`, as if
@@ -169,7 +165,7 @@ impl Identity {
         &self,
         who: &Principal,
         id: Uuid,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         if !sessions::revoke(&self.0.db, id, who.user_id, "ended_by_user", now()).await? {
             return Err(IdentityError::NotFound);
@@ -178,7 +174,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(who.user_id)),
+                &from.actor(Some(who.user_id)),
                 Entry::new("session.ended", "success").target("session", id),
             )
             .await?;

@@ -9,7 +9,7 @@ use palisade_store::repo::{lockout, now, sessions};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Identity, IdentityError, Origin, Principal, TokenPair};
+use super::{Identity, IdentityError, Principal, Provenance, TokenPair};
 use crate::audit::{self, Entry};
 
 /// What enrolment shows the user once.
@@ -34,7 +34,7 @@ fn purpose(user: &User) -> Vec<u8> {
 impl Identity {
     fn authenticator(&self, user: &User, secret: &[u8]) -> Result<Authenticator, IdentityError> {
         Authenticator::new(secret, &self.0.settings.totp_issuer, &user.email)
-            .map_err(|e| IdentityError::Hashing(e.to_string()))
+            .map_err(|e| IdentityError::Internal(e.to_string()))
     }
 
     fn open_secret(&self, user: &User) -> Result<Option<Vec<u8>>, IdentityError> {
@@ -47,7 +47,7 @@ impl Identity {
             .map(Some)
             .map_err(|e| {
                 tracing::error!(user_id = %user.id, error = %e, "cannot open a TOTP secret: ENCRYPTION_KEY changed?");
-                IdentityError::Hashing(e.to_string())
+                IdentityError::Internal(e.to_string())
             })
     }
 
@@ -56,10 +56,10 @@ impl Identity {
         &self,
         who: &Principal,
         password: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<Enrolment, IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password, origin).await?;
+        self.confirm_password(&user, password, from).await?;
         if user.totp_enabled_at.is_some() {
             return Err(IdentityError::TwoFactorOn);
         }
@@ -69,10 +69,10 @@ impl Identity {
             secret: auth.secret_base32(),
             otpauth_uri: auth
                 .otpauth_uri()
-                .map_err(|e| IdentityError::Hashing(e.to_string()))?,
+                .map_err(|e| IdentityError::Internal(e.to_string()))?,
             qr_svg: auth
                 .qr_svg()
-                .map_err(|e| IdentityError::Hashing(e.to_string()))?,
+                .map_err(|e| IdentityError::Internal(e.to_string()))?,
         };
         let change = Change {
             totp_secret: Some(Some(self.0.secrets.seal(&secret, &purpose(&user)))),
@@ -89,7 +89,7 @@ impl Identity {
         &self,
         who: &Principal,
         code: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<BackupCodes, IdentityError> {
         let user = self.own_user(who).await?;
         if user.totp_enabled_at.is_some() {
@@ -117,7 +117,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(user.id)),
+                &from.actor(Some(user.id)),
                 Entry::new("user.2fa_enabled", "success").target("user", user.id),
             )
             .await?;
@@ -132,10 +132,10 @@ impl Identity {
         who: &Principal,
         password: &str,
         code: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
-        self.confirm_password(&user, password, origin).await?;
+        self.confirm_password(&user, password, from).await?;
         if user.totp_enabled_at.is_none() {
             return Err(IdentityError::TwoFactorOff);
         }
@@ -148,7 +148,7 @@ impl Identity {
         self.0
             .audit
             .record(
-                &origin.actor(Some(user.id)),
+                &from.actor(Some(user.id)),
                 Entry::new("user.2fa_disabled", "success").target("user", user.id),
             )
             .await?;
@@ -162,7 +162,7 @@ impl Identity {
         &self,
         who: &Principal,
         code: &str,
-        origin: &Origin,
+        from: &Provenance,
     ) -> Result<TokenPair, IdentityError> {
         let user = self.own_user(who).await?;
         if user.totp_enabled_at.is_none() {
@@ -176,7 +176,7 @@ impl Identity {
             return Err(IdentityError::WrongCode);
         };
         if !self.check_second_factor(&user, code).await? {
-            self.report_failure(&user, "step_up", origin, locked.then_some(&counted))
+            self.report_failure(&user, "step_up", from, locked.then_some(&counted))
                 .await;
             return Err(IdentityError::WrongCode);
         }
@@ -189,7 +189,7 @@ impl Identity {
             return Err(IdentityError::Unauthenticated);
         }
         let entry = Entry::new("auth.step_up", "success").target("session", who.session_id);
-        audit::append(&mut tx, &origin.actor(Some(user.id)), &entry).await?;
+        audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;
         tx.commit().await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         Ok(self.token_pair(&user, roles, (who.session_id, methods, at), String::new()))

@@ -73,12 +73,6 @@ pub struct SessionView {
     pub current: bool,
 }
 
-/// A page of sessions and the cursor of the next.
-pub struct SessionPage {
-    pub items: Vec<SessionView>,
-    pub next: Option<Uuid>,
-}
-
 impl SessionView {
     pub fn of(s: &Session, current: Uuid) -> SessionView {
         SessionView {

@@ -1,6 +1,6 @@
 //! `users`, `user_roles` and `backup_codes`.
 
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Alias, Expr, ExprTrait, Iden, Order, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -191,6 +191,46 @@ pub async fn roles_of_many(
         .to_owned();
     let rows: Vec<UserRoleRow> = ex.fetch_all("user_roles", &stmt).await?;
     Ok(rows.into_iter().map(|r| (r.user_id, r.role)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
+/// Serialises changes that could leave no active admin, until `tx` ends: two admins
+/// demoting each other at once must not both succeed. (PostgreSQL: a transaction-scoped
+/// advisory lock; SQLite's transactions take its one writer lock already.)
+pub async fn lock_role_changes(tx: &mut crate::Tx) -> Result<(), StoreError> {
+    if tx.backend() == crate::Backend::Postgres {
+        // "palroles" in ASCII.
+        tx.execute_script("SELECT pg_advisory_xact_lock(8097872843740308851)")
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many accounts that are not disabled hold `role`.
+pub async fn count_active_with_role(
+    ex: impl Into<Exec<'_>>,
+    role: &str,
+) -> Result<i64, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::select()
+        .expr_as(
+            Expr::col((UserRoles::Table, UserRoles::UserId)).count(),
+            Alias::new("n"),
+        )
+        .from(UserRoles::Table)
+        .inner_join(
+            Users::Table,
+            Expr::col((Users::Table, Users::Id)).equals((UserRoles::Table, UserRoles::UserId)),
+        )
+        .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role))
+        .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
+        .to_owned();
+    let row: Option<Count> = ex.fetch_optional("user_roles", &stmt).await?;
+    Ok(row.map_or(0, |c| c.n))
 }
 
 /// Replaces the user's roles with `roles`.

@@ -96,16 +96,6 @@ pub const KEYS: &[Key] = &[
         "register, login, refresh, 2FA, password change: per IP",
     ),
     key(
-        "PALISADE_RATE_LIMIT_PAYMENT",
-        Some("60/60s"),
-        "payment creation, per user",
-    ),
-    key(
-        "PALISADE_RATE_LIMIT_EXPORT",
-        Some("10/60s"),
-        "exports, per user",
-    ),
-    key(
         "PALISADE_RATE_LIMIT_ALLOW",
         Some(""),
         "comma-separated CIDRs that bypass rate limits (monitoring, internal)",

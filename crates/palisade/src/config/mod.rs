@@ -307,8 +307,6 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
     let rates = [
         rate("PALISADE_RATE_LIMIT_GENERAL"),
         rate("PALISADE_RATE_LIMIT_AUTH"),
-        rate("PALISADE_RATE_LIMIT_PAYMENT"),
-        rate("PALISADE_RATE_LIMIT_EXPORT"),
     ];
     let rate_allow = parsed!("PALISADE_RATE_LIMIT_ALLOW", |v: &str| parse::list(v)
         .iter()
@@ -498,8 +496,6 @@ fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) ->
     let rate_limits = RateLimitSettings {
         general: quota(rates[0], default_rates.general, Some(100)),
         auth: quota(rates[1], default_rates.auth, None),
-        payment: quota(rates[2], default_rates.payment, None),
-        export: quota(rates[3], default_rates.export, None),
         allow: rate_allow.unwrap_or_default(),
     };
     let defaults_id = IdentitySettings::default();

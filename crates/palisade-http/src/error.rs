@@ -1,0 +1,117 @@
+//! Every service error as the problem a client sees: one status and one stable `code`
+//! per cause. A 5xx is logged here with its cause and answered with nothing of it.
+
+use http::StatusCode;
+use palisade_service::identity::IdentityError;
+use palisade_store::StoreError;
+
+use crate::problem::Problem;
+
+impl From<IdentityError> for Problem {
+    fn from(e: IdentityError) -> Problem {
+        let p = |status, code, title: &'static str, detail: &'static str| {
+            Problem::new(status, code, title).with_detail(detail)
+        };
+        match e {
+            IdentityError::InvalidCredentials => p(
+                StatusCode::UNAUTHORIZED,
+                "auth.invalid_credentials",
+                "Invalid email or password",
+                "the email or the password is wrong, or the account cannot sign in now",
+            ),
+            IdentityError::Unauthenticated => unauthenticated(),
+            IdentityError::RefreshReused => p(
+                StatusCode::UNAUTHORIZED,
+                "auth.refresh_reused",
+                "The refresh token was already used; the session is revoked",
+                "sign in again",
+            ),
+            IdentityError::RefreshInvalid => p(
+                StatusCode::UNAUTHORIZED,
+                "auth.refresh_invalid",
+                "Invalid or expired refresh token",
+                "sign in again",
+            ),
+            IdentityError::EmailTaken => p(
+                StatusCode::CONFLICT,
+                "auth.email_taken",
+                "The email is already registered",
+                "an account with this email exists; sign in or reset its password",
+            ),
+            IdentityError::Invalid(errors) => Problem::invalid_fields(errors),
+            IdentityError::WrongPassword => p(
+                StatusCode::FORBIDDEN,
+                "auth.wrong_password",
+                "The password is wrong",
+                "the password given to confirm this is not the account's",
+            ),
+            IdentityError::WrongCode => p(
+                StatusCode::FORBIDDEN,
+                "auth.wrong_code",
+                "The code is wrong or was already used",
+                "give a current code from the authenticator app, or an unused backup code",
+            ),
+            IdentityError::TwoFactorOn => p(
+                StatusCode::CONFLICT,
+                "auth.2fa_enabled",
+                "Two-factor authentication is already on",
+                "turn it off first to enrol again",
+            ),
+            IdentityError::TwoFactorOff => p(
+                StatusCode::CONFLICT,
+                "auth.2fa_disabled",
+                "Two-factor authentication is not on",
+                "turn two-factor authentication on first",
+            ),
+            IdentityError::NoEnrolment => p(
+                StatusCode::CONFLICT,
+                "auth.2fa_not_started",
+                "Start two-factor enrolment first",
+                "POST /api/v1/me/2fa/setup comes before the confirmation",
+            ),
+            IdentityError::Forbidden => p(
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "You lack the permission for this",
+                "your roles do not grant this action",
+            ),
+            IdentityError::StepUpRequired => p(
+                StatusCode::FORBIDDEN,
+                "auth.step_up_required",
+                "Sign in again with your second factor to do this",
+                "POST /api/v1/auth/step-up with a current code, then repeat the request",
+            ),
+            IdentityError::LastAdmin => p(
+                StatusCode::CONFLICT,
+                "users.last_admin",
+                "The last active admin must stay one",
+                "make another account an active admin first",
+            ),
+            IdentityError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
+            IdentityError::NotFound => Problem::not_found(),
+            IdentityError::Store(e) => Problem::from(e),
+            IdentityError::Internal(e) => {
+                tracing::error!(error = %e, "identity: internal error");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        tracing::error!(error = %e, "database error");
+        Problem::internal()
+    }
+}
+
+/// 401 `auth.unauthenticated`: the one answer for a missing, malformed, forged,
+/// expired or revoked token.
+pub fn unauthenticated() -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "auth.unauthenticated",
+        "Authentication required",
+    )
+    .with_detail("send a valid access token as Authorization: Bearer <token>")
+}
