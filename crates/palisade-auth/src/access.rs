@@ -4,7 +4,8 @@
 //! 32 bytes as the option. Verification allows exactly the configured algorithm (so
 //! `none`, or HS256 signed with the public key, is refused before anything else), checks
 //! the signature before the claims are read, then `exp`, `nbf`, `iss`, `aud` and
-//! `typ: at+jwt`. `jku`, `x5u` and `jwk` headers are ignored; `kid` must name our key.
+//! `typ: at+jwt`, and that `iat` is not in the future. `jku`, `x5u` and `jwk` headers
+//! are ignored; `kid` must name our key. Clocks may differ by [`LEEWAY_SECONDS`].
 
 use std::time::Duration;
 
@@ -17,8 +18,10 @@ use sha2::{Digest, Sha256};
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 pub const TYP: &str = "at+jwt";
-/// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECONDS: u64 = 30;
+/// Clock skew tolerated on `exp`, `nbf` and `iat` between the instances that issue
+/// and verify tokens (RFC 8725 § 3.10 leaves it to the verifier; 30 s at most).
+pub const LEEWAY_SECONDS: u64 = 30;
+const _: () = assert!(LEEWAY_SECONDS <= 30, "the baseline allows at most 30 s");
 
 /// The signing key.
 #[derive(Clone)]
@@ -51,13 +54,20 @@ impl SigningKey {
             .map_err(|e| KeyError::BadPem(e.to_string()))
     }
 
-    /// The key as PKCS#8 PEM, to store it (Ed25519 only).
+    /// The key as PKCS#8 v1 PEM (RFC 8410 § 7: the private key alone), to store it
+    /// (Ed25519 only). v1 is what OpenSSL and Python's `cryptography` read; the v2 form
+    /// with the public key beside it is refused by some of them.
     pub fn to_pem(&self) -> Option<String> {
         match self {
-            SigningKey::Ed25519(k) => k
-                .to_pkcs8_pem(Default::default())
-                .ok()
-                .map(|pem| pem.to_string()),
+            SigningKey::Ed25519(k) => {
+                let v1 = ed25519_dalek::pkcs8::KeypairBytes {
+                    secret_key: k.to_bytes(),
+                    public_key: None,
+                };
+                v1.to_pkcs8_pem(Default::default())
+                    .ok()
+                    .map(|pem| pem.to_string())
+            }
             SigningKey::Hs256(_) => None,
         }
     }
@@ -128,7 +138,7 @@ pub enum TokenError {
     Signature,
     #[error("expired")]
     Expired,
-    #[error("not yet valid")]
+    #[error("not yet valid, or issued in the future")]
     NotYetValid,
     #[error("wrong issuer, audience or type")]
     WrongClaims,
@@ -232,8 +242,18 @@ impl AccessTokens {
         jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap_or_default()
     }
 
-    /// Verifies `token` and returns its claims.
+    /// Verifies `token` at the current time and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = self.verify_signed(token)?;
+        if claims.iat > now + LEEWAY_SECONDS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// The signature, `exp`, `nbf`, `iss`, `aud` and `typ` checks.
+    fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != self.algorithm || header.kid.as_deref().is_some_and(|k| k != self.kid) {
@@ -387,6 +407,46 @@ mod tests {
         assert_eq!(t.verify(&old), Err(TokenError::Expired));
         let future = t.issue(subject(), now() + LEEWAY_SECONDS + 60);
         assert_eq!(t.verify(&future), Err(TokenError::NotYetValid));
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused_beyond_the_leeway() {
+        let key = SigningKey::generate_ed25519();
+        let t = AccessTokens::new(&key, ISS, AUD, Duration::from_secs(900));
+        let der = match &key {
+            SigningKey::Ed25519(k) => k.to_pkcs8_der().expect("der").as_bytes().to_vec(),
+            SigningKey::Hs256(_) => unreachable!(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TYP.into());
+        header.kid = Some(t.kid.clone());
+        let mut claims = t.verify(&t.issue(subject(), now())).expect("valid");
+        let sign = |c: &Claims| {
+            jsonwebtoken::encode(&header, c, &EncodingKey::from_ed_der(&der)).expect("sign")
+        };
+        claims.iat = now() + LEEWAY_SECONDS + 60;
+        assert_eq!(t.verify(&sign(&claims)), Err(TokenError::NotYetValid));
+        claims.iat = now() + LEEWAY_SECONDS - 10;
+        assert!(t.verify(&sign(&claims)).is_ok(), "within the leeway");
+    }
+
+    #[test]
+    fn keys_are_stored_as_pkcs8_v1() {
+        let pem = SigningKey::generate_ed25519().to_pem().expect("pem");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64");
+        // SEQUENCE { INTEGER 0 (v1), AlgorithmIdentifier { id-Ed25519 }, OCTET STRING }
+        // and nothing after: RFC 8410 § 7's first example.
+        assert_eq!(der.len(), 48);
+        assert_eq!(
+            &der[..16],
+            &[
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20
+            ]
+        );
     }
 
     #[test]

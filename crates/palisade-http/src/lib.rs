@@ -16,11 +16,11 @@ pub mod extract;
 pub mod layers;
 pub mod openapi;
 pub mod problem;
+pub mod prometheus;
 pub mod routes;
 pub mod server;
 mod settings;
 mod state;
-pub mod telemetry;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

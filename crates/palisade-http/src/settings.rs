@@ -18,30 +18,19 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// `PALISADE_REQUEST_TIMEOUT`: longest a request may take to answer.
     pub request_timeout: Duration,
-    /// `PALISADE_HEADER_READ_TIMEOUT`: longest a client may take to send its headers.
+    /// `PALISADE_HEADER_READ_TIMEOUT`: longest a client may take to send a request's
+    /// head, counted from its connection (or, on a kept-alive HTTP/1 connection, from
+    /// the last answer).
     pub header_read_timeout: Duration,
+    /// `PALISADE_IDLE_TIMEOUT`: an HTTP/2 connection with no request in flight for this
+    /// long is closed.
+    pub idle_timeout: Duration,
+    /// `PALISADE_MAX_CONNECTIONS_PER_CLIENT`: open connections one peer address may
+    /// hold; trusted proxies are exempt.
+    pub max_connections_per_client: usize,
     /// `PALISADE_SHUTDOWN_DELAY`: after a shutdown signal, how long to keep accepting
     /// (answering `/ready` with 503) so load balancers notice before the drain.
     pub shutdown_delay: Duration,
     /// `PALISADE_SHUTDOWN_TIMEOUT`: longest wait for in-flight requests to finish.
     pub shutdown_timeout: Duration,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            allowed_origins: Vec::new(),
-            trusted_proxies: Vec::new(),
-            ops_allow: vec![
-                "127.0.0.0/8".parse().expect("valid"),
-                "::1/128".parse().expect("valid"),
-            ],
-            behind_tls: false,
-            body_limit: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_delay: Duration::ZERO,
-            shutdown_timeout: Duration::from_secs(30),
-        }
-    }
 }

@@ -12,7 +12,7 @@ use palisade_store::ratelimit::RateLimiter;
 
 use crate::layers::rate_limit::RateLimitSettings;
 
-use crate::telemetry::Metrics;
+use crate::prometheus::Metrics;
 
 /// What handlers share: one `Arc`, so the clone each handler's `State` takes is one
 /// reference count.

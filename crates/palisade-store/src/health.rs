@@ -3,13 +3,14 @@
 //! Every interval a task pings the primary and counts the migrations not yet applied,
 //! keeps both in [`DbHealth`] (read by `/ready` and `/health` without touching the
 //! database), and refreshes the `database_up` and `db_pool_connections` gauges. The
-//! task ends by itself once every [`DbHealth`] handle is dropped.
+//! task is one of the server's [`Tasks`] and stops with them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::Db;
+use crate::background::Tasks;
 use crate::schema::{self, Counts};
 
 /// `applied` before the migration status was first read.
@@ -29,15 +30,19 @@ struct State {
 }
 
 impl DbHealth {
-    /// Checks once, then starts the periodic check.
-    pub async fn start(db: Db, every: Duration, timeout: Duration) -> DbHealth {
+    /// Checks once, then every `every` among `tasks`.
+    pub async fn start(db: Db, every: Duration, timeout: Duration, tasks: &mut Tasks) -> DbHealth {
         let state = Arc::new(State {
             up: AtomicBool::new(true),
             applied: AtomicUsize::new(UNKNOWN),
             pending: AtomicUsize::new(0),
         });
         check(&db, &state, timeout).await;
-        tokio::spawn(run(db, Arc::downgrade(&state), every, timeout));
+        let shared = state.clone();
+        tasks.every("database health check", every, move || {
+            let (db, state) = (db.clone(), shared.clone());
+            async move { check(&db, &state, timeout).await }
+        });
         DbHealth { state }
     }
 
@@ -59,18 +64,6 @@ impl DbHealth {
             applied,
             pending: self.pending_migrations(),
         })
-    }
-}
-
-async fn run(db: Db, state: Weak<State>, every: Duration, timeout: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is immediate, and `start` has just checked.
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let Some(state) = state.upgrade() else { return };
-        check(&db, &state, timeout).await;
     }
 }
 

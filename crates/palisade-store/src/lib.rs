@@ -10,6 +10,7 @@
 //! task ([`health`]) pings the database and keeps the readiness flag and pool gauges
 //! current.
 
+pub mod background;
 mod db;
 pub use db::redact_url;
 pub mod dialect;

@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use crate::RetryPolicy;
 
-/// How to reach the database; built by the binary's configuration loader.
-#[derive(Clone, Debug)]
+/// How to reach the database; built by the binary's configuration loader. Its `Debug`
+/// shows the URLs without their passwords.
+#[derive(Clone)]
 pub struct StoreSettings {
     /// `sqlite://path` or `postgres://…`.
     pub url: String,
@@ -20,8 +21,23 @@ pub struct StoreSettings {
     pub retry: RetryPolicy,
 }
 
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &crate::redact_url(&self.url))
+            .field("read_url", &self.read_url.as_deref().map(crate::redact_url))
+            .field("pool_max", &self.pool_max)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("debug_sql", &self.debug_sql)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
 impl StoreSettings {
-    /// Defaults for `url`, as the reference backends configure their pools.
+    /// `url` with a small pool of modest timeouts: for tests and tools. The server
+    /// takes every value from its configuration.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),

@@ -50,7 +50,8 @@ pub fn run(args: AuditArgs, config_file: Option<&Path>) -> ExitCode {
         ProgressBar::hidden()
     };
     let verdict = ctx.runtime.block_on(
-        ctx.identity
+        ctx.services
+            .identity
             .audit()
             .verify(anchor.as_ref(), |rows| bar.set_position(rows)),
     );

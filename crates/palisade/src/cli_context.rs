@@ -1,20 +1,17 @@
 //! What the administrative subcommands (`user`, `audit`) share: the validated
-//! configuration, a runtime, and the identity service over the database with this
-//! build's migrations applied.
+//! configuration, a runtime, and the application's services.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use palisade_service::identity::Identity;
-use palisade_store::{Db, redact_url};
+use palisade::app::{self, Services};
+use palisade::config;
 
-use crate::config::{self, Config};
-use crate::{EXIT_CONFIG, serve};
+use crate::EXIT_CONFIG;
 
 pub struct CliContext {
     pub runtime: tokio::runtime::Runtime,
-    pub identity: Identity,
+    pub services: Services,
 }
 
 /// Builds the context, or says why not and returns the exit code.
@@ -33,23 +30,11 @@ pub fn open(config_file: Option<&Path>) -> Result<CliContext, ExitCode> {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         })?;
-    let opened = runtime.block_on(connect(&config));
-    match opened {
-        Ok(identity) => Ok(CliContext { runtime, identity }),
+    match runtime.block_on(app::services(&config)) {
+        Ok(services) => Ok(CliContext { runtime, services }),
         Err(e) => {
             eprintln!("error: {e:#}");
             Err(ExitCode::FAILURE)
         }
     }
-}
-
-async fn connect(config: &Config) -> anyhow::Result<Identity> {
-    let db = Db::connect(&config.store)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&config.store.url)))?;
-    if config.migrate_on_start {
-        serve::migrate_on_start(&db).await?;
-    }
-    let (identity, _) = serve::identity(config, &db)?;
-    Ok(identity)
 }

@@ -1,18 +1,17 @@
-//! `palisade`: the command line. Each subcommand is wiring over the library crates.
+//! `palisade`: the command line. Each subcommand is wiring over the `palisade`
+//! library ([`palisade::app`], [`palisade::config`]) and the crates below it.
 
 mod audit;
 mod cli_context;
-mod config;
-mod keys;
 mod migrate;
 mod serve;
-mod telemetry;
 mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use palisade::{config, telemetry};
 
 /// A production-hardened JSON API backend.
 #[derive(Parser)]

@@ -123,7 +123,7 @@ fn database_url(args: &MigrateArgs, config_file: Option<&Path>) -> anyhow::Resul
     }
     let loaded = config::load(config_file);
     match loaded.config {
-        Some(c) => Ok(c.store.url),
+        Some(c) => Ok(c.database.store.url),
         None => bail!("{}", config::ConfigError(loaded.problems)),
     }
 }

@@ -63,9 +63,8 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let CliContext {
-        runtime, identity, ..
-    } = ctx;
+    let CliContext { runtime, services } = ctx;
+    let identity = services.identity;
     let from = Provenance {
         user_agent: Some("palisade-cli".into()),
         ..Provenance::default()

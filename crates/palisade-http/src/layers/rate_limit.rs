@@ -37,21 +37,6 @@ pub struct RateLimitSettings {
     pub allow: Vec<IpNet>,
 }
 
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        let per = |count, secs, burst| Quota {
-            count,
-            window: Duration::from_secs(secs),
-            burst,
-        };
-        RateLimitSettings {
-            general: per(300, 60, 100),
-            auth: per(10, 900, 10),
-            allow: Vec::new(),
-        }
-    }
-}
-
 /// A route's tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tier {

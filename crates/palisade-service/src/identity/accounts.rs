@@ -223,7 +223,7 @@ impl Identity {
         }
         if user.totp_enabled_at.is_some() {
             let challenge = self.0.refresh.first();
-            let expires = at + self.0.settings.mfa_token_lifetime;
+            let expires = at + super::MFA_TOKEN_LIFETIME;
             sessions::insert_challenge(&self.0.db, &challenge.hash, user.id, expires).await?;
             count_attempt("password", "mfa_required");
             return Ok(LoginOutcome::MfaRequired {

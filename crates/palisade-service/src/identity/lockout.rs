@@ -1,7 +1,7 @@
 //! The lockout rule (SECURITY-BASELINE.md § Lockout and throttling): `threshold` failed
 //! logins within `window` lock the account for `duration`, doubling with each further
-//! lock up to `max_duration`; a success resets; never more than `hourly_cap` failures
-//! per hour. Pure functions over the stored counters, so the rule is tested without a
+//! lock up to [`MAX_DURATION`]; a success resets; never more than [`HOURLY_CAP`]
+//! failures per hour. Pure functions over the stored counters, so the rule is tested without a
 //! database and the state lives where every instance sees it.
 
 use std::time::Duration;
@@ -10,26 +10,19 @@ use palisade_store::repo::lockout::Failures;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The configurable part of the rule.
 #[derive(Clone, Copy, Debug)]
 pub struct LockoutPolicy {
     pub threshold: u32,
     pub window: Duration,
     pub duration: Duration,
-    pub max_duration: Duration,
-    pub hourly_cap: u32,
 }
 
-impl Default for LockoutPolicy {
-    fn default() -> Self {
-        LockoutPolicy {
-            threshold: 5,
-            window: Duration::from_secs(15 * 60),
-            duration: Duration::from_secs(15 * 60),
-            max_duration: Duration::from_secs(24 * 3600),
-            hourly_cap: 100,
-        }
-    }
-}
+/// The longest a lock lasts, however often it doubled.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Failures per hour beyond which an account is refused whatever the threshold
+/// (ASVS 4.0.3 2.2.1).
+pub const HOURLY_CAP: u32 = 100;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -38,8 +31,8 @@ impl LockoutPolicy {
     pub fn is_locked(&self, f: Option<&Failures>, now: OffsetDateTime) -> bool {
         let Some(f) = f else { return false };
         let locked = f.locked_until.is_some_and(|until| now < until);
-        let capped = i64::from(f.hour_failures) >= i64::from(self.hourly_cap)
-            && now - f.hour_started_at < HOUR;
+        let capped =
+            i64::from(f.hour_failures) >= i64::from(HOURLY_CAP) && now - f.hour_started_at < HOUR;
         locked || capped
     }
 
@@ -76,7 +69,7 @@ impl LockoutPolicy {
         let length = self
             .duration
             .saturating_mul(1 << doublings)
-            .min(self.max_duration);
+            .min(MAX_DURATION);
         f.locked_until = Some(now + length);
         f.lockouts = f.lockouts.saturating_add(1);
         f.failures = 0;
@@ -89,6 +82,15 @@ impl LockoutPolicy {
 mod tests {
     use super::*;
 
+    /// The baseline's values: 5 failures in 15 minutes lock for 15 minutes.
+    fn baseline() -> LockoutPolicy {
+        LockoutPolicy {
+            threshold: 5,
+            window: Duration::from_secs(15 * 60),
+            duration: Duration::from_secs(15 * 60),
+        }
+    }
+
     fn at(minutes: i64) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minutes)
     }
@@ -99,7 +101,7 @@ mod tests {
 
     #[test]
     fn five_failures_in_the_window_lock_for_fifteen_minutes() {
-        let p = LockoutPolicy::default();
+        let p = baseline();
         let mut f = None;
         for i in 0..4 {
             let (next, locked) = fail(&p, f, at(i));
@@ -115,7 +117,7 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_do_not_add_up() {
-        let p = LockoutPolicy::default();
+        let p = baseline();
         let mut f = None;
         for i in 0..10 {
             // One failure every 4 minutes: at most 4 fall in any 15-minute window
@@ -131,7 +133,7 @@ mod tests {
 
     #[test]
     fn each_further_lock_doubles_up_to_a_day() {
-        let p = LockoutPolicy::default();
+        let p = baseline();
         let mut f = None;
         let mut now = at(0);
         let mut lengths = Vec::new();
@@ -154,7 +156,7 @@ mod tests {
     fn the_hourly_ceiling_holds_whatever_the_threshold() {
         let p = LockoutPolicy {
             threshold: 1000,
-            ..LockoutPolicy::default()
+            ..baseline()
         };
         let mut f = None;
         for i in 0..100 {

@@ -40,25 +40,14 @@ pub struct IdentitySettings {
     /// successor; later, it revokes the session.
     pub refresh_grace: Duration,
     pub max_sessions: usize,
-    pub mfa_token_lifetime: Duration,
     pub lockout: LockoutPolicy,
-    /// The issuer label in authenticator apps.
-    pub totp_issuer: String,
 }
 
-impl Default for IdentitySettings {
-    fn default() -> Self {
-        IdentitySettings {
-            refresh_idle: Duration::from_secs(7 * 24 * 3600),
-            refresh_absolute: Duration::from_secs(30 * 24 * 3600),
-            refresh_grace: Duration::from_secs(10),
-            max_sessions: 10,
-            mfa_token_lifetime: Duration::from_secs(5 * 60),
-            lockout: LockoutPolicy::default(),
-            totp_issuer: "Palisade".into(),
-        }
-    }
-}
+/// How long the token of a login's code step lives (SECURITY-BASELINE.md § Two-factor
+/// authentication: 5 minutes, single use).
+pub const MFA_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// The issuer label authenticator apps show.
+pub const TOTP_ISSUER: &str = "Palisade";
 
 /// Why an identity operation failed; the HTTP layer maps each to one status and code.
 #[derive(Debug, thiserror::Error)]

@@ -33,7 +33,7 @@ fn purpose(user: &User) -> Vec<u8> {
 
 impl Identity {
     fn authenticator(&self, user: &User, secret: &[u8]) -> Result<Authenticator, IdentityError> {
-        Authenticator::new(secret, &self.0.settings.totp_issuer, &user.email)
+        Authenticator::new(secret, super::TOTP_ISSUER, &user.email)
             .map_err(|e| IdentityError::Internal(e.to_string()))
     }
 

@@ -1,15 +1,21 @@
-//! Configuration: defaults, then `palisade.toml` (optional), then the environment
-//! (with `.env` loaded first outside production). Every value is parsed and checked
-//! here, and every problem is reported at once, so an operator fixes a bad deployment
-//! in one pass.
+//! Configuration: the registry's defaults ([`registry`]), then `palisade.toml`
+//! (optional), then the environment (with `.env` loaded first outside production).
+//!
+//! Each section of [`Config`] is built by a function of its own that reads typed
+//! values through one accessor ([`reader::Reader`]); every problem is recorded there,
+//! so an operator sees all of them at once and fixes a bad deployment in one pass. The
+//! registry is the only place defaults are written; a value is parsed once and carried
+//! forward in its type; secrets travel as [`Secret`]s.
 
-mod keys;
-mod parse;
+pub mod parse;
+mod reader;
+pub mod registry;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -19,13 +25,21 @@ use ipnet::IpNet;
 use palisade_http::HttpSettings;
 use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
-use palisade_store::StoreSettings;
 use palisade_store::ratelimit::Quota;
+use palisade_store::{RetryPolicy, StoreSettings};
 
-pub use keys::KEYS;
+use reader::Reader;
+pub use registry::KEYS;
+pub use secret::Secret;
 
-/// Largest body limit production accepts (SECURITY-BASELINE.md § HTTP).
+/// Largest body limit accepted (SECURITY-BASELINE.md § HTTP).
 const BODY_LIMIT_CEILING: usize = 10 * 1024 * 1024;
+/// Production floors (SECURITY-BASELINE.md).
+const PRODUCTION_MAX_LOCKOUT_THRESHOLD: u32 = 10;
+const PRODUCTION_MIN_LOCKOUT_TIME: Duration = Duration::from_secs(15 * 60);
+const PRODUCTION_MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The loosest auth tier production accepts: 100 requests per 15 minutes.
+const PRODUCTION_AUTH_TIER_CEILING: (u32, Duration) = (100, Duration::from_secs(15 * 60));
 
 /// Secrets that ship in examples and tutorials, refused in production.
 const KNOWN_WEAK: &[&str] = &[
@@ -50,31 +64,40 @@ pub enum Environment {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub env: Environment,
-    pub host: IpAddr,
-    pub port: u16,
-    pub store: StoreSettings,
-    pub db_health_interval: Duration,
-    pub migrate_on_start: bool,
+    pub listen: SocketAddr,
     pub log_level: String,
+    pub database: DatabaseConfig,
+    /// `REDIS_URL`: state shared between instances (rate limits).
+    pub redis: Option<RedisConfig>,
     pub http: HttpSettings,
-    pub identity: IdentityConfig,
-    /// `REDIS_URL`: shared state (rate limits) between instances.
-    pub redis_url: Option<String>,
-    pub redis_prefix: String,
     pub rate_limits: RateLimitSettings,
+    pub identity: IdentityConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    pub store: StoreSettings,
+    /// How often the background check pings the database.
+    pub health_interval: Duration,
+    /// `serve` applies pending migrations before it listens.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub url: Secret<String>,
+    /// Prefix of every key (several deployments on one Redis).
+    pub prefix: String,
 }
 
 /// Keys and lifetimes of identity and access.
 #[derive(Clone, Debug)]
 pub struct IdentityConfig {
     /// Development keys are generated here on first start.
-    pub data_dir: std::path::PathBuf,
-    /// Ed25519 PKCS#8 PEM file (EdDSA).
-    pub jwt_key_file: Option<std::path::PathBuf>,
-    /// HS256 secret; chosen when set.
-    pub jwt_secret: Option<String>,
-    /// 64 hex digits.
-    pub encryption_key: Option<String>,
+    pub data_dir: PathBuf,
+    pub signing: Signing,
+    /// `ENCRYPTION_KEY`; generated into `data_dir` in development when unset.
+    pub encryption_key: Option<Secret<[u8; 32]>>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
@@ -82,6 +105,17 @@ pub struct IdentityConfig {
     /// Password-hashing threads; `None`: one per core.
     pub hash_threads: Option<usize>,
     pub settings: IdentitySettings,
+}
+
+/// Where the access-token signing key comes from.
+#[derive(Clone, Debug)]
+pub enum Signing {
+    /// An Ed25519 key generated into the data directory on first start.
+    Development,
+    /// An Ed25519 PKCS#8 PEM file (EdDSA).
+    KeyFile(PathBuf),
+    /// An HS256 secret of at least 32 bytes.
+    Hs256(Secret<String>),
 }
 
 /// One effective value, for `palisade config check`.
@@ -119,6 +153,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 impl Loaded {
     pub fn into_result(self) -> Result<Config, ConfigError> {
         match self.config {
@@ -155,12 +191,16 @@ pub fn load(file: Option<&Path>) -> Loaded {
             toml_path.display()
         ));
     }
-    let figment = Figment::new().merge(Toml::file(&toml_path)).merge(
-        Env::raw()
-            .filter_map(|k| keys::find(k.as_str()).map(|key| key.env.to_ascii_lowercase().into())),
-    );
+    let figment =
+        Figment::new()
+            .merge(Toml::file(&toml_path))
+            .merge(Env::raw().filter_map(|k| {
+                registry::find(k.as_str()).map(|key| key.env.to_ascii_lowercase().into())
+            }));
     for (name, _) in std::env::vars() {
-        if name.starts_with("PALISADE_") && keys::find(&name).is_none() && name != "PALISADE_CONFIG"
+        if name.starts_with("PALISADE_")
+            && registry::find(&name).is_none()
+            && name != "PALISADE_CONFIG"
         {
             problems.push(format!("{name} is not a configuration key (misspelt?)"));
         }
@@ -173,7 +213,7 @@ pub fn load(file: Option<&Path>) -> Loaded {
         }
     };
     for k in raw.keys() {
-        if keys::find(k).is_none() {
+        if registry::find(k).is_none() {
             problems.push(format!("{}: unknown key `{k}`", toml_path.display()));
         }
     }
@@ -207,12 +247,33 @@ pub fn load(file: Option<&Path>) -> Loaded {
             values.insert(key.env, v);
         }
     }
-    let config = build(&values, &mut problems);
+    let config = match build(&values) {
+        Ok(c) => Some(c),
+        Err(p) => {
+            problems.extend(p);
+            None
+        }
+    };
     Loaded {
         config,
         entries,
         problems,
     }
+}
+
+/// The registry's defaults with `overrides`, and nothing from the environment or a
+/// file: for tests and tools that configure an instance in code.
+pub fn with(overrides: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut values: BTreeMap<&'static str, String> = KEYS
+        .iter()
+        .filter_map(|k| k.default.map(|d| (k.env, d.to_owned())))
+        .collect();
+    for (key, value) in overrides {
+        let key = registry::find(key)
+            .ok_or_else(|| ConfigError(vec![format!("{key} is not a configuration key")]))?;
+        values.insert(key.env, (*value).to_owned());
+    }
+    build(&values).map_err(ConfigError)
 }
 
 fn as_text(v: &Value) -> Result<String, ()> {
@@ -235,7 +296,7 @@ fn as_text(v: &Value) -> Result<String, ()> {
     }
 }
 
-fn show(key: &keys::Key, value: Option<&str>) -> String {
+fn show(key: &registry::Key, value: Option<&str>) -> String {
     match value {
         None => "(unset)".into(),
         Some(_) if key.secret => "(set, redacted)".into(),
@@ -244,314 +305,69 @@ fn show(key: &keys::Key, value: Option<&str>) -> String {
     }
 }
 
-/// Parses and cross-checks every value; appends each problem found.
-fn build(values: &BTreeMap<&'static str, String>, problems: &mut Vec<String>) -> Option<Config> {
-    let get = |k: &str| values.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    // Parses key `k` with `f`; records a problem and yields None when it fails.
-    let mut field = |k: &'static str, f: &dyn Fn(&str) -> Result<(), String>| {
-        if let Some(v) = get(k)
-            && let Err(e) = f(v)
-        {
-            problems.push(format!("{k}: {e}"));
-        }
-    };
-    macro_rules! parsed {
-        ($k:expr, $parse:expr) => {{
-            field($k, &|v| $parse(v).map(|_| ()));
-            get($k).and_then(|v| $parse(v).ok())
-        }};
+/// Parses and cross-checks every value: the configuration, or every problem found.
+fn build(values: &BTreeMap<&'static str, String>) -> Result<Config, Vec<String>> {
+    let mut r = Reader::new(values);
+    let config = sections(&mut r);
+    match config {
+        Some(c) if r.problems.is_empty() => Ok(c),
+        _ => Err(r.problems),
     }
+}
 
-    let env = parsed!(
-        "PALISADE_ENV",
-        |v: &str| match v.to_ascii_lowercase().as_str() {
-            "development" | "dev" => Ok(Environment::Development),
-            "test" => Ok(Environment::Test),
-            "production" | "prod" => Ok(Environment::Production),
-            _ => Err(format!("`{v}` is not development, test or production")),
-        }
-    );
-    let host = parsed!("PALISADE_HOST", |v: &str| v
-        .parse::<IpAddr>()
-        .map_err(|_| format!("`{v}` is not an IP address")));
-    let port = parsed!("PORT", |v: &str| v
-        .parse::<u16>()
-        .map_err(|_| format!("`{v}` is not a port (0..=65535)")));
-    let database_url = parsed!("DATABASE_URL", |v: &str| db_url(v));
-    let read_url = parsed!("DATABASE_READ_URL", |v: &str| db_url(v));
-    let pool_max = parsed!("DB_POOL_MAX", |v: &str| match v.parse::<u32>() {
-        Ok(n) if (1..=1000).contains(&n) => Ok(n),
-        _ => Err(format!("`{v}` is not a pool size (1..=1000)")),
-    });
-    let idle = parsed!("DB_IDLE_TIMEOUT", parse::duration);
-    let connect = parsed!("DB_CONNECTION_TIMEOUT", parse::duration);
-    let debug_sql = parsed!("DEBUG_SQL", parse::boolean);
-    let migrate_on_start = parsed!("PALISADE_MIGRATE_ON_START", parse::boolean);
-    let health_every = parsed!(
-        "PALISADE_DB_HEALTH_INTERVAL",
-        |v: &str| match parse::duration(v) {
-            Ok(d) if d >= Duration::from_millis(100) => Ok(d),
-            Ok(_) => Err("must be at least 100ms".to_owned()),
-            Err(e) => Err(e),
-        }
-    );
-    // Checked now, read by the features that use them (shared state, tokens, cookies).
-    let _: Option<()> = parsed!("REDIS_URL", |v: &str| if v.starts_with("redis://")
-        || v.starts_with("rediss://")
-    {
-        Ok(())
-    } else {
-        Err("must start with redis:// or rediss://".to_owned())
-    });
-    let mut rate = |k: &'static str| parsed!(k, parse::rate);
-    let rates = [
-        rate("PALISADE_RATE_LIMIT_GENERAL"),
-        rate("PALISADE_RATE_LIMIT_AUTH"),
-    ];
-    let rate_allow = parsed!("PALISADE_RATE_LIMIT_ALLOW", |v: &str| parse::list(v)
-        .iter()
-        .map(|c| parse::cidr(c))
-        .collect::<Result<Vec<IpNet>, _>>());
-    let origins = parsed!("ALLOWED_ORIGINS", |v: &str| parse::list(v)
-        .iter()
-        .map(|o| parse::origin(o))
-        .collect::<Result<Vec<_>, _>>());
-    let proxies = parsed!("PALISADE_TRUSTED_PROXIES", |v: &str| parse::list(v)
-        .iter()
-        .map(|c| parse::cidr(c))
-        .collect::<Result<Vec<_>, _>>());
-    let ops = parsed!("PALISADE_OPS_ALLOW", |v: &str| parse::list(v)
-        .iter()
-        .map(|c| parse::cidr(c))
-        .collect::<Result<Vec<IpNet>, _>>());
-    let behind_tls = parsed!("PALISADE_BEHIND_TLS", parse::boolean);
-    let cookie_secure = parsed!("PALISADE_COOKIE_SECURE", parse::boolean);
-    let body_limit = parsed!("PALISADE_BODY_LIMIT", |v: &str| match parse::size(v) {
-        Ok(n) if n > BODY_LIMIT_CEILING => Err("must not exceed 10MiB".to_owned()),
-        other => other,
-    });
-    let request_timeout = parsed!("PALISADE_REQUEST_TIMEOUT", parse::duration);
-    let header_timeout = parsed!("PALISADE_HEADER_READ_TIMEOUT", parse::duration);
-    let shutdown_delay = parsed!("PALISADE_SHUTDOWN_DELAY", parse::duration);
-    let shutdown_timeout = parsed!("PALISADE_SHUTDOWN_TIMEOUT", parse::duration);
-    let _: Option<()> = parsed!("ENCRYPTION_KEY", |v: &str| if v.len() == 64
-        && v.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        Ok(())
-    } else {
-        Err("must be 32 bytes written as 64 hex digits".to_owned())
-    });
-    let access_ttl = parsed!(
-        "PALISADE_ACCESS_TOKEN_TTL",
-        |v: &str| match parse::duration(v) {
-            Ok(d) if (Duration::from_secs(60)..=Duration::from_secs(3600)).contains(&d) => Ok(d),
-            Ok(_) => Err("must be between 1m and 1h".to_owned()),
-            Err(e) => Err(e),
-        }
-    );
-    let refresh_idle = parsed!("PALISADE_REFRESH_IDLE", parse::duration);
-    let refresh_absolute = parsed!("PALISADE_REFRESH_ABSOLUTE", parse::duration);
-    let refresh_grace = parsed!(
-        "PALISADE_REFRESH_GRACE",
-        |v: &str| match parse::duration(v) {
-            Ok(d) if d <= Duration::from_secs(60) => Ok(d),
-            Ok(_) => Err("must not exceed 60s".to_owned()),
-            Err(e) => Err(e),
-        }
-    );
-    let hash_threads = parsed!(
-        "PALISADE_HASH_THREADS",
-        |v: &str| match v.parse::<usize>() {
-            Ok(n) if (1..=256).contains(&n) => Ok(n),
-            _ => Err(format!("`{v}` is not a count (1..=256)")),
-        }
-    );
-    let max_sessions = parsed!(
-        "PALISADE_MAX_SESSIONS",
-        |v: &str| match v.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => Ok(n),
-            _ => Err(format!("`{v}` is not a count (1..=1000)")),
-        }
-    );
-    let lock_threshold = parsed!(
-        "PALISADE_LOCKOUT_THRESHOLD",
-        |v: &str| match v.parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => Ok(n),
-            _ => Err(format!("`{v}` is not a count (1..=100)")),
-        }
-    );
-    let lock_window = parsed!("PALISADE_LOCKOUT_WINDOW", parse::duration);
-    let lock_duration = parsed!("PALISADE_LOCKOUT_DURATION", parse::duration);
-    let mut key_problems: Vec<String> = Vec::new();
-    let data_dir = get("PALISADE_DATA_DIR").unwrap_or("data").to_owned();
-    let key_file = get("PALISADE_JWT_KEY_FILE").map(std::path::PathBuf::from);
-    if let Some(f) = &key_file
-        && !f.is_file()
-    {
-        key_problems.push(format!(
-            "PALISADE_JWT_KEY_FILE: {} is not a readable file",
-            f.display()
-        ));
-    }
-    if let Some(s) = get("JWT_SECRET")
-        && s.len() < 32
-    {
-        key_problems.push("JWT_SECRET: must be at least 32 bytes".into());
-    }
-    if key_file.is_some() && get("JWT_SECRET").is_some() {
-        key_problems.push(
-            "PALISADE_JWT_KEY_FILE and JWT_SECRET are both set: one signing key, one algorithm"
-                .into(),
-        );
-    }
-    problems.extend(key_problems);
-    let log_level = get("LOG_LEVEL").unwrap_or("info").to_owned();
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
-        problems.push(format!("LOG_LEVEL: `{log_level}` is not a log filter: {e}"));
-    }
-    let env = env.unwrap_or(Environment::Development);
-
-    if env == Environment::Production {
-        if let Some(s) = get("JWT_SECRET") {
-            production_secret("JWT_SECRET", s, 32, problems);
-        }
-        if let Some(k) = get("ENCRYPTION_KEY") {
-            production_secret("ENCRYPTION_KEY", k, 64, problems);
-        }
-        if key_file.is_none() && get("JWT_SECRET").is_none() {
-            problems.push(
-                "PALISADE_JWT_KEY_FILE (Ed25519) or JWT_SECRET (HS256): production needs an \
-                 explicit signing key"
-                    .into(),
-            );
-        }
-        if get("ENCRYPTION_KEY").is_none() {
-            problems.push("ENCRYPTION_KEY: must be set in production".into());
-        }
-        if lock_threshold.is_some_and(|n| n > 10) {
-            problems.push("PALISADE_LOCKOUT_THRESHOLD: production allows at most 10".into());
-        }
-        let floor = Duration::from_secs(15 * 60);
-        for (key, value) in [
-            ("PALISADE_LOCKOUT_WINDOW", lock_window),
-            ("PALISADE_LOCKOUT_DURATION", lock_duration),
-        ] {
-            if value.is_some_and(|d| d < floor) {
-                problems.push(format!("{key}: production allows no less than 15m"));
-            }
-        }
-        if cookie_secure == Some(false) {
-            problems.push(
-                "PALISADE_COOKIE_SECURE: plain-HTTP cookies are refused in production".into(),
-            );
-        }
-        if let Some(list) = &origins
-            && let Some(o) = list.iter().find(|o| o.starts_with("http://"))
-        {
-            problems.push(format!(
-                "ALLOWED_ORIGINS: `{o}` is plain HTTP; production origins must be https://"
-            ));
-        }
-    }
-
-    let defaults = HttpSettings::default();
-    let store = StoreSettings {
-        read_url: read_url.map(|_| get("DATABASE_READ_URL").unwrap_or_default().to_owned()),
-        pool_max: pool_max.unwrap_or(20),
-        idle_timeout: idle.unwrap_or(Duration::from_secs(30)),
-        connect_timeout: connect.unwrap_or(Duration::from_secs(2)),
-        debug_sql: debug_sql.unwrap_or(false),
-        ..StoreSettings::new(
-            database_url
-                .map(|_| get("DATABASE_URL").unwrap_or_default().to_owned())
-                .unwrap_or_default(),
-        )
-    };
-    let http = HttpSettings {
-        allowed_origins: origins
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|o| o.parse().ok())
-            .collect(),
-        trusted_proxies: proxies.unwrap_or_default(),
-        ops_allow: ops.unwrap_or_default(),
-        behind_tls: behind_tls.unwrap_or(false),
-        body_limit: body_limit.unwrap_or(defaults.body_limit),
-        request_timeout: request_timeout.unwrap_or(defaults.request_timeout),
-        header_read_timeout: header_timeout.unwrap_or(defaults.header_read_timeout),
-        shutdown_delay: shutdown_delay.unwrap_or(defaults.shutdown_delay),
-        shutdown_timeout: shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
-    };
-    let default_rates = RateLimitSettings::default();
-    // The general tier allows a burst of 100 (or its whole count when smaller); the
-    // others take their whole count at once.
-    let quota = |r: Option<(u32, Duration)>, d: Quota, burst: Option<u32>| match r {
-        Some((count, window)) => Quota {
-            count,
-            window,
-            burst: burst.map_or(count, |b| b.min(count)),
-        },
-        None => d,
-    };
-    let rate_limits = RateLimitSettings {
-        general: quota(rates[0], default_rates.general, Some(100)),
-        auth: quota(rates[1], default_rates.auth, None),
-        allow: rate_allow.unwrap_or_default(),
-    };
-    let defaults_id = IdentitySettings::default();
-    let identity = IdentityConfig {
-        data_dir: data_dir.into(),
-        jwt_key_file: key_file,
-        jwt_secret: get("JWT_SECRET").map(str::to_owned),
-        encryption_key: get("ENCRYPTION_KEY").map(str::to_owned),
-        issuer: get("PALISADE_JWT_ISSUER").unwrap_or("palisade").to_owned(),
-        audience: get("PALISADE_JWT_AUDIENCE")
-            .unwrap_or("palisade-api")
-            .to_owned(),
-        access_ttl: access_ttl.unwrap_or(Duration::from_secs(15 * 60)),
-        cookie_secure: cookie_secure.unwrap_or(true),
-        hash_threads,
-        settings: IdentitySettings {
-            refresh_idle: refresh_idle.unwrap_or(defaults_id.refresh_idle),
-            refresh_absolute: refresh_absolute.unwrap_or(defaults_id.refresh_absolute),
-            refresh_grace: refresh_grace.unwrap_or(defaults_id.refresh_grace),
-            max_sessions: max_sessions.unwrap_or(defaults_id.max_sessions),
-            lockout: LockoutPolicy {
-                threshold: lock_threshold.unwrap_or(defaults_id.lockout.threshold),
-                window: lock_window.unwrap_or(defaults_id.lockout.window),
-                duration: lock_duration.unwrap_or(defaults_id.lockout.duration),
-                ..defaults_id.lockout
-            },
-            ..defaults_id
-        },
-    };
-    if get("DATABASE_URL").is_none() {
-        problems.push("DATABASE_URL: must be set".into());
-    }
-    if !problems.is_empty() {
-        return None;
-    }
+/// Every section, each read in full before any is given up on.
+fn sections(r: &mut Reader) -> Option<Config> {
+    let env = r.required("PALISADE_ENV", environment);
+    let production = env == Some(Environment::Production);
+    let listen = listen(r);
+    let log_level = r.required("LOG_LEVEL", log_filter);
+    let database = database(r);
+    let redis = redis(r);
+    let http = http(r, production);
+    let rate_limits = rate_limits(r, production);
+    let identity = identity(r, production);
     Some(Config {
-        env,
-        host: host.unwrap_or(IpAddr::from([127, 0, 0, 1])),
-        port: port.unwrap_or(3000),
-        store,
-        db_health_interval: health_every.unwrap_or(Duration::from_secs(30)),
-        migrate_on_start: migrate_on_start.unwrap_or(true),
-        log_level,
-        http,
-        identity,
-        redis_url: get("REDIS_URL").map(str::to_owned),
-        redis_prefix: get("PALISADE_REDIS_PREFIX")
-            .unwrap_or("palisade:")
-            .to_owned(),
-        rate_limits,
+        env: env?,
+        listen: listen?,
+        log_level: log_level?,
+        database: database?,
+        redis: redis?,
+        http: http?,
+        rate_limits: rate_limits?,
+        identity: identity?,
     })
 }
 
-fn db_url(v: &str) -> Result<(), String> {
+fn environment(v: &str) -> Result<Environment, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "development" | "dev" => Ok(Environment::Development),
+        "test" => Ok(Environment::Test),
+        "production" | "prod" => Ok(Environment::Production),
+        _ => Err(format!("`{v}` is not development, test or production")),
+    }
+}
+
+fn log_filter(v: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(v)
+        .map(|_| v.to_owned())
+        .map_err(|e| format!("`{v}` is not a log filter: {e}"))
+}
+
+fn listen(r: &mut Reader) -> Option<SocketAddr> {
+    let host = r.required("PALISADE_HOST", |v| {
+        v.parse::<std::net::IpAddr>()
+            .map_err(|_| format!("`{v}` is not an IP address"))
+    });
+    let port = r.required("PORT", |v| {
+        v.parse::<u16>()
+            .map_err(|_| format!("`{v}` is not a port (0..=65535)"))
+    });
+    Some(SocketAddr::new(host?, port?))
+}
+
+fn database_url(v: &str) -> Result<String, String> {
     match palisade_store::Backend::from_url(v) {
-        Some(_) => Ok(()),
+        Some(_) => Ok(v.to_owned()),
         None => Err(format!(
             "`{}` is neither sqlite://FILE nor postgres://…",
             palisade_store::redact_url(v)
@@ -559,22 +375,276 @@ fn db_url(v: &str) -> Result<(), String> {
     }
 }
 
+fn database(r: &mut Reader) -> Option<DatabaseConfig> {
+    let url = r.required("DATABASE_URL", database_url);
+    let read_url = r.optional("DATABASE_READ_URL", database_url);
+    let pool_max = r.required("DB_POOL_MAX", parse::count(1..=1000u32));
+    let idle = r.required("DB_IDLE_TIMEOUT", parse::duration);
+    let connect = r.required("DB_CONNECTION_TIMEOUT", parse::duration);
+    let debug_sql = r.required("DEBUG_SQL", parse::boolean);
+    let migrate_on_start = r.required("PALISADE_MIGRATE_ON_START", parse::boolean);
+    let health_interval = r.required(
+        "PALISADE_DB_HEALTH_INTERVAL",
+        parse::duration_in(Duration::from_millis(100)..=Duration::from_secs(3600)),
+    );
+    Some(DatabaseConfig {
+        store: StoreSettings {
+            url: url?,
+            read_url: read_url?,
+            pool_max: pool_max?,
+            idle_timeout: idle?,
+            connect_timeout: connect?,
+            debug_sql: debug_sql?,
+            retry: RetryPolicy::default(),
+        },
+        health_interval: health_interval?,
+        migrate_on_start: migrate_on_start?,
+    })
+}
+
+fn redis(r: &mut Reader) -> Option<Option<RedisConfig>> {
+    let url = r.optional("REDIS_URL", |v| {
+        if v.starts_with("redis://") || v.starts_with("rediss://") {
+            Ok(Secret::new(v.to_owned()))
+        } else {
+            Err("must start with redis:// or rediss://".to_owned())
+        }
+    });
+    let prefix = r.required("PALISADE_REDIS_PREFIX", |v| Ok(v.to_owned()));
+    let (url, prefix) = (url?, prefix?);
+    Some(url.map(|url| RedisConfig { url, prefix }))
+}
+
+/// Production refuses an allow-list that lets every address in.
+fn not_everyone(
+    r: &mut Reader,
+    key: &'static str,
+    nets: Option<Vec<IpNet>>,
+    production: bool,
+) -> Option<Vec<IpNet>> {
+    if production && let Some(all) = nets.iter().flatten().find(|n| n.prefix_len() == 0) {
+        r.problem(
+            key,
+            &format!("`{all}` covers every address; production refuses it"),
+        );
+    }
+    nets
+}
+
+fn http(r: &mut Reader, production: bool) -> Option<HttpSettings> {
+    let allowed_origins = r.required("ALLOWED_ORIGINS", parse::origins);
+    if production
+        && let Some(o) = allowed_origins
+            .iter()
+            .flatten()
+            .find(|o| o.as_bytes().starts_with(b"http://"))
+    {
+        let o = String::from_utf8_lossy(o.as_bytes()).into_owned();
+        r.problem(
+            "ALLOWED_ORIGINS",
+            &format!("`{o}` is plain HTTP; production origins must be https://"),
+        );
+    }
+    let trusted = r.required("PALISADE_TRUSTED_PROXIES", parse::cidrs);
+    let trusted_proxies = not_everyone(r, "PALISADE_TRUSTED_PROXIES", trusted, production);
+    let ops = r.required("PALISADE_OPS_ALLOW", parse::cidrs);
+    let ops_allow = not_everyone(r, "PALISADE_OPS_ALLOW", ops, production);
+    let behind_tls = r.required("PALISADE_BEHIND_TLS", parse::boolean);
+    let body_limit = r.required("PALISADE_BODY_LIMIT", |v| match parse::size(v) {
+        Ok(n) if n > BODY_LIMIT_CEILING => Err("must not exceed 10MiB".to_owned()),
+        other => other,
+    });
+    let request_timeout = r.required("PALISADE_REQUEST_TIMEOUT", parse::duration);
+    let header_read_timeout = r.required("PALISADE_HEADER_READ_TIMEOUT", parse::duration);
+    if production && header_read_timeout.is_some_and(|t| t > PRODUCTION_MAX_HEADER_READ_TIMEOUT) {
+        r.problem(
+            "PALISADE_HEADER_READ_TIMEOUT",
+            "production allows at most 60s (a slow client holds a connection that long)",
+        );
+    }
+    let idle_timeout = r.required(
+        "PALISADE_IDLE_TIMEOUT",
+        parse::duration_in(Duration::from_secs(1)..=Duration::from_secs(3600)),
+    );
+    let max_per_client = r.required(
+        "PALISADE_MAX_CONNECTIONS_PER_CLIENT",
+        parse::count(1..=1_000_000usize),
+    );
+    let shutdown_delay = r.required("PALISADE_SHUTDOWN_DELAY", parse::duration);
+    let shutdown_timeout = r.required("PALISADE_SHUTDOWN_TIMEOUT", parse::duration);
+    Some(HttpSettings {
+        allowed_origins: allowed_origins?,
+        trusted_proxies: trusted_proxies?,
+        ops_allow: ops_allow?,
+        behind_tls: behind_tls?,
+        body_limit: body_limit?,
+        request_timeout: request_timeout?,
+        header_read_timeout: header_read_timeout?,
+        idle_timeout: idle_timeout?,
+        max_connections_per_client: max_per_client?,
+        shutdown_delay: shutdown_delay?,
+        shutdown_timeout: shutdown_timeout?,
+    })
+}
+
+fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
+    let general = r.required("PALISADE_RATE_LIMIT_GENERAL", parse::rate);
+    let auth = r.required("PALISADE_RATE_LIMIT_AUTH", parse::rate);
+    let (ceiling, per) = PRODUCTION_AUTH_TIER_CEILING;
+    // count/window > ceiling/per, compared without division.
+    if production
+        && let Some((count, window)) = auth
+        && u128::from(count) * per.as_millis() > u128::from(ceiling) * window.as_millis()
+    {
+        r.problem(
+            "PALISADE_RATE_LIMIT_AUTH",
+            "production allows at most 100 per 15m on the auth tier",
+        );
+    }
+    let allow = r.required("PALISADE_RATE_LIMIT_ALLOW", parse::cidrs);
+    let allow = not_everyone(r, "PALISADE_RATE_LIMIT_ALLOW", allow, production);
+    // The general tier allows a burst of 100 (or its whole count when smaller); the
+    // auth tier takes its whole count at once.
+    let quota = |(count, window): (u32, Duration), burst: u32| Quota {
+        count,
+        window,
+        burst: burst.min(count),
+    };
+    Some(RateLimitSettings {
+        general: quota(general?, 100),
+        auth: quota(auth?, u32::MAX),
+        allow: allow?,
+    })
+}
+
+fn identity(r: &mut Reader, production: bool) -> Option<IdentityConfig> {
+    let data_dir = r.required("PALISADE_DATA_DIR", |v| Ok(PathBuf::from(v)));
+    let signing = signing(r, production);
+    let encryption_key = r.optional("ENCRYPTION_KEY", |v| {
+        let key = parse::hex_key(v)?;
+        if production {
+            production_secret(v, 64)?;
+        }
+        Ok(Secret::new(key))
+    });
+    if production && matches!(encryption_key, Some(None)) {
+        r.problem("ENCRYPTION_KEY", "must be set in production");
+    }
+    let issuer = r.required("PALISADE_JWT_ISSUER", |v| Ok(v.to_owned()));
+    let audience = r.required("PALISADE_JWT_AUDIENCE", |v| Ok(v.to_owned()));
+    let access_ttl = r.required(
+        "PALISADE_ACCESS_TOKEN_TTL",
+        parse::duration_in(Duration::from_secs(60)..=Duration::from_secs(3600)),
+    );
+    let cookie_secure = r.required("PALISADE_COOKIE_SECURE", parse::boolean);
+    if production && cookie_secure == Some(false) {
+        r.problem(
+            "PALISADE_COOKIE_SECURE",
+            "plain-HTTP cookies are refused in production",
+        );
+    }
+    let hash_threads = r.optional("PALISADE_HASH_THREADS", parse::count(1..=256usize));
+    let settings = identity_settings(r, production);
+    Some(IdentityConfig {
+        data_dir: data_dir?,
+        signing: signing?,
+        encryption_key: encryption_key?,
+        issuer: issuer?,
+        audience: audience?,
+        access_ttl: access_ttl?,
+        cookie_secure: cookie_secure?,
+        hash_threads: hash_threads?,
+        settings: settings?,
+    })
+}
+
+fn signing(r: &mut Reader, production: bool) -> Option<Signing> {
+    let file = r.optional("PALISADE_JWT_KEY_FILE", |v| {
+        let f = PathBuf::from(v);
+        if f.is_file() {
+            Ok(f)
+        } else {
+            Err(format!("{v} is not a readable file"))
+        }
+    });
+    let secret = r.optional("JWT_SECRET", |v| {
+        if production {
+            production_secret(v, 32)?;
+        }
+        if v.len() < 32 {
+            return Err("must be at least 32 bytes".into());
+        }
+        Ok(Secret::new(v.to_owned()))
+    });
+    match (file?, secret?) {
+        (Some(_), Some(_)) => {
+            r.problem(
+                "PALISADE_JWT_KEY_FILE and JWT_SECRET",
+                "both are set: one signing key, one algorithm",
+            );
+            None
+        }
+        (Some(f), None) => Some(Signing::KeyFile(f)),
+        (None, Some(s)) => Some(Signing::Hs256(s)),
+        (None, None) if production => {
+            r.problem(
+                "PALISADE_JWT_KEY_FILE (Ed25519) or JWT_SECRET (HS256)",
+                "production needs an explicit signing key",
+            );
+            None
+        }
+        (None, None) => Some(Signing::Development),
+    }
+}
+
+fn identity_settings(r: &mut Reader, production: bool) -> Option<IdentitySettings> {
+    let refresh_idle = r.required("PALISADE_REFRESH_IDLE", parse::duration);
+    let refresh_absolute = r.required("PALISADE_REFRESH_ABSOLUTE", parse::duration);
+    let refresh_grace = r.required(
+        "PALISADE_REFRESH_GRACE",
+        parse::duration_in(Duration::ZERO..=Duration::from_secs(60)),
+    );
+    let max_sessions = r.required("PALISADE_MAX_SESSIONS", parse::count(1..=1000usize));
+    let threshold = r.required("PALISADE_LOCKOUT_THRESHOLD", parse::count(1..=100u32));
+    if production && threshold.is_some_and(|n| n > PRODUCTION_MAX_LOCKOUT_THRESHOLD) {
+        r.problem("PALISADE_LOCKOUT_THRESHOLD", "production allows at most 10");
+    }
+    let lockout_time = |r: &mut Reader, key: &'static str| {
+        let d = r.required(key, parse::duration);
+        if production && d.is_some_and(|d| d < PRODUCTION_MIN_LOCKOUT_TIME) {
+            r.problem(key, "production allows no less than 15m");
+        }
+        d
+    };
+    let window = lockout_time(r, "PALISADE_LOCKOUT_WINDOW");
+    let duration = lockout_time(r, "PALISADE_LOCKOUT_DURATION");
+    Some(IdentitySettings {
+        refresh_idle: refresh_idle?,
+        refresh_absolute: refresh_absolute?,
+        refresh_grace: refresh_grace?,
+        max_sessions: max_sessions?,
+        lockout: LockoutPolicy {
+            threshold: threshold?,
+            window: window?,
+            duration: duration?,
+        },
+    })
+}
+
 /// Production refuses secrets that are short, known from examples, or of one repeated
 /// character.
-fn production_secret(name: &str, value: &str, min_len: usize, problems: &mut Vec<String>) {
+fn production_secret(value: &str, min_len: usize) -> Result<(), String> {
     let lower = value.to_ascii_lowercase();
     if value.len() < min_len {
-        problems.push(format!(
-            "{name}: too short for production (at least {min_len} characters)"
-        ));
+        Err(format!(
+            "too short for production (at least {min_len} characters)"
+        ))
     } else if KNOWN_WEAK.iter().any(|w| lower.contains(w)) {
-        problems.push(format!(
-            "{name}: looks like an example or default secret; generate a random one"
-        ));
+        Err("looks like an example or default secret; generate a random one".into())
     } else if value.bytes().all(|b| b == value.as_bytes()[0]) {
-        problems.push(format!(
-            "{name}: is one character repeated; generate a random one"
-        ));
+        Err("is one character repeated; generate a random one".into())
+    } else {
+        Ok(())
     }
 }
 

@@ -67,6 +67,85 @@ pub fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A comma-separated list of CIDRs (or bare addresses).
+pub fn cidrs(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    list(s).iter().map(|c| cidr(c)).collect()
+}
+
+/// A comma-separated list of web origins, as the header values they are compared with.
+pub fn origins(s: &str) -> Result<Vec<http::HeaderValue>, String> {
+    list(s)
+        .iter()
+        .map(|o| {
+            let o = origin(o)?;
+            http::HeaderValue::from_str(&o).map_err(|_| format!("`{o}` is not a header value"))
+        })
+        .collect()
+}
+
+/// A whole number within `range`.
+pub fn count<N>(range: std::ops::RangeInclusive<N>) -> impl Fn(&str) -> Result<N, String>
+where
+    N: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    move |s| match s.trim().parse::<N>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a count ({}..={})",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// A duration within `range`.
+pub fn duration_in(
+    range: std::ops::RangeInclusive<Duration>,
+) -> impl Fn(&str) -> Result<Duration, String> {
+    move |s| {
+        let d = duration(s)?;
+        if range.contains(&d) {
+            Ok(d)
+        } else {
+            Err(format!(
+                "must be between {} and {}",
+                human(*range.start()),
+                human(*range.end())
+            ))
+        }
+    }
+}
+
+/// `90s`, `15m`, `2h`, `250ms`: the largest unit that divides the duration.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, n) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= n && ms.is_multiple_of(n) {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// 32 bytes written as 64 hex digits.
+pub fn hex_key(s: &str) -> Result<[u8; 32], String> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return Err("must be 32 bytes written as 64 hex digits".into());
+    }
+    let mut key = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).map_err(|_| "not hex".to_owned())?;
+        key[i] = u8::from_str_radix(text, 16).map_err(|_| "not hex".to_owned())?;
+    }
+    Ok(key)
+}
+
 /// A CIDR, or a bare address taken as a single host.
 pub fn cidr(s: &str) -> Result<ipnet::IpNet, String> {
     s.parse::<ipnet::IpNet>()
@@ -163,6 +242,26 @@ mod tests {
         assert!(cidr("10.0.0.0/8").is_ok());
         assert_eq!(cidr("192.0.2.7").map(|n| n.prefix_len()), Ok(32));
         assert!(cidr("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn keys_are_64_hex_digits() {
+        let key = hex_key(&"0f".repeat(32)).expect("valid");
+        assert_eq!(key, [0x0f; 32]);
+        assert!(hex_key("abc").is_err());
+        assert!(hex_key(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn bounded_values() {
+        assert_eq!(count(1..=10u32)("3"), Ok(3));
+        assert!(count(1..=10u32)("0").is_err());
+        assert!(count(1..=10u32)("x").is_err());
+        let d = duration_in(Duration::from_secs(1)..=Duration::from_secs(60));
+        assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(d("2m").unwrap_err(), "must be between 1s and 1m");
+        assert_eq!(human(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(human(Duration::from_secs(900)), "15m");
     }
 
     #[test]

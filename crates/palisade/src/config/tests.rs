@@ -12,41 +12,68 @@ fn values(overrides: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> 
 }
 
 fn problems_of(overrides: &[(&'static str, &str)]) -> Vec<String> {
-    let mut problems = Vec::new();
-    build(&values(overrides), &mut problems);
-    problems
+    build(&values(overrides)).err().unwrap_or_default()
+}
+
+fn valid(overrides: &[(&'static str, &str)]) -> Config {
+    build(&values(overrides)).unwrap_or_else(|p| panic!("{p:#?}"))
 }
 
 #[test]
 fn the_defaults_are_a_valid_development_configuration() {
-    let mut problems = Vec::new();
-    let c = build(&values(&[]), &mut problems).expect("defaults are valid");
-    assert!(problems.is_empty(), "{problems:?}");
+    let c = valid(&[]);
     assert_eq!(c.env, Environment::Development);
-    assert_eq!(c.store.url, "sqlite://data/palisade.db");
-    assert_eq!(c.store.pool_max, 20);
-    assert_eq!(c.store.idle_timeout, Duration::from_secs(30));
-    assert_eq!(c.store.connect_timeout, Duration::from_secs(2));
+    let store = &c.database.store;
+    assert_eq!(store.url, "sqlite://data/palisade.db");
+    assert_eq!(store.pool_max, 20);
+    assert_eq!(store.idle_timeout, Duration::from_secs(30));
+    assert_eq!(store.connect_timeout, Duration::from_secs(2));
     assert_eq!(c.http.body_limit, 1 << 20);
     assert_eq!(c.http.request_timeout, Duration::from_secs(30));
     assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.http.ops_allow.len(), 2);
-    assert_eq!(c.port, 3000);
+    assert_eq!(c.listen.port(), 3000);
+    assert!(c.redis.is_none());
+}
+
+#[test]
+fn every_key_of_the_registry_is_read_and_its_default_parses() {
+    let values = values(&[]);
+    let mut r = Reader::new(&values);
+    let config = sections(&mut r);
+    assert!(
+        config.is_some() && r.problems.is_empty(),
+        "{:#?}",
+        r.problems
+    );
+    for key in KEYS {
+        assert!(
+            r.read().contains(key.env),
+            "{} is in the registry but nothing reads it",
+            key.env
+        );
+    }
+}
+
+#[test]
+fn the_readme_lists_every_key_with_its_default() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let table = registry::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's configuration table differs from the registry; it should read:\n\n{table}"
+    );
 }
 
 #[test]
 fn reference_style_millisecond_pool_settings_are_understood() {
-    let mut problems = Vec::new();
-    let c = build(
-        &values(&[
-            ("DB_IDLE_TIMEOUT", "30000"),
-            ("DB_CONNECTION_TIMEOUT", "2000"),
-        ]),
-        &mut problems,
-    )
-    .expect("valid");
-    assert_eq!(c.store.idle_timeout, Duration::from_secs(30));
-    assert_eq!(c.store.connect_timeout, Duration::from_secs(2));
+    let c = valid(&[
+        ("DB_IDLE_TIMEOUT", "30000"),
+        ("DB_CONNECTION_TIMEOUT", "2000"),
+    ]);
+    assert_eq!(c.database.store.idle_timeout, Duration::from_secs(30));
+    assert_eq!(c.database.store.connect_timeout, Duration::from_secs(2));
 }
 
 #[test]
@@ -172,8 +199,7 @@ fn production_refuses_a_weakened_lockout() {
 
 #[test]
 fn identity_defaults_follow_the_baseline() {
-    let mut problems = Vec::new();
-    let c = build(&values(&[]), &mut problems).expect("valid");
+    let c = valid(&[]);
     let id = &c.identity;
     assert_eq!(id.access_ttl, Duration::from_secs(15 * 60));
     assert_eq!(id.settings.refresh_idle, Duration::from_secs(7 * 24 * 3600));
@@ -191,12 +217,10 @@ fn identity_defaults_follow_the_baseline() {
 
 #[test]
 fn hash_threads_are_a_count() {
-    let mut problems = Vec::new();
-    let c = build(&values(&[("PALISADE_HASH_THREADS", "3")]), &mut problems).expect("valid");
+    let c = valid(&[("PALISADE_HASH_THREADS", "3")]);
     assert_eq!(c.identity.hash_threads, Some(3));
     for bad in ["0", "many", "-1", "257"] {
-        let mut problems = Vec::new();
-        assert!(build(&values(&[("PALISADE_HASH_THREADS", bad)]), &mut problems).is_none());
+        let problems = problems_of(&[("PALISADE_HASH_THREADS", bad)]);
         assert!(
             problems.iter().any(|p| p.contains("PALISADE_HASH_THREADS")),
             "{bad}: {problems:?}"
@@ -205,10 +229,84 @@ fn hash_threads_are_a_count() {
 }
 
 #[test]
+fn production_refuses_allow_lists_of_every_address() {
+    for key in [
+        "PALISADE_TRUSTED_PROXIES",
+        "PALISADE_OPS_ALLOW",
+        "PALISADE_RATE_LIMIT_ALLOW",
+    ] {
+        for everyone in ["0.0.0.0/0", "10.0.0.0/8,::/0"] {
+            let p = problems_of(&[
+                ("PALISADE_ENV", "production"),
+                ("JWT_SECRET", STRONG_JWT),
+                ("ENCRYPTION_KEY", STRONG_KEY),
+                (key, everyone),
+            ]);
+            assert_eq!(p.len(), 1, "{key}={everyone}: {p:#?}");
+            assert!(p[0].starts_with(key), "{p:?}");
+            assert!(
+                problems_of(&[(key, everyone)]).is_empty(),
+                "development allows it"
+            );
+        }
+    }
+}
+
+#[test]
+fn production_refuses_a_loose_auth_tier_and_a_long_header_timeout() {
+    let production = |extra: (&'static str, &'static str)| {
+        problems_of(&[
+            ("PALISADE_ENV", "production"),
+            ("JWT_SECRET", STRONG_JWT),
+            ("ENCRYPTION_KEY", STRONG_KEY),
+            extra,
+        ])
+    };
+    for loose in ["101/15m", "10/1m", "1000/1h"] {
+        let p = production(("PALISADE_RATE_LIMIT_AUTH", loose));
+        assert!(
+            p.len() == 1 && p[0].starts_with("PALISADE_RATE_LIMIT_AUTH"),
+            "{loose}: {p:?}"
+        );
+    }
+    for fine in ["100/15m", "10/15m", "5/1m"] {
+        assert!(
+            production(("PALISADE_RATE_LIMIT_AUTH", fine)).is_empty(),
+            "{fine}"
+        );
+    }
+    let p = production(("PALISADE_HEADER_READ_TIMEOUT", "61s"));
+    assert!(
+        p.len() == 1 && p[0].starts_with("PALISADE_HEADER_READ_TIMEOUT"),
+        "{p:?}"
+    );
+    assert!(production(("PALISADE_HEADER_READ_TIMEOUT", "60s")).is_empty());
+    assert!(problems_of(&[("PALISADE_HEADER_READ_TIMEOUT", "5m")]).is_empty());
+}
+
+#[test]
+fn secrets_are_parsed_once_and_never_debug_printed() {
+    let c = valid(&[
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("REDIS_URL", "redis://:hunter2-redis@cache:6379"),
+    ]);
+    let shown = format!("{c:?}");
+    for secret in [STRONG_JWT, STRONG_KEY, "hunter2-redis"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(matches!(&c.identity.signing, Signing::Hs256(s) if s.expose() == STRONG_JWT));
+    assert_eq!(
+        c.identity.encryption_key.as_ref().map(|k| k.expose()[0]),
+        Some(0x3b)
+    );
+}
+
+#[test]
 fn secrets_are_redacted_when_shown() {
-    let jwt = keys::find("JWT_SECRET").expect("key");
+    let jwt = registry::find("JWT_SECRET").expect("key");
     assert_eq!(show(jwt, Some(STRONG_JWT)), "(set, redacted)");
-    let db = keys::find("DATABASE_URL").expect("key");
+    let db = registry::find("DATABASE_URL").expect("key");
     assert_eq!(
         show(db, Some("postgres://app:pw@h/db")),
         "postgres://app:***@h/db"

@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Server, client};
+use crate::harness::{Server, client};
 
 pub struct Api {
     base: String,
@@ -23,6 +23,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Asserts the status (showing the body when it differs) and hands the answer on.
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Answer {
+        assert_eq!(self.status, status, "{}", self.body);
+        self
+    }
+
+    /// A string field of the body, which must be there.
+    #[track_caller]
+    pub fn text(&self, field: &str) -> String {
+        token(&self.body, field)
+    }
+
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
@@ -113,11 +126,85 @@ impl Api {
 
     /// Registers and logs in; returns the login answer's body (the tokens).
     pub async fn signed_up(&self, email: &str, password: &str) -> Value {
-        let r = self.register(email, password, "Test User").await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let l = self.login(email, password).await;
-        assert_eq!(l.status, StatusCode::OK, "{}", l.body);
-        l.body
+        self.register(email, password, "Test User")
+            .await
+            .expect(StatusCode::CREATED);
+        self.login(email, password)
+            .await
+            .expect(StatusCode::OK)
+            .body
+    }
+
+    /// The code step of a login with 2FA on.
+    pub async fn login_mfa(&self, mfa_token: &str, code: &str) -> Answer {
+        self.post(
+            "/api/v1/auth/login/mfa",
+            json!({"mfa_token": mfa_token, "code": code}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Answer {
+        self.post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Answer {
+        self.get_as("/api/v1/me", access_token).await
+    }
+
+    pub async fn patch_me(&self, access_token: &str, body: Value) -> Answer {
+        self.send_as(Method::PATCH, "/api/v1/me", access_token, Some(body))
+            .await
+    }
+
+    pub async fn logout(&self, access_token: &str) -> Answer {
+        self.send_as(Method::POST, "/api/v1/auth/logout", access_token, None)
+            .await
+    }
+
+    /// A second factor again inside the session; the answer holds a new access token.
+    pub async fn step_up(&self, access_token: &str, code: &str) -> Answer {
+        self.send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            access_token,
+            Some(json!({"code": code})),
+        )
+        .await
+    }
+
+    /// Turns 2FA on for the signed-in user; returns the TOTP secret and the backup codes.
+    pub async fn enable_2fa(&self, access_token: &str, password: &str) -> (String, Vec<String>) {
+        let setup = self
+            .send_as(
+                Method::POST,
+                "/api/v1/me/2fa/setup",
+                access_token,
+                Some(json!({"password": password})),
+            )
+            .await
+            .expect(StatusCode::OK);
+        let secret = setup.text("secret");
+        let confirm = self
+            .send_as(
+                Method::POST,
+                "/api/v1/me/2fa/confirm",
+                access_token,
+                Some(json!({"code": totp(&secret, now())})),
+            )
+            .await
+            .expect(StatusCode::OK);
+        let codes = confirm.body["backup_codes"]
+            .as_array()
+            .expect("backup codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_owned())
+            .collect();
+        (secret, codes)
     }
 }
 

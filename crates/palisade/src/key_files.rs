@@ -1,7 +1,7 @@
-//! The server's secrets: the access-token signing key and the encryption key, read
-//! from the configuration, or, in development, generated into the data directory on
-//! first start (and reused after). Production refuses to start without explicit ones
-//! (see `config`).
+//! The server's keys: the access-token signing key and the encryption key, from the
+//! configuration, or, in development, generated into the data directory on first start
+//! (and reused after). Production refuses to start without explicit ones (see
+//! [`crate::config`]).
 
 use std::fs;
 use std::io::Write;
@@ -11,7 +11,7 @@ use anyhow::Context;
 use palisade_auth::access::SigningKey;
 use palisade_auth::secretbox::{self, SecretBox};
 
-use crate::config::IdentityConfig;
+use crate::config::{IdentityConfig, Signing};
 
 const SIGNING_KEY_FILE: &str = "jwt-ed25519.pem";
 const ENCRYPTION_KEY_FILE: &str = "encryption.key";
@@ -22,10 +22,10 @@ pub struct Keys {
 }
 
 pub fn load(c: &IdentityConfig) -> anyhow::Result<Keys> {
-    let signing = match (&c.jwt_secret, &c.jwt_key_file) {
-        (Some(secret), _) => SigningKey::hs256(secret.as_bytes())?,
-        (None, Some(file)) => read_pem(file)?,
-        (None, None) => {
+    let signing = match &c.signing {
+        Signing::Hs256(secret) => SigningKey::hs256(secret.expose().as_bytes())?,
+        Signing::KeyFile(file) => read_pem(file)?,
+        Signing::Development => {
             let file = c.data_dir.join(SIGNING_KEY_FILE);
             if file.exists() {
                 read_pem(&file)?
@@ -38,11 +38,11 @@ pub fn load(c: &IdentityConfig) -> anyhow::Result<Keys> {
             }
         }
     };
-    let hex = match &c.encryption_key {
-        Some(k) => k.clone(),
+    let secrets = match &c.encryption_key {
+        Some(key) => SecretBox::new(key.expose()).context("ENCRYPTION_KEY")?,
         None => {
             let file = c.data_dir.join(ENCRYPTION_KEY_FILE);
-            if file.exists() {
+            let hex = if file.exists() {
                 fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?
             } else {
@@ -50,10 +50,10 @@ pub fn load(c: &IdentityConfig) -> anyhow::Result<Keys> {
                 write_private(&file, &hex)?;
                 tracing::warn!(file = %file.display(), "generated a development encryption key");
                 hex
-            }
+            };
+            SecretBox::from_hex(hex.trim()).with_context(|| file.display().to_string())?
         }
     };
-    let secrets = SecretBox::from_hex(&hex).context("ENCRYPTION_KEY")?;
     Ok(Keys { signing, secrets })
 }
 

@@ -11,6 +11,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::layers::metrics::HttpMetrics;
 
+/// How often [`Metrics::upkeep`] should run.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Latency buckets in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -52,15 +55,9 @@ impl Metrics {
         self.handle.render()
     }
 
-    /// Histograms keep samples until upkeep folds them; run it periodically.
-    pub fn spawn_upkeep(&'static self) {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                self.handle.run_upkeep();
-            }
-        });
+    /// Folds the samples histograms keep; run every [`UPKEEP_EVERY`].
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 }
 

@@ -1,11 +1,9 @@
 //! The real binary on loopback (embedded SQLite), attacked from outside.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{Server, client};
+use crate::harness::{Server, client};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

@@ -1,30 +1,20 @@
-//! The full layer stack around test-only routes (a JSON echo, a panic, a slow handler),
-//! for behaviour the binary has no public endpoint for yet.
+//! In-process: the application's layer stack around routes of the test's own (a JSON
+//! echo, a panic, a slow handler), for behaviour no public endpoint shows; and the
+//! route table against the document.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use palisade_auth::access::{AccessTokens, SigningKey};
-use palisade_auth::csrf::Csrf;
-use palisade_auth::password::{BASELINE, Passwords};
-use palisade_auth::refresh::RefreshTokens;
-use palisade_auth::secretbox::SecretBox;
-use palisade_http::layers::rate_limit::{RateLimitSettings, Tier};
-use palisade_http::routes::{Guard, Routes};
-use palisade_http::telemetry::Metrics;
-use palisade_http::{ApiJson, App, AppState, HttpSettings, Shared, app};
-use palisade_service::HealthService;
-use palisade_service::audit::Audit;
-use palisade_service::identity::{Hasher, Identity, IdentitySettings};
-use palisade_store::ratelimit::RateLimiter;
-use palisade_store::{Db, DbHealth, StoreSettings};
+use palisade::app;
+use palisade::testing;
+use palisade_http::layers::rate_limit::Tier;
+use palisade_http::routes::{self, Guard, Routes};
+use palisade_http::{ApiJson, App};
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
-use utoipa_axum::routes;
 
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -49,56 +39,21 @@ async fn slow() -> &'static str {
     "late"
 }
 
+/// The application with the test routes, a request timeout of 200 ms, and a
+/// loopback peer as operator.
 async fn test_app() -> (App, tempfile::TempDir) {
-    let (state, dir) = test_state().await;
-    let settings = HttpSettings {
-        request_timeout: Duration::from_millis(200),
-        ..HttpSettings::default()
-    };
-    let api = Routes::default().group(
-        Guard::Limited(Tier::General),
-        [routes!(echo), routes!(boom), routes!(slow)],
-    );
-    (app(state, &settings, api), dir)
-}
-
-async fn test_state() -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::connect(&StoreSettings::new(format!(
-        "sqlite://{}/t.db",
-        dir.path().display()
-    )))
-    .await
-    .expect("db");
-    let health = HealthService::new(
-        db.clone(),
-        DbHealth::start(db.clone(), Duration::from_secs(30), Duration::from_secs(5)).await,
+    let config = testing::config(dir.path(), &[("PALISADE_REQUEST_TIMEOUT", "200ms")]);
+    let routes = Routes::default().group(
+        Guard::Limited(Tier::General),
+        [
+            utoipa_axum::routes!(echo),
+            utoipa_axum::routes!(boom),
+            utoipa_axum::routes!(slow),
+        ],
     );
-    let key = SigningKey::generate_ed25519();
-    let identity = Identity::new(
-        db.clone(),
-        Hasher::new(Passwords::new(BASELINE).expect("argon2"), 1),
-        AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900)),
-        RefreshTokens::new(&key.derive("refresh")).expect("key"),
-        SecretBox::new(&key.derive("box")).expect("key"),
-        Audit::new(db.clone()),
-        IdentitySettings::default(),
-    );
-    let state = AppState::from(Shared {
-        db,
-        health,
-        identity,
-        csrf: Csrf::new(&key.derive("csrf")).expect("key"),
-        cookie_secure: true,
-        allowed_origins: Arc::from(vec![]),
-        limiter: RateLimiter::in_process(),
-        rate_limits: RateLimitSettings::default(),
-        metrics: Metrics::global(),
-        ops_allow: Arc::from(HttpSettings::default().ops_allow),
-        body_limit: HttpSettings::default().body_limit,
-        openapi: "{}".into(),
-    });
-    (state, dir)
+    let app = app::build_with(&config, routes).await.expect("app");
+    (app.http, dir)
 }
 
 async fn send(app: &App, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
@@ -274,14 +229,9 @@ async fn served(
 
 #[tokio::test]
 async fn every_served_route_is_documented_and_every_api_route_has_a_tier() {
-    let (state, _dir) = test_state().await;
-    let routes = palisade_http::routes::all();
-    let doc = serde_json::to_value(routes.openapi()).expect("document");
-    let app = app(
-        state,
-        &HttpSettings::default(),
-        palisade_http::routes::all(),
-    );
+    let (app, _dir) = testing::app(&[]).await;
+    let doc = serde_json::to_value(routes::all().openapi()).expect("document");
+    let app = app.http;
     const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() > 20, "{paths:?}");
@@ -337,7 +287,7 @@ async fn every_served_route_is_documented_and_every_api_route_has_a_tier() {
 fn routes_are_only_registered_through_the_annotated_groups() {
     // A route added with axum's own `route` would be served but not documented, and
     // would have no tier: every route goes through `routes!(handler)` in a group.
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../palisade-http/src");
     let mut stack = vec![src];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read src") {
@@ -360,7 +310,7 @@ fn routes_are_only_registered_through_the_annotated_groups() {
 
 #[test]
 fn whatever_checks_a_password_or_a_code_is_the_auth_tier() {
-    let doc = serde_json::to_value(palisade_http::routes::all().openapi()).expect("document");
+    let doc = serde_json::to_value(routes::all().openapi()).expect("document");
     let schemas = &doc["components"]["schemas"];
     let secret_fields = [
         "password",

@@ -1,8 +1,6 @@
 //! `palisade config check` and start-up refusal, through the real binary.
 
-mod common;
-
-use common::run;
+use crate::harness::run;
 
 #[test]
 fn a_bad_configuration_names_every_problem_and_exits_2() {

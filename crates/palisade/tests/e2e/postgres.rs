@@ -1,11 +1,11 @@
 //! The real binary on PostgreSQL (`TEST_DATABASE_URL`), reached through a proxy the
 //! test controls, to watch readiness follow an outage and a drain finish slow work.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{FaultProxy, Mode, Server, client, postgres_socket_addr, status_of, via, wait_for};
+use crate::harness::{
+    FaultProxy, Mode, Server, client, postgres_socket_addr, status_of, via, wait_for,
+};
 use palisade_store::testing::TempPostgres;
 use reqwest::StatusCode;
 use serde_json::Value;

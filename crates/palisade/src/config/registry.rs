@@ -139,7 +139,17 @@ pub const KEYS: &[Key] = &[
     key(
         "PALISADE_HEADER_READ_TIMEOUT",
         Some("10s"),
-        "longest time for a client to send its headers",
+        "longest time for a client to send a request's headers, from its connection or its last answer (production: at most 60s)",
+    ),
+    key(
+        "PALISADE_IDLE_TIMEOUT",
+        Some("10s"),
+        "an HTTP/2 connection with no request in flight is closed after this long",
+    ),
+    key(
+        "PALISADE_MAX_CONNECTIONS_PER_CLIENT",
+        Some("256"),
+        "open connections one client address may hold (trusted proxies exempt)",
     ),
     key(
         "PALISADE_SHUTDOWN_DELAY",
@@ -228,4 +238,21 @@ pub const KEYS: &[Key] = &[
 
 pub fn find(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.env.eq_ignore_ascii_case(name))
+}
+
+/// The README's configuration table: one row per key, in registry order.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | default | meaning |\n|---|---|---|\n");
+    for k in KEYS {
+        let default = match k.default {
+            Some(d) if !d.is_empty() => format!("`{d}`"),
+            _ => "—".to_owned(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {default} | {} |\n",
+            k.env,
+            k.help.replace('|', "\\|")
+        ));
+    }
+    out
 }

@@ -1,13 +1,11 @@
 //! `palisade migrate` and migrations at start-up, from the outside: the real binary on
 //! SQLite files and on scratch PostgreSQL databases (`TEST_DATABASE_URL`).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Server, client, run, wait_for};
+use crate::harness::{Server, client, run, wait_for};
 use palisade_store::testing::TempPostgres;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,6 +1,5 @@
-//! End-to-end harness: the real `palisade` binary on a free loopback port, and a TCP
-//! proxy in front of PostgreSQL that a test can slow down or cut off.
-#![allow(dead_code)] // each test binary uses a part of the harness
+//! The real `palisade` binary on a free loopback port, its commands run to completion,
+//! and a TCP proxy in front of PostgreSQL that a test can slow down or cut off.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,93 @@
+//! Periodic work that runs while the server does and stops with it: the database
+//! health check, metric upkeep, the removal of expired sessions.
+//!
+//! [`Tasks::stop`] is called once the server has drained: a task waiting for its next
+//! run stops at once, one in the middle of a run finishes it (within a grace period).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+pub struct Tasks {
+    stop: watch::Sender<bool>,
+    running: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Tasks {
+            stop: watch::Sender::new(false),
+            running: Vec::new(),
+        }
+    }
+}
+
+impl Tasks {
+    /// Runs `work` every `period`, the first time one period from now, until
+    /// [`Tasks::stop`].
+    pub fn every<F, Fut>(&mut self, name: &'static str, period: Duration, mut work: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let mut stop = self.stop.subscribe();
+        let handle = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => work().await,
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        self.running.push((name, handle));
+    }
+
+    /// Stops every task; a run in progress gets `grace` to finish, then is abandoned.
+    pub async fn stop(self, grace: Duration) {
+        self.stop.send_replace(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        for (name, mut handle) in self.running {
+            if tokio::time::timeout_at(deadline, &mut handle)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    task = name,
+                    "background task still running at shutdown; abandoned"
+                );
+                handle.abort();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_run_periodically_and_stop_when_told() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Tasks::default();
+        let counter = runs.clone();
+        tasks.every("count", Duration::from_secs(10), move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        tasks.stop(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "no run after stop");
+    }
+}

@@ -1,0 +1,192 @@
+//! The application built from a [`Config`]: what `serve`, the other commands and the
+//! tests all start from, so none of them wires the pieces its own way.
+//!
+//! - [`services`]: the database (migrated when configured) and the identity service,
+//!   which every command needs;
+//! - [`build`]: those, plus what serving needs: the health service, the rate limiter,
+//!   the HTTP application and the background tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use palisade_auth::access::AccessTokens;
+use palisade_auth::csrf::Csrf;
+use palisade_auth::password::{BASELINE, Passwords};
+use palisade_auth::refresh::RefreshTokens;
+use palisade_http::prometheus::{self, Metrics};
+use palisade_http::routes::Routes;
+use palisade_http::{AppState, Shared};
+use palisade_migrate::Quiet;
+use palisade_migrate::engine::Plan;
+use palisade_service::HealthService;
+use palisade_service::audit::Audit;
+use palisade_service::identity::{Hasher, Identity};
+use palisade_store::background::Tasks;
+use palisade_store::ratelimit::{self, RateLimiter};
+use palisade_store::{Db, DbHealth, redact_url, schema};
+
+use crate::config::{Config, RedisConfig};
+use crate::key_files;
+
+/// How often expired sessions, refresh tokens and MFA challenges are deleted.
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// What every command works with.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub identity: Identity,
+    pub csrf: Csrf,
+}
+
+/// Connects to the database, applies this build's pending migrations when
+/// `PALISADE_MIGRATE_ON_START` says so, and builds the identity service from the
+/// configured (or development) keys.
+pub async fn services(config: &Config) -> anyhow::Result<Services> {
+    let store = &config.database.store;
+    let db = Db::connect(store)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&store.url)))?;
+    tracing::info!(backend = db.backend().as_str(), "database connected");
+    if config.database.migrate_on_start {
+        migrate(&db).await?;
+    }
+    let c = &config.identity;
+    let keys = key_files::load(c)?;
+    let access = AccessTokens::new(&keys.signing, &c.issuer, &c.audience, c.access_ttl);
+    let refresh = RefreshTokens::new(&keys.signing.derive("palisade refresh-token v1"))?;
+    let csrf = Csrf::new(&keys.signing.derive("palisade csrf v1"))?;
+    let hasher = Hasher::new(
+        Passwords::new(BASELINE)?,
+        c.hash_threads.unwrap_or_else(Hasher::default_threads),
+    );
+    let identity = Identity::new(
+        db.clone(),
+        hasher,
+        access,
+        refresh,
+        keys.secrets,
+        Audit::new(db.clone()),
+        c.settings.clone(),
+    );
+    Ok(Services { db, identity, csrf })
+}
+
+/// Applies this build's pending migrations. Instances starting together take turns
+/// on the runner lock; each migration is applied once.
+async fn migrate(db: &Db) -> anyhow::Result<()> {
+    let report = schema::migrator(db)?
+        .execute(&Plan::Up { to: None }, false, &Quiet)
+        .await
+        .context("migrations failed; nothing else was started")?;
+    if !report.steps.is_empty() {
+        tracing::info!(applied = report.steps.len(), "migrations applied");
+    }
+    Ok(())
+}
+
+/// What `serve` runs.
+pub struct App {
+    pub services: Services,
+    pub health: HealthService,
+    pub state: AppState,
+    /// The HTTP application: every route inside the edge.
+    pub http: palisade_http::App,
+    /// Background work; stop it once the server has drained.
+    pub tasks: Tasks,
+}
+
+/// The application serving every route.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    build_with(config, palisade_http::routes::all()).await
+}
+
+/// The application serving `routes` (tests add routes of their own).
+pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> {
+    let services = services(config).await?;
+    let db = &services.db;
+    let mut tasks = Tasks::default();
+    let metrics = Metrics::global();
+    tasks.every(
+        "metrics upkeep",
+        prometheus::UPKEEP_EVERY,
+        move || async move {
+            metrics.upkeep();
+        },
+    );
+    let identity = services.identity.clone();
+    tasks.every("expired sessions clean-up", CLEANUP_EVERY, move || {
+        let identity = identity.clone();
+        async move {
+            match identity.delete_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "expired sessions and tokens deleted"),
+                Err(e) => tracing::warn!(error = %e, "clean-up of expired sessions failed"),
+            }
+        }
+    });
+    let db_health = DbHealth::start(
+        db.clone(),
+        config.database.health_interval,
+        config.database.store.connect_timeout * 2,
+        &mut tasks,
+    )
+    .await;
+    if db_health.pending_migrations() > 0 {
+        tracing::warn!(
+            pending = db_health.pending_migrations(),
+            "migrations are pending: not ready until they are applied (palisade migrate up)"
+        );
+    }
+    let limiter = limiter(config.redis.as_ref()).await;
+    let health = HealthService::new(db.clone(), db_health).with_redis(limiter.probe());
+    let state = AppState::from(Shared {
+        db: db.clone(),
+        health: health.clone(),
+        identity: services.identity.clone(),
+        csrf: services.csrf.clone(),
+        cookie_secure: config.identity.cookie_secure,
+        allowed_origins: Arc::from(config.http.allowed_origins.clone()),
+        limiter,
+        rate_limits: config.rate_limits.clone(),
+        metrics,
+        ops_allow: Arc::from(config.http.ops_allow.clone()),
+        body_limit: config.http.body_limit,
+        openapi: routes.openapi().to_json()?.into(),
+    });
+    let http = palisade_http::app(state.clone(), &config.http, routes);
+    Ok(App {
+        services,
+        health,
+        state,
+        http,
+        tasks,
+    })
+}
+
+/// The rate limiter: shared through Redis when `REDIS_URL` is set, else this
+/// instance's own. A Redis that does not answer at start is used once it does; until
+/// then the limits are this instance's.
+async fn limiter(redis: Option<&RedisConfig>) -> RateLimiter {
+    let Some(redis) = redis else {
+        return RateLimiter::in_process();
+    };
+    let url = redis.url.expose();
+    let conn = match ratelimit::redis_manager(url) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!(error = %e, redis = %redact_url(url), "REDIS_URL is not usable: rate limits are this instance's own");
+            return RateLimiter::in_process();
+        }
+    };
+    let limiter = RateLimiter::shared(conn, &redis.prefix);
+    match limiter.ping_redis().await {
+        Some(Ok(_)) => tracing::info!("rate limits are shared through Redis"),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own until it answers");
+        }
+        None => {}
+    }
+    limiter
+}

@@ -1,0 +1,240 @@
+//! Accounts: registration, sign-in, refresh and sign-out; deletion; hostile input.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::api::token;
+use crate::backends::{AUDIENCE, Env, ISSUER, PASSWORD, claims_of};
+
+async fn a_user_registers_logs_in_refreshes_and_logs_out(e: Env) {
+    let api = &e.api;
+    let r = api
+        .register(" Alice@Example.COM ", PASSWORD, "Alice")
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(r.body["email"], "alice@example.com");
+    assert_eq!(r.body["roles"], json!(["member"]));
+    assert!(r.body.get("password_hash").is_none(), "{}", r.body);
+
+    let again = api.register("alice@example.com", PASSWORD, "Alice").await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "auth.email_taken")
+    );
+    let weak = api
+        .register("weak@example.com", "password123", "Weak")
+        .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        weak.body
+    );
+    assert_eq!(weak.body["errors"][0]["field"], "password");
+
+    let login = api
+        .login("ALICE@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(login.body["token_type"], "Bearer");
+    assert_eq!(login.body["expires_in"], 900);
+    assert_eq!(login.headers["cache-control"], "no-store");
+    let at = token(&login.body, "access_token");
+    let c = claims_of(&at);
+    assert_eq!(
+        (c["iss"].as_str(), c["aud"].as_str()),
+        (Some(ISSUER), Some(AUDIENCE))
+    );
+    assert_eq!(c["amr"], json!(["pwd"]));
+    assert!(
+        c["perms"]
+            .as_array()
+            .is_some_and(|p| p.contains(&json!("contracts:read")))
+    );
+
+    let me = api.me(&at).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["email"], "alice@example.com");
+    let renamed = api.patch_me(&at, json!({"name": "Alice W."})).await;
+    assert_eq!(renamed.body["name"], "Alice W.");
+    let mass = api.patch_me(&at, json!({"roles": ["admin"]})).await;
+    assert_eq!(
+        mass.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        mass.body
+    );
+
+    let refreshed = api
+        .refresh(&token(&login.body, "refresh_token"))
+        .await
+        .expect(StatusCode::OK);
+    assert_ne!(refreshed.body["refresh_token"], login.body["refresh_token"]);
+
+    let sessions = api.get_as("/api/v1/me/sessions", &at).await;
+    assert_eq!(sessions.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(sessions.body["items"][0]["current"], true);
+
+    // Two more sign-ins: three sessions, in pages of two, newest first.
+    let mut sids = vec![claims_of(&at)["sid"].clone()];
+    for _ in 0..2 {
+        let l = api.login("alice@example.com", PASSWORD).await;
+        sids.push(claims_of(&token(&l.body, "access_token"))["sid"].clone());
+    }
+    let first = api.get_as("/api/v1/me/sessions?limit=2", &at).await;
+    let ids = |page: &Value| -> Vec<Value> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|s| s["id"].clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&first.body),
+        vec![sids[2].clone(), sids[1].clone()],
+        "{}",
+        first.body
+    );
+    let cursor = token(&first.body, "next_cursor");
+    let second = api
+        .get_as(&format!("/api/v1/me/sessions?limit=2&cursor={cursor}"), &at)
+        .await;
+    assert_eq!(ids(&second.body), vec![sids[0].clone()], "{}", second.body);
+    assert_eq!(second.body["items"][0]["current"], true);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    for bad in ["limit=0", "limit=101", "cursor=not-a-cursor"] {
+        let r = api.get_as(&format!("/api/v1/me/sessions?{bad}"), &at).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+
+    let out = api.logout(&at).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    // Logout ends the session at once: its access tokens and refresh token are refused.
+    let after = api.me(&at).await;
+    assert_eq!(
+        (after.status, after.code()),
+        (StatusCode::UNAUTHORIZED, "auth.unauthenticated")
+    );
+    let later = api.me(&token(&refreshed.body, "access_token")).await;
+    assert_eq!(later.status, StatusCode::UNAUTHORIZED);
+    let r = api.refresh(&token(&refreshed.body, "refresh_token")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_deleted_account_stays_signed_out(e: Env) {
+    let api = &e.api;
+    let login = api.signed_up("leaver@example.com", PASSWORD).await;
+    let at = token(&login, "access_token");
+    let other = token(
+        &api.login("leaver@example.com", PASSWORD).await.body,
+        "access_token",
+    );
+    let no = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": PASSWORD, "confirm": "yes"})),
+        )
+        .await;
+    assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": "not mine at all", "confirm": "DELETE"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+    let _gone = api
+        .send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            &at,
+            Some(json!({"password": PASSWORD, "confirm": "DELETE"})),
+        )
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    // Refused now, and still after the revocation set has been reloaded.
+    assert_eq!(api.me(&other).await.status, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for t in [&at, &other] {
+        assert_eq!(api.me(t).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        api.login("leaver@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The email is free again.
+    assert_eq!(
+        api.register("leaver@example.com", PASSWORD, "Back")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+}
+
+async fn injection_strings_are_data(e: Env) {
+    let api = &e.api;
+    let nasty = [
+        "' OR '1'='1",
+        "admin'--",
+        "\"; DROP TABLE users; --",
+        "<script>alert(1)</script>",
+        "${jndi:ldap://x}",
+        "{{7*7}}",
+        "\u{0000}\u{202e}",
+        "../../etc/passwd",
+    ];
+    let base = api.signed_up("victim@example.com", PASSWORD).await;
+    for s in nasty {
+        let email = format!("{s}@example.com");
+        // Some of these are valid emails or names: then they are an account like any.
+        let registered = api.register(&email, PASSWORD, s).await;
+        assert!(
+            [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY].contains(&registered.status),
+            "{s}: {} {}",
+            registered.status,
+            registered.body
+        );
+        let login = api.login(&email, PASSWORD).await;
+        let want = if registered.status == StatusCode::CREATED {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(login.status, want, "{s}: {}", login.body);
+        for r in [
+            api.register("ok@example.com", s, s).await,
+            api.login(s, s).await,
+            api.refresh(&s).await,
+            api.login_mfa(&s, &s).await,
+        ] {
+            assert!(r.status.is_client_error(), "{s}: {} {}", r.status, r.body);
+        }
+    }
+    // Stored as typed, shown as typed.
+    let r = api
+        .register("script@example.com", PASSWORD, "<script>alert(1)</script>")
+        .await;
+    assert_eq!(r.body["name"], "<script>alert(1)</script>");
+    // Every table is still there and the victim still logs in.
+    assert_eq!(
+        api.login("victim@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.me(&token(&base, "access_token")).await.status,
+        StatusCode::OK
+    );
+}
+
+on_both!(
+    a_user_registers_logs_in_refreshes_and_logs_out,
+    a_deleted_account_stays_signed_out,
+    injection_strings_are_data,
+);

@@ -1,0 +1,177 @@
+//! `admin:infra` actions: the permission, and a second factor within 10 minutes (step-up).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::api::{now, token, totp};
+use crate::backends::{AUDIENCE, Env, ISSUER, PASSWORD, claims_of, subject};
+
+async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
+    let api = &e.api;
+    let clear = "/api/v1/admin/infra/cache/clear";
+    let member = api.signed_up("plain@example.com", PASSWORD).await;
+    let member_at = token(&member, "access_token");
+    let denied = api
+        .send_as(Method::POST, clear, &member_at, None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(denied.code(), "auth.forbidden");
+    let no_2fa = api.step_up(&member_at, &"123456").await;
+    assert_eq!(no_2fa.code(), "auth.2fa_disabled", "{}", no_2fa.body);
+
+    // A password-only admin token is not enough.
+    let admin = e.admin("infra@example.com").await;
+    let admin_at = token(&admin, "access_token");
+    let pwd_only = api.send_as(Method::POST, clear, &admin_at, None).await;
+    assert_eq!(pwd_only.status, StatusCode::FORBIDDEN);
+    assert_eq!(pwd_only.code(), "auth.step_up_required");
+
+    let (secret, backup_codes) = api.enable_2fa(&admin_at, PASSWORD).await;
+    let wrong = api.step_up(&admin_at, &"000000").await;
+    assert_eq!(wrong.code(), "auth.wrong_code", "{}", wrong.body);
+    // The confirming code's step is used up: the next step's code.
+    let code = totp(&secret, now() + 30);
+    let stepped = api.step_up(&admin_at, &code).await.expect(StatusCode::OK);
+    assert!(
+        stepped.body.get("refresh_token").is_none(),
+        "{}",
+        stepped.body
+    );
+    let stepped_at = token(&stepped.body, "access_token");
+    let claims = claims_of(&stepped_at);
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    assert_eq!(
+        claims["sid"],
+        claims_of(&admin_at)["sid"],
+        "the same session"
+    );
+    assert!(claims["auth_time"].as_u64().expect("auth_time") + 5 >= now());
+    let replayed = api.step_up(&admin_at, &code).await;
+    assert_eq!(replayed.code(), "auth.wrong_code", "a used code is refused");
+
+    let _cleared = api
+        .send_as(Method::POST, clear, &stepped_at, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let audit = api
+        .get_as("/api/v1/audit?action=infra.cache_cleared", &stepped_at)
+        .await;
+    assert_eq!(
+        audit.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        audit.body
+    );
+
+    // The session keeps the step-up: a refresh's token says `otp` too.
+    let refreshed = api
+        .refresh(&token(&admin, "refresh_token"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        claims_of(&token(&refreshed.body, "access_token"))["amr"],
+        json!(["pwd", "otp"])
+    );
+
+    // The window is 10 minutes: tokens signed with the server's key, `otp` 11 and 5
+    // minutes ago, for this very session.
+    let user_id = claims["sub"].as_str().expect("sub").to_owned();
+    let sid = claims["sid"].as_str().expect("sid").to_owned();
+    let signer = e.tokens(AUDIENCE, ISSUER, 900);
+    let at_age = |minutes: u64| {
+        let mut s = subject(&user_id, &sid, &["admin"]);
+        s.amr = vec!["pwd".into(), "otp".into()];
+        s.auth_time = now() - minutes * 60;
+        signer.issue(s, now())
+    };
+    let stale = api.send_as(Method::POST, clear, &at_age(11), None).await;
+    assert_eq!(stale.code(), "auth.step_up_required", "{}", stale.body);
+    let _recent = api
+        .send_as(Method::POST, clear, &at_age(5), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    // Ops endpoints: 404 to anyone off the allow-list, unless their token holds
+    // `admin:infra`.
+    let anonymous = api.call(Method::GET, "/metrics", None, &[]).await;
+    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
+    let m = api.get_as("/metrics", &member_at).await;
+    assert_eq!(m.status, StatusCode::NOT_FOUND, "/metrics for a member");
+    let m = api.get_as("/metrics", &admin_at).await;
+    assert_eq!(
+        m.status,
+        StatusCode::OK,
+        "/metrics for an admin:infra token"
+    );
+
+    // Wrong step-up codes count toward the lockout, and parallel guesses stop at it:
+    // of eight at once, five are checked (the threshold) and the rest refused unchecked.
+    let failures = || async {
+        let events = api
+            .get_as("/api/v1/audit?action=auth.step_up&limit=100", &stepped_at)
+            .await;
+        events.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["outcome"] == "failure")
+            .count()
+    };
+    // A good step-up first (a backup code) resets the count the replay above left.
+    let _reset = api
+        .step_up(&admin_at, &backup_codes[1])
+        .await
+        .expect(StatusCode::OK);
+    let before = failures().await;
+    let guess = |n: u32| {
+        let code = format!("{:06}", 100_000 + n);
+        let at = admin_at.clone();
+        async move { api.step_up(&at, &code).await }
+    };
+    let answers = tokio::join!(
+        guess(1),
+        guess(2),
+        guess(3),
+        guess(4),
+        guess(5),
+        guess(6),
+        guess(7),
+        guess(8)
+    );
+    for a in [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
+    ] {
+        assert_eq!(a.code(), "auth.wrong_code", "{}", a.body);
+    }
+    assert_eq!(failures().await - before, 5, "checked guesses");
+    // Locked: even a valid backup code is refused, and so is the password.
+    let backup = json!({"code": backup_codes[0]});
+    let locked = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(backup.clone()),
+        )
+        .await;
+    assert_eq!(locked.code(), "auth.wrong_code", "{}", locked.body);
+    assert_eq!(
+        api.login("infra@example.com", PASSWORD).await.code(),
+        "auth.invalid_credentials"
+    );
+    // The test's lockout lasts 2 s; then the same backup code works.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let _freed = api
+        .send_as(
+            Method::POST,
+            "/api/v1/auth/step-up",
+            &admin_at,
+            Some(backup),
+        )
+        .await
+        .expect(StatusCode::OK);
+}
+
+on_both!(infra_actions_need_admin_infra_and_a_recent_second_factor,);
