@@ -211,8 +211,8 @@ async fn injection_strings_are_data(e: Env) {
         for r in [
             api.register("ok@example.com", s, s).await,
             api.login(s, s).await,
-            api.refresh(&s).await,
-            api.login_mfa(&s, &s).await,
+            api.refresh(s).await,
+            api.login_mfa(s, s).await,
         ] {
             assert!(r.status.is_client_error(), "{s}: {} {}", r.status, r.body);
         }

@@ -18,7 +18,7 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         .await
         .expect(StatusCode::FORBIDDEN);
     assert_eq!(denied.code(), "auth.forbidden");
-    let no_2fa = api.step_up(&member_at, &"123456").await;
+    let no_2fa = api.step_up(&member_at, "123456").await;
     assert_eq!(no_2fa.code(), "auth.2fa_disabled", "{}", no_2fa.body);
 
     // A password-only admin token is not enough.
@@ -29,7 +29,7 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
     assert_eq!(pwd_only.code(), "auth.step_up_required");
 
     let (secret, backup_codes) = api.enable_2fa(&admin_at, PASSWORD).await;
-    let wrong = api.step_up(&admin_at, &"000000").await;
+    let wrong = api.step_up(&admin_at, "000000").await;
     assert_eq!(wrong.code(), "auth.wrong_code", "{}", wrong.body);
     // The confirming code's step is used up: the next step's code.
     let code = totp(&secret, now() + 30);
