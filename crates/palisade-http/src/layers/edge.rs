@@ -30,7 +30,8 @@ use super::cors::{CorsGrant, CorsPolicy};
 use super::metrics::{HttpMetrics, InProgress, MethodLabel};
 use super::request_id::{self, RequestId};
 use super::route::RouteTemplate;
-use super::{access_log, security_headers};
+use super::upload::{self, Upload, Waiting};
+use super::{access_log, head, security_headers};
 use crate::problem::{self, Problem};
 
 /// What the edge needs from the configuration; shared by every clone of the service.
@@ -74,24 +75,31 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let mut req = req.map(Body::new);
+        // Only a request with a body to come can wait on its client.
+        let waiting = (!req.body().is_end_stream()).then(Waiting::default);
+        let mut req = match &waiting {
+            Some(w) => req.map(|b| Body::new(Upload::new(b, w.clone()))),
+            None => req.map(Body::new),
+        };
         let cfg = self.cfg.clone();
         let start = Instant::now();
         // On the way in: who is asking, under which id, from which origin.
         let id = request_id::assign(&mut req);
         let client = client_ip::assign(&mut req, &cfg.trusted_proxies);
         let method = MethodLabel::of(req.method());
+        let version = req.version();
         let path = req.uri().clone();
         let grant = cfg.cors.grant(req.headers());
         let in_progress = cfg.metrics.start(method);
 
-        let (stage, cors) =
-            if let Some(res) = CorsPolicy::preflight(req.method(), req.headers(), &grant) {
-                // A preflight's answer carries its own CORS headers.
-                (Stage::Done { res: Some(res) }, None)
-            } else {
-                (request_id::scope(&id, || self.admit(req)), Some(grant))
-            };
+        let (stage, cors) = if let Some(res) = head::check(req.version(), req.headers()) {
+            (Stage::Done { res: Some(res) }, Some(grant))
+        } else if let Some(res) = CorsPolicy::preflight(req.method(), req.headers(), &grant) {
+            // A preflight's answer carries its own CORS headers.
+            (Stage::Done { res: Some(res) }, None)
+        } else {
+            (request_id::scope(&id, || self.admit(req)), Some(grant))
+        };
         EdgeFuture {
             stage,
             timer: None,
@@ -103,6 +111,8 @@ where
                 method,
                 path,
                 cors,
+                waiting,
+                version,
                 _in_progress: in_progress,
             },
         }
@@ -158,6 +168,9 @@ struct Outbound {
     path: Uri,
     /// `None` for a preflight.
     cors: Option<CorsGrant>,
+    /// Whether the body is still arriving; `None` when the request has none.
+    waiting: Option<Waiting>,
+    version: http::Version,
     _in_progress: InProgress,
 }
 
@@ -209,7 +222,7 @@ where
                     return Poll::Pending;
                 }
                 // Past the request timeout; dropping this future drops the handler's.
-                Problem::from_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+                timed_out(out.waiting.as_ref(), out.version)
             }
         };
         Poll::Ready(Ok(out.finish(res)))
@@ -242,6 +255,25 @@ impl Outbound {
         );
         res
     }
+}
+
+/// The answer when the request timeout passes: 408 while the client is still sending
+/// its body (the connection is closed: the rest of the body would be read as the next
+/// request), else 503.
+fn timed_out(waiting: Option<&Waiting>, version: http::Version) -> Response {
+    if !upload::still_sending(waiting) {
+        return Problem::from_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
+    }
+    let mut res = Problem::from_status(StatusCode::REQUEST_TIMEOUT)
+        .with_detail("the request body did not arrive within the request timeout")
+        .into_response();
+    if version <= http::Version::HTTP_11 {
+        res.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    res
 }
 
 fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {

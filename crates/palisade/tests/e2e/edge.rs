@@ -56,7 +56,11 @@ async fn test_app() -> (App, tempfile::TempDir) {
     (app.http, dir)
 }
 
-async fn send(app: &App, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+/// `req` through the application, with the `Host` every HTTP/1.1 request carries.
+async fn send(app: &App, mut req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+    req.headers_mut()
+        .entry(http::header::HOST)
+        .or_insert(http::HeaderValue::from_static("localhost"));
     let res = app.clone().oneshot(req).await.expect("infallible");
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();

@@ -1,7 +1,7 @@
 //! The real `palisade` binary on a free loopback port, its commands run to completion,
 //! and a TCP proxy in front of PostgreSQL that a test can slow down or cut off.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -303,4 +303,17 @@ pub fn via(url: &str, addr: SocketAddr) -> String {
     };
     let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
     format!("{scheme}://{userinfo}{addr}{path}")
+}
+
+/// Sends `request` as raw bytes on a new connection; returns all the server answered
+/// before closing it.
+pub fn raw_exchange(server: &Server, request: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // The server may answer and close before it has read everything.
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }

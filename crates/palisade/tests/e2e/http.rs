@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, client};
+use crate::harness::{Server, client, raw_exchange};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -488,19 +488,6 @@ fn a_client_that_stalls_on_its_headers_is_cut_off() {
         "closed before the timeout: {waited:?}"
     );
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
-}
-
-/// Sends `request` as raw bytes on a new connection; returns all the server answered
-/// before closing it.
-fn raw_exchange(server: &Server, request: &[u8]) -> String {
-    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    // The server may answer and close before it has read everything.
-    let _ = s.write_all(request);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[test]

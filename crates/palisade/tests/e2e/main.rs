@@ -5,8 +5,8 @@
 //! - [`harness`]: starting the binary, running its commands, a TCP proxy that fails;
 //! - [`api`]: a typed client of the HTTP API, and an independent TOTP;
 //! - [`backends`]: a server on either database, with the keys it signs with;
-//! - one module per area: [`http`], [`edge`], [`config`], [`identity`], [`migrate`],
-//!   [`postgres`].
+//! - one module per area: [`http`], [`connections`], [`edge`], [`config`],
+//!   [`identity`], [`migrate`], [`postgres`].
 
 /// One test per scenario and backend: `scenario(Env)` runs on SQLite and on
 /// PostgreSQL with Redis.
@@ -34,6 +34,7 @@ macro_rules! on_both {
 mod api;
 mod backends;
 mod config;
+mod connections;
 mod edge;
 mod harness;
 mod http;
