@@ -5,7 +5,7 @@
 //! - [`harness`]: starting the binary, running its commands, a TCP proxy that fails;
 //! - [`api`]: a typed client of the HTTP API, and an independent TOTP;
 //! - [`backends`]: a server on either database, with the keys it signs with;
-//! - one module per area: [`http`], [`connections`], [`edge`], [`config`],
+//! - one module per area: [`http`], [`errors`], [`connections`], [`edge`], [`config`],
 //!   [`identity`], [`migrate`], [`postgres`].
 
 /// One test per scenario and backend: `scenario(Env)` runs on SQLite and on
@@ -36,6 +36,7 @@ mod backends;
 mod config;
 mod connections;
 mod edge;
+mod errors;
 mod harness;
 mod http;
 mod identity;
