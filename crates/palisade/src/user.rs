@@ -52,6 +52,7 @@ enum Action {
         email: String,
     },
     /// Turn 2FA off (a lost device) and end the account's sessions.
+    #[command(name = "reset-2fa")]
     Reset2fa {
         #[arg(long)]
         email: String,

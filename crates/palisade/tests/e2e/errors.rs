@@ -155,7 +155,10 @@ async fn every_problem_class_carries_a_detail() {
         "request.invalid_fields",
     )
     .await;
-    assert!(body["errors"].as_array().is_some_and(|e| e.len() == 3), "{body}");
+    assert!(
+        body["errors"].as_array().is_some_and(|e| e.len() == 3),
+        "{body}"
+    );
 
     let member = api.signed_up("classes@example.com", PASSWORD).await;
     let at = member["access_token"].as_str().expect("token");

@@ -76,6 +76,11 @@ impl Server {
         }
     }
 
+    /// The server's working directory (its SQLite file, its development keys in `data`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

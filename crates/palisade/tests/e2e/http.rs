@@ -531,3 +531,35 @@ fn sigterm_drains_and_exits_zero() {
     );
     server.wait_for_log("\"drain\":\"Complete\"");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_signing_key_is_pkcs8_that_openssl_reads() {
+    let server = Server::start(&[]);
+    let pem = server.dir().join("data/jwt-ed25519.pem");
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(&pem)
+        .args(["-pubout", "-outform", "DER"])
+        .output()
+        .expect("openssl (Debian package openssl) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The public key OpenSSL derives is the one the server publishes.
+    let jwks: Value = client()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let x = jwks["keys"][0]["x"].as_str().expect("x");
+    let public = crate::api::b64_decode(x);
+    assert!(
+        out.stdout.ends_with(&public),
+        "openssl and the JWKS disagree"
+    );
+}

@@ -2,6 +2,7 @@
 //! each scenario run on SQLite and on PostgreSQL with Redis.
 
 mod accounts;
+mod admin;
 mod audit;
 mod authz;
 mod cookies;

@@ -1,5 +1,7 @@
 //! TOTP two-factor sign-in with backup codes.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -105,4 +107,41 @@ async fn two_factor_login_with_totp_and_backup_codes(e: Env) {
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
 }
 
-on_both!(two_factor_login_with_totp_and_backup_codes,);
+/// `palisade user reset-2fa` for a lost device: 2FA off, every session ended.
+async fn an_operator_resets_a_lost_second_factor(e: Env) {
+    let api = &e.api;
+    let login = api.signed_up("lost-phone@example.com", PASSWORD).await;
+    let at = token(&login, "access_token");
+    api.enable_2fa(&at, PASSWORD).await;
+    let mfa = api
+        .login("lost-phone@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(mfa.body["mfa_required"], true, "{}", mfa.body);
+    let out = e.cli(
+        &["user", "reset-2fa", "--email", "lost-phone@example.com"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The server sees another process's revocation within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    api.me(&at).await.expect(StatusCode::UNAUTHORIZED);
+    let again = api
+        .login("lost-phone@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        again.body["access_token"].is_string(),
+        "no second step: {}",
+        again.body
+    );
+}
+
+on_both!(
+    an_operator_resets_a_lost_second_factor,
+    two_factor_login_with_totp_and_backup_codes,
+);
