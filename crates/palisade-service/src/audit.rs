@@ -9,6 +9,7 @@
 //! an [`Anchor`] kept from an earlier run, also whether the end was cut off or the
 //! whole chain rewritten.
 
+use palisade_auth::ids::UserId;
 use palisade_store::repo::audit::{self as repo, Event, Filter};
 use palisade_store::{Db, StoreError, Tx};
 use serde::Serialize;
@@ -26,24 +27,89 @@ const VERIFY_CHUNK: u64 = 1000;
 /// Who did it, from where, in which request.
 #[derive(Clone, Debug, Default)]
 pub struct Actor {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
+}
+
+/// What was done; its name is the `action` column and the API's `action` filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Register,
+    Login,
+    Logout,
+    Lockout,
+    RefreshReused,
+    StepUp,
+    AuthzDenied,
+    StepUpRequired,
+    SessionEnded,
+    PasswordChanged,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    UserDeleted,
+    UserUpdated,
+    SessionsEnded,
+    TwoFactorReset,
+    CacheCleared,
+    RateLimited,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Register => "auth.register",
+            Action::Login => "auth.login",
+            Action::Logout => "auth.logout",
+            Action::Lockout => "auth.lockout",
+            Action::RefreshReused => "auth.refresh_reused",
+            Action::StepUp => "auth.step_up",
+            Action::AuthzDenied => "authz.denied",
+            Action::StepUpRequired => "authz.step_up_required",
+            Action::SessionEnded => "session.ended",
+            Action::PasswordChanged => "user.password_changed",
+            Action::TwoFactorEnabled => "user.2fa_enabled",
+            Action::TwoFactorDisabled => "user.2fa_disabled",
+            Action::UserDeleted => "user.deleted",
+            Action::UserUpdated => "admin.user_updated",
+            Action::SessionsEnded => "admin.sessions_ended",
+            Action::TwoFactorReset => "admin.2fa_reset",
+            Action::CacheCleared => "infra.cache_cleared",
+            Action::RateLimited => "rate_limit.blocked",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Refused by a rule (a permission, a limit) rather than failed.
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
 }
 
 /// An event to record.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// `auth.login`, `user.password_changed`, …
-    pub action: &'static str,
-    /// `success`, `failure`, `denied`.
-    pub outcome: &'static str,
+    pub action: Action,
+    pub outcome: Outcome,
     pub target: Option<(&'static str, String)>,
     pub details: serde_json::Value,
 }
 
 impl Entry {
-    pub fn new(action: &'static str, outcome: &'static str) -> Entry {
+    pub fn new(action: Action, outcome: Outcome) -> Entry {
         Entry {
             action,
             outcome,
@@ -168,7 +234,7 @@ impl Audit {
     /// Records `entry`, logging (not failing) when the database refuses: for events
     /// recorded after the answer is decided (a failed login).
     pub async fn record_or_log(&self, actor: &Actor, entry: Entry) {
-        let action = entry.action;
+        let action = entry.action.as_str();
         if let Err(e) = self.record(actor, entry).await {
             tracing::error!(error = %e, action, "cannot write the audit event");
         }
@@ -241,10 +307,10 @@ pub async fn append(tx: &mut Tx, actor: &Actor, entry: &Entry) -> Result<(), Sto
         seq,
         id: Uuid::now_v7(),
         occurred_at: palisade_store::repo::now(),
-        actor_id: actor.user_id,
+        actor_id: actor.user_id.map(uuid::Uuid::from),
         actor_ip: actor.ip.clone(),
-        action: entry.action.to_owned(),
-        outcome: entry.outcome.to_owned(),
+        action: entry.action.as_str().to_owned(),
+        outcome: entry.outcome.as_str().to_owned(),
         target_type: entry.target.as_ref().map(|t| t.0.to_owned()),
         target_id: entry.target.as_ref().map(|t| t.1.clone()),
         request_id: actor.request_id.clone(),

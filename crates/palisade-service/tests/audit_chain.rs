@@ -2,7 +2,7 @@
 //! and names the first row that was changed, deleted or inserted behind its back, and,
 //! against an anchor kept from an earlier run, a cut-off end or a rewritten chain.
 
-use palisade_service::audit::{Actor, Anchor, Audit, Entry, Verdict};
+use palisade_service::audit::{Action, Actor, Anchor, Audit, Entry, Outcome, Verdict};
 use palisade_store::Db;
 
 async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
@@ -15,7 +15,10 @@ async fn log_with(rows: usize) -> (Db, Audit, tempfile::TempDir) {
             ..Actor::default()
         };
         audit
-            .record(&actor, Entry::new("auth.login", "failure").detail("n", i))
+            .record(
+                &actor,
+                Entry::new(Action::Login, Outcome::Failure).detail("n", i),
+            )
             .await
             .expect("record");
     }

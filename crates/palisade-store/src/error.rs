@@ -15,6 +15,9 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// A row holds what this build never writes (a role it does not know, say).
+    #[error("unexpected data in {table}: {what}")]
+    Corrupt { table: &'static str, what: String },
     /// A statement or connection failed; see [`StoreError::is_transient`].
     #[error(transparent)]
     Sql(#[from] sqlx::Error),

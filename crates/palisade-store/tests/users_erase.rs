@@ -1,13 +1,15 @@
 //! Erasing an account empties it at once and purges only erased rows, later.
 
+use palisade_auth::email::Email;
+use palisade_auth::ids::UserId;
+use palisade_auth::permissions::Role;
 use palisade_store::repo::{now, users};
 use time::Duration;
-use uuid::Uuid;
 
 fn user(email: &str) -> users::User {
     let at = now();
     users::User {
-        id: Uuid::now_v7(),
+        id: UserId::generate(),
         email: email.into(),
         name: "Someone".into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
@@ -25,10 +27,10 @@ fn user(email: &str) -> users::User {
 async fn erased_accounts_are_emptied_then_purged_and_nothing_else_is() {
     let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
     let (leaver, stayer) = (user("leaver@example.com"), user("stayer@example.com"));
-    users::insert(&db, &leaver, &["member"])
+    users::insert(&db, &leaver, &[Role::Member])
         .await
         .expect("insert");
-    users::insert(&db, &stayer, &["member"])
+    users::insert(&db, &stayer, &[Role::Member])
         .await
         .expect("insert");
 
@@ -44,7 +46,7 @@ async fn erased_accounts_are_emptied_then_purged_and_nothing_else_is() {
     assert_eq!(erased.name, "");
     assert!(erased.totp_secret.is_none() && erased.disabled_at.is_some());
     assert!(
-        users::by_email(&db, "leaver@example.com")
+        users::by_email(&db, &Email::parse("leaver@example.com").expect("email"))
             .await
             .expect("read")
             .is_none()

@@ -97,7 +97,7 @@ async fn act(identity: &Identity, action: Action, from: &Provenance) -> Result<(
                 "created {} ({}) with roles {}",
                 view.email,
                 view.id,
-                view.roles.join(", ")
+                names(&view.roles, ", ")
             );
             Ok(())
         }
@@ -117,7 +117,7 @@ async fn act(identity: &Identity, action: Action, from: &Provenance) -> Result<(
                         u.id.to_string(),
                         u.email.clone(),
                         u.name.clone(),
-                        u.roles.join(","),
+                        names(&u.roles, ","),
                         u.two_factor.to_string(),
                         u.disabled.to_string(),
                         u.created_at.to_string(),
@@ -187,6 +187,14 @@ async fn find(identity: &Identity, email: &str) -> Result<User, String> {
         IdentityError::NotFound => format!("no account with email {email}"),
         other => describe(other),
     })
+}
+
+fn names(roles: &[Role], separator: &str) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 fn describe(e: IdentityError) -> String {

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use ipnet::IpNet;
-use palisade_service::audit::{Actor, Entry};
+use palisade_service::audit::{Action, Actor, Entry, Outcome};
 use palisade_store::ratelimit::{Quota, Verdict};
 
 use std::collections::HashMap;
@@ -121,7 +121,7 @@ pub async fn admit(
                 .get::<RequestId>()
                 .map(|r| r.as_str().to_owned()),
         };
-        let entry = Entry::new("rate_limit.blocked", "denied").detail("tier", tier.name());
+        let entry = Entry::new(Action::RateLimited, Outcome::Denied).detail("tier", tier.name());
         state.identity.audit().record_or_log(&actor, entry).await;
     }
     let mut res = Problem::new(

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use palisade_auth::ids::UserId;
 use palisade_auth::permissions::{Permission, Role};
 use palisade_service::audit::EventView;
 use palisade_service::identity::UserView;
@@ -91,7 +92,7 @@ fn false_only() -> RefOr<Schema> {
 /// Changes roles, disables or enables, lifts a lockout. A role change or disabling
 /// ends the user's sessions. The last active admin cannot be disabled or demoted.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "administration", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = PatchUser,
+    params(("id" = UserId, Path)), request_body = PatchUser,
     responses((status = 200, body = UserView),
               (status = 403, description = "auth.forbidden: needs users:write"),
               (status = 409, description = "users.last_admin: the change would leave no active admin")))]
@@ -99,7 +100,7 @@ pub async fn update_user(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<UserId>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<UserView>, Problem> {
     state
@@ -120,14 +121,14 @@ pub async fn update_user(
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "administration",
-    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    security(("bearer" = [])), params(("id" = UserId, Path)),
     responses((status = 204, description = "Every session of the user is ended"),
               (status = 403, description = "auth.forbidden: needs users:write")))]
 pub async fn end_sessions(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<UserId>,
 ) -> Result<StatusCode, Problem> {
     state
         .identity

@@ -4,12 +4,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use palisade_auth::ids::SessionId;
 use palisade_service::identity::twofactor::{BackupCodes, Enrolment};
 use palisade_service::identity::{SessionView, UserView};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::auth::{Authed, RequestProvenance};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -172,12 +172,12 @@ pub async fn sessions(
 
 /// Ends one of the caller's sessions; someone else's answers 404.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "identity", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204, description = "The session is ended")))]
+    params(("id" = SessionId, Path)), responses((status = 204, description = "The session is ended")))]
 pub async fn end_session(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
-    ApiPath(id): ApiPath<Uuid>,
+    ApiPath(id): ApiPath<SessionId>,
 ) -> Result<StatusCode, Problem> {
     state.identity.end_my_session(&who, id, &from).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,15 +1,17 @@
 //! Administration of other users (API.md § Administration) and the operations behind
 //! `palisade user …`.
 
+use palisade_auth::email::Email;
+use palisade_auth::ids::UserId;
 use palisade_auth::permissions::Role;
 use palisade_store::repo::audit::Filter;
+use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{lockout, now};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use super::{Identity, IdentityError, Principal, Provenance, UserView, normalise_email};
-use crate::audit::{self, Entry, EventView};
+use super::{Identity, IdentityError, Principal, Provenance, UserView};
+use crate::audit::{self, Action, Entry, EventView, Outcome};
 use crate::page::{Cursor, Limit, Page};
 
 /// A change an admin asks for (`PATCH /api/v1/admin/users/{id}`).
@@ -23,7 +25,7 @@ pub struct UserPatch {
 }
 
 /// Where a user stands in the list: newest first, by creation time then id.
-struct UserPosition(OffsetDateTime, Uuid);
+struct UserPosition(OffsetDateTime, UserId);
 
 impl std::fmt::Display for UserPosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,8 +45,11 @@ impl std::str::FromStr for UserPosition {
 }
 
 impl Identity {
+    /// The account of `email` (any spelling of it); an address that cannot be one
+    /// names no account.
     pub async fn user_by_email(&self, email: &str) -> Result<User, IdentityError> {
-        users::by_email(&self.0.db, &normalise_email(email))
+        let email = Email::parse(email).map_err(|_| IdentityError::NotFound)?;
+        users::by_email(&self.0.db, &email)
             .await?
             .ok_or(IdentityError::NotFound)
     }
@@ -61,13 +66,13 @@ impl Identity {
         };
         let rows = users::page(&self.0.db, after.map(|p| (p.0, p.1)), limit.fetch()).await?;
         let page = Page::of(rows, limit, |u: &User| UserPosition(u.created_at, u.id));
-        let ids: Vec<Uuid> = page.items.iter().map(|u| u.id).collect();
+        let ids: Vec<UserId> = page.items.iter().map(|u| u.id).collect();
         let roles = users::roles_of_many(&self.0.db, &ids).await?;
         Ok(page.map(|u| {
             let mine = roles
                 .iter()
                 .filter(|(id, _)| *id == u.id)
-                .map(|(_, r)| r.clone())
+                .map(|(_, r)| *r)
                 .collect();
             UserView::of(&u, mine)
         }))
@@ -94,7 +99,7 @@ impl Identity {
     pub async fn update_user(
         &self,
         by: Option<&Principal>,
-        id: Uuid,
+        id: UserId,
         patch: UserPatch,
         from: &Provenance,
     ) -> Result<UserView, IdentityError> {
@@ -110,12 +115,8 @@ impl Identity {
         let user = users::by_id(&mut tx, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        let admin = Role::Admin.as_str();
         let is_active_admin = user.disabled_at.is_none()
-            && users::roles_of(&mut tx, id)
-                .await?
-                .iter()
-                .any(|r| r == admin);
+            && users::roles_of(&mut tx, id).await?.contains(&Role::Admin);
         let demoted = patch
             .roles
             .as_ref()
@@ -123,17 +124,17 @@ impl Identity {
         let disabled = patch.disabled == Some(true);
         if is_active_admin
             && (demoted || disabled)
-            && users::count_active_with_role(&mut tx, admin).await? <= 1
+            && users::count_active_with_role(&mut tx, Role::Admin).await? <= 1
         {
             return Err(IdentityError::LastAdmin);
         }
         let mut revoke_reason = None;
         if let Some(roles) = &patch.roles {
-            let mut names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            users::set_roles(&mut tx, id, &names).await?;
-            revoke_reason = Some("roles_changed");
+            let mut roles = roles.clone();
+            roles.sort_unstable();
+            roles.dedup();
+            users::set_roles(&mut tx, id, &roles).await?;
+            revoke_reason = Some(RevokeReason::RolesChanged);
         }
         if let Some(disable) = patch.disabled {
             let change = Change {
@@ -142,13 +143,13 @@ impl Identity {
             };
             users::update(&mut tx, id, change, at).await?;
             if disable {
-                revoke_reason = Some("disabled");
+                revoke_reason = Some(RevokeReason::Disabled);
             }
         }
         if patch.unlock {
             lockout::clear(&mut tx, id).await?;
         }
-        let entry = Entry::new("admin.user_updated", "success")
+        let entry = Entry::new(Action::UserUpdated, Outcome::Success)
             .target("user", id)
             .detail(
                 "roles",
@@ -161,7 +162,7 @@ impl Identity {
             .detail("unlocked", patch.unlock);
         audit::append(&mut tx, &from.actor(by.map(|p| p.user_id)), &entry).await?;
         tx.commit().await?;
-        self.forget_view(id);
+        self.0.views.forget(id);
         if let Some(reason) = revoke_reason {
             self.revoke_all(id, None, reason).await?;
         }
@@ -174,18 +175,20 @@ impl Identity {
     pub async fn end_user_sessions(
         &self,
         by: Option<&Principal>,
-        id: Uuid,
+        id: UserId,
         from: &Provenance,
     ) -> Result<usize, IdentityError> {
         if users::by_id(&self.0.db, id).await?.is_none() {
             return Err(IdentityError::NotFound);
         }
-        let ended = self.revoke_all(id, None, "ended_by_admin").await?;
+        let ended = self
+            .revoke_all(id, None, RevokeReason::EndedByAdmin)
+            .await?;
         self.0
             .audit
             .record(
                 &from.actor(by.map(|p| p.user_id)),
-                Entry::new("admin.sessions_ended", "success")
+                Entry::new(Action::SessionsEnded, Outcome::Success)
                     .target("user", id)
                     .detail("sessions", ended.len()),
             )
@@ -194,17 +197,18 @@ impl Identity {
     }
 
     /// Turns 2FA off for user `id` (lost device) and ends their sessions.
-    pub async fn reset_2fa(&self, id: Uuid, from: &Provenance) -> Result<(), IdentityError> {
+    pub async fn reset_2fa(&self, id: UserId, from: &Provenance) -> Result<(), IdentityError> {
         let user = users::by_id(&self.0.db, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
         self.clear_2fa(&user).await?;
-        self.revoke_all(id, None, "2fa_reset").await?;
+        self.revoke_all(id, None, RevokeReason::TwoFactorReset)
+            .await?;
         self.0
             .audit
             .record(
                 &from.actor(None),
-                Entry::new("admin.2fa_reset", "success").target("user", id),
+                Entry::new(Action::TwoFactorReset, Outcome::Success).target("user", id),
             )
             .await?;
         Ok(())

@@ -1,14 +1,23 @@
-//! The lockout rule (SECURITY-BASELINE.md § Lockout and throttling): `threshold` failed
+//! The lockout (SECURITY-BASELINE.md § Lockout and throttling): `threshold` failed
 //! logins within `window` lock the account for `duration`, doubling with each further
 //! lock up to [`MAX_DURATION`]; a success resets; never more than [`HOURLY_CAP`]
-//! failures per hour. Pure functions over the stored counters, so the rule is tested without a
-//! database and the state lives where every instance sees it.
+//! failures per hour.
+//!
+//! [`LockoutPolicy`] is the rule, pure functions over the stored counters, so it is
+//! tested without a database; [`Identity::count_failure`] applies it to the counters in
+//! the database, where every instance sees them.
 
 use std::time::Duration;
 
-use palisade_store::repo::lockout::Failures;
+use palisade_auth::ids::UserId;
+use palisade_store::repo::lockout::{self, Failures};
+use palisade_store::repo::now;
+use palisade_store::repo::users::User;
 use time::OffsetDateTime;
-use uuid::Uuid;
+
+use super::accounts::count_attempt;
+use super::{Identity, IdentityError, Provenance};
+use crate::audit::{Action, Entry, Outcome};
 
 /// The configurable part of the rule.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +49,7 @@ impl LockoutPolicy {
     pub fn after_failure(
         &self,
         f: Option<Failures>,
-        user_id: Uuid,
+        user_id: UserId,
         now: OffsetDateTime,
     ) -> (Failures, bool) {
         let mut f = f.unwrap_or(Failures {
@@ -78,6 +87,119 @@ impl LockoutPolicy {
     }
 }
 
+/// What failed: each kind counts toward the lockout and is audited as its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// The password of a login.
+    Password,
+    /// The code of a login's second step.
+    Code,
+    /// The code of a step-up inside a session.
+    StepUp,
+    /// The password given to confirm an action (deletion, 2FA, a new password).
+    ConfirmPassword,
+}
+
+impl Failure {
+    /// The `type` label of `auth_attempts_total`.
+    fn metric(self) -> &'static str {
+        match self {
+            Failure::Password => "password",
+            Failure::Code => "mfa",
+            Failure::StepUp => "step_up",
+            Failure::ConfirmPassword => "confirm",
+        }
+    }
+
+    /// The audit action and the `reason` detail it is recorded with.
+    fn audited_as(self) -> (Action, &'static str) {
+        match self {
+            Failure::Password => (Action::Login, "password"),
+            Failure::Code => (Action::Login, "code"),
+            Failure::StepUp => (Action::StepUp, "code"),
+            Failure::ConfirmPassword => (Action::Login, "confirm_password"),
+        }
+    }
+}
+
+impl Identity {
+    /// Counts a failed attempt and records it; locks the account when the policy says
+    /// so.
+    pub(super) async fn failed_login(
+        &self,
+        user: &User,
+        kind: Failure,
+        from: &Provenance,
+    ) -> Result<(), IdentityError> {
+        if let Some((next, locked)) = self.count_failure(user.id, false).await? {
+            self.report_failure(user, kind, from, locked.then_some(&next))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Counts one failure of `user_id`: the counters are read and written in one
+    /// transaction holding the account's row, so parallel attempts each count. Returns
+    /// the counters and whether this failure locked the account; with `unless_locked`,
+    /// counts nothing and returns `None` when the account is locked already.
+    pub(super) async fn count_failure(
+        &self,
+        user_id: UserId,
+        unless_locked: bool,
+    ) -> Result<Option<(Failures, bool)>, IdentityError> {
+        let at = now();
+        let policy = &self.0.settings.lockout;
+        let mut tx = self.0.db.begin().await?;
+        let failures = lockout::get_for_update(&mut tx, user_id, at).await?;
+        if unless_locked && policy.is_locked(failures.as_ref(), at) {
+            return Ok(None);
+        }
+        let (next, locked) = policy.after_failure(failures, user_id, at);
+        lockout::put(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(Some((next, locked)))
+    }
+
+    /// The metric and audit trail of a failure already counted; `lock` is the counters
+    /// when this failure locked the account.
+    pub(super) async fn report_failure(
+        &self,
+        user: &User,
+        kind: Failure,
+        from: &Provenance,
+        lock: Option<&Failures>,
+    ) {
+        count_attempt(kind.metric(), "failure");
+        let actor = from.actor(Some(user.id));
+        let (action, reason) = kind.audited_as();
+        self.0
+            .audit
+            .record_or_log(
+                &actor,
+                Entry::new(action, Outcome::Failure).detail("reason", reason),
+            )
+            .await;
+        if let Some(next) = lock {
+            tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
+            self.0
+                .audit
+                .record_or_log(
+                    &actor,
+                    Entry::new(Action::Lockout, Outcome::Success)
+                        .target("user", user.id)
+                        .detail("until", next.locked_until.map(|t| t.to_string())),
+                )
+                .await;
+        }
+    }
+
+    /// Whether the account refuses sign-ins now (locked, or over the hourly ceiling).
+    pub(super) async fn is_locked(&self, user_id: UserId) -> Result<bool, IdentityError> {
+        let failures = lockout::get(&self.0.db, user_id).await?;
+        Ok(self.0.settings.lockout.is_locked(failures.as_ref(), now()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,7 +218,7 @@ mod tests {
     }
 
     fn fail(p: &LockoutPolicy, f: Option<Failures>, now: OffsetDateTime) -> (Failures, bool) {
-        p.after_failure(f, Uuid::nil(), now)
+        p.after_failure(f, UserId::from(uuid::Uuid::nil()), now)
     }
 
     #[test]

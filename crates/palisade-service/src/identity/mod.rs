@@ -12,23 +12,28 @@ mod hasher;
 pub mod lockout;
 pub mod profile;
 mod revocation;
+mod sessions;
 pub mod twofactor;
+mod view_cache;
 mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_auth::access::{AccessTokens, Claims};
-use palisade_auth::permissions::Permission;
+use palisade_auth::amr::AuthMethods;
+use palisade_auth::ids::{SessionId, UserId};
+use palisade_auth::permissions::{Permission, Role};
 use palisade_auth::refresh::RefreshTokens;
 use palisade_auth::secretbox::SecretBox;
+use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::{Db, StoreError};
-use uuid::Uuid;
 
-use crate::audit::{Actor, Audit, Entry};
+use crate::audit::{Action, Actor, Audit, Entry, Outcome};
 pub use hasher::Hasher;
 pub use lockout::LockoutPolicy;
 use revocation::Revocations;
+use view_cache::ViewCache;
 pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
 
 /// Lifetimes and limits, from the configuration.
@@ -116,11 +121,11 @@ impl palisade_store::MaybeTransient for IdentityError {
 /// The caller of an authenticated request, from a verified access token.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub roles: Vec<String>,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub roles: Vec<Role>,
     pub perms: Vec<Permission>,
-    pub amr: Vec<String>,
+    pub amr: AuthMethods,
     pub auth_time: u64,
 }
 
@@ -129,13 +134,24 @@ impl Principal {
         self.perms.contains(&p)
     }
 
+    /// The caller a token's claims name; `None` when a claim holds what this build
+    /// never issues (an unknown role or permission included): such a token is refused,
+    /// not read in part.
     fn from_claims(c: Claims) -> Option<Principal> {
         Some(Principal {
             user_id: c.sub.parse().ok()?,
             session_id: c.sid.parse().ok()?,
-            perms: c.perms.iter().filter_map(|p| p.parse().ok()).collect(),
-            roles: c.roles,
-            amr: c.amr,
+            perms: c
+                .perms
+                .iter()
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?,
+            roles: c
+                .roles
+                .iter()
+                .map(|r| r.parse().ok())
+                .collect::<Option<_>>()?,
+            amr: AuthMethods::from_claim(&c.amr)?,
             auth_time: c.auth_time,
         })
     }
@@ -150,7 +166,7 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    fn actor(&self, user_id: Option<Uuid>) -> Actor {
+    fn actor(&self, user_id: Option<UserId>) -> Actor {
         Actor {
             user_id,
             ip: self.ip.clone(),
@@ -172,24 +188,12 @@ struct Inner {
     revocations: Revocations,
     audit: Audit,
     settings: IdentitySettings,
-    /// Users as `GET /me` shows them, for at most [`VIEW_MAX_AGE`]: the endpoint every
-    /// client polls need not query the database each time. A change made on this
-    /// instance drops its entry at once; one made on another shows within the age.
-    views: std::sync::Mutex<Views>,
-    /// Bumped by every change: a view loaded across a change is not cached.
-    views_generation: std::sync::atomic::AtomicU64,
+    views: ViewCache,
 }
 
-/// Cached user views and when each was loaded.
-type Views = std::collections::HashMap<Uuid, (std::time::Instant, UserView)>;
-
-/// How stale a cached user view may be (as stale as the revocation set).
-const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
 /// How recent a second factor an `admin:infra` action needs (SECURITY-BASELINE.md
 /// § Authentication: step-up).
 pub const STEP_UP_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// Cached views kept before expired ones are swept.
-const VIEW_SWEEP_AT: usize = 10_000;
 
 impl Identity {
     pub fn new(
@@ -214,47 +218,8 @@ impl Identity {
             revocations,
             audit,
             settings,
-            views: Default::default(),
-            views_generation: Default::default(),
+            views: ViewCache::default(),
         }))
-    }
-
-    fn views(&self) -> std::sync::MutexGuard<'_, Views> {
-        self.0.views.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn cached_view(&self, id: Uuid) -> Option<UserView> {
-        let views = self.views();
-        let (at, view) = views.get(&id)?;
-        (at.elapsed() < VIEW_MAX_AGE).then(|| view.clone())
-    }
-
-    /// The generation to pass to [`Identity::cache_view`], read before loading.
-    fn views_generation(&self) -> u64 {
-        self.0
-            .views_generation
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Caches `view` unless a change happened since `generation` was read.
-    fn cache_view(&self, view: &UserView, loaded_at: std::time::Instant, generation: u64) {
-        let mut views = self.views();
-        if self.views_generation() != generation {
-            return;
-        }
-        if views.len() >= VIEW_SWEEP_AT {
-            views.retain(|_, (at, _)| at.elapsed() < VIEW_MAX_AGE);
-        }
-        views.insert(view.id, (loaded_at, view.clone()));
-    }
-
-    /// Drops the cached view of a user whose account just changed.
-    fn forget_view(&self, id: Uuid) {
-        let mut views = self.views();
-        self.0
-            .views_generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        views.remove(&id);
     }
 
     pub fn access_tokens(&self) -> &AccessTokens {
@@ -299,7 +264,8 @@ impl Identity {
             .audit
             .record_or_log(
                 &from.actor(Some(who.user_id)),
-                Entry::new("authz.denied", "denied").detail("permission", perm.as_str()),
+                Entry::new(Action::AuthzDenied, Outcome::Denied)
+                    .detail("permission", perm.as_str()),
             )
             .await;
         Err(IdentityError::Forbidden)
@@ -316,7 +282,7 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         self.require(who, perm, from).await?;
         let recent = unix_now().saturating_sub(who.auth_time) <= STEP_UP_WINDOW.as_secs();
-        if recent && who.amr.iter().any(|m| m == "otp") {
+        if recent && who.amr.has_otp() {
             return Ok(());
         }
         metrics::counter!("authz_denied_total", "permission" => "step_up").increment(1);
@@ -324,7 +290,8 @@ impl Identity {
             .audit
             .record_or_log(
                 &from.actor(Some(who.user_id)),
-                Entry::new("authz.step_up_required", "denied").detail("permission", perm.as_str()),
+                Entry::new(Action::StepUpRequired, Outcome::Denied)
+                    .detail("permission", perm.as_str()),
             )
             .await;
         Err(IdentityError::StepUpRequired)
@@ -339,21 +306,13 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         self.require_step_up(who, Permission::AdminInfra, from)
             .await?;
-        {
-            // Bumped under the lock, as in `forget_view`: a view loaded before the
-            // clear cannot be cached after it.
-            let mut views = self.views();
-            self.0
-                .views_generation
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            views.clear();
-        }
+        self.0.views.clear();
         self.0.revocations.expire();
         self.0
             .audit
             .record(
                 &from.actor(Some(who.user_id)),
-                Entry::new("infra.cache_cleared", "success"),
+                Entry::new(Action::CacheCleared, Outcome::Success),
             )
             .await?;
         Ok(())
@@ -362,10 +321,10 @@ impl Identity {
     /// Ends sessions and makes this instance refuse their tokens at once.
     async fn revoke_all(
         &self,
-        user_id: Uuid,
-        keep: Option<Uuid>,
-        reason: &str,
-    ) -> Result<Vec<Uuid>, IdentityError> {
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+    ) -> Result<Vec<SessionId>, IdentityError> {
         let now = palisade_store::repo::now();
         let ended =
             palisade_store::repo::sessions::revoke_all(&self.0.db, user_id, keep, reason, now)
@@ -373,22 +332,9 @@ impl Identity {
         self.0.revocations.note(&ended);
         Ok(ended)
     }
-
-    /// Deletes expired sessions, refresh tokens and MFA challenges; returns how many rows.
-    pub async fn delete_expired(&self) -> Result<u64, IdentityError> {
-        Ok(
-            palisade_store::repo::sessions::delete_expired(&self.0.db, palisade_store::repo::now())
-                .await?,
-        )
-    }
 }
 
 /// Seconds since the epoch.
 fn unix_now() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0)
-}
-
-/// Trimmed and case-folded, so `Alice@Example.com ` and `alice@example.com` are one account.
-pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
 }

@@ -1,14 +1,17 @@
 //! The signed-in user's own account: read, rename, delete, change the password, list
 //! and end sessions. Every function takes the [`Principal`] and touches only its user.
 
+use palisade_auth::display_name::DisplayName;
+use palisade_auth::ids::SessionId;
 use palisade_auth::password::Verdict;
+use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{now, sessions};
-use uuid::Uuid;
 
-use super::accounts::{check_name, check_password};
+use super::accounts::check_password;
+use super::lockout::Failure;
 use super::{Identity, IdentityError, Principal, Provenance, SessionView, UserView};
-use crate::audit::Entry;
+use crate::audit::{Action, Entry, Outcome};
 use crate::page::{Cursor, Limit, Page};
 
 impl Identity {
@@ -39,38 +42,35 @@ impl Identity {
         {
             Verdict::Match { .. } => Ok(()),
             Verdict::Mismatch => {
-                self.failed_login(user, "confirm", from).await?;
+                self.failed_login(user, Failure::ConfirmPassword, from)
+                    .await?;
                 Err(IdentityError::WrongPassword)
             }
         }
     }
 
     pub async fn me(&self, who: &Principal) -> Result<UserView, IdentityError> {
-        if let Some(view) = self.cached_view(who.user_id) {
+        if let Some(view) = self.0.views.get(who.user_id) {
             return Ok(view);
         }
         let loaded_at = std::time::Instant::now();
-        let generation = self.views_generation();
+        let generation = self.0.views.generation();
         let user = self.own_user(who).await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         let view = UserView::of(&user, roles);
-        self.cache_view(&view, loaded_at, generation);
+        self.0.views.put(&view, loaded_at, generation);
         Ok(view)
     }
 
     pub async fn rename(&self, who: &Principal, name: &str) -> Result<UserView, IdentityError> {
-        let name = name.trim();
-        let mut errors = Vec::new();
-        check_name(name, &mut errors);
-        if !errors.is_empty() {
-            return Err(IdentityError::Invalid(errors));
-        }
+        let name = DisplayName::parse(name)
+            .map_err(|e| IdentityError::Invalid(vec![("name", e.to_string())]))?;
         let change = Change {
-            name: Some(name.to_owned()),
+            name: Some(name.as_str().to_owned()),
             ..Change::default()
         };
         users::update(&self.0.db, who.user_id, change, now()).await?;
-        self.forget_view(who.user_id);
+        self.0.views.forget(who.user_id);
         self.me(who).await
     }
 
@@ -85,16 +85,17 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
         self.confirm_password(&user, password, from).await?;
-        self.revoke_all(user.id, None, "account_deleted").await?;
+        self.revoke_all(user.id, None, RevokeReason::AccountDeleted)
+            .await?;
         users::erase(&self.0.db, user.id, now()).await?;
         users::set_roles(&self.0.db, user.id, &[]).await?;
         users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
-        self.forget_view(user.id);
+        self.0.views.forget(user.id);
         self.0
             .audit
             .record(
                 &from.actor(Some(user.id)),
-                Entry::new("user.deleted", "success").target("user", user.id),
+                Entry::new(Action::UserDeleted, Outcome::Success).target("user", user.id),
             )
             .await?;
         Ok(())
@@ -129,13 +130,13 @@ impl Identity {
         };
         users::update(&self.0.db, user.id, change, now()).await?;
         let ended = self
-            .revoke_all(user.id, Some(who.session_id), "password_changed")
+            .revoke_all(user.id, Some(who.session_id), RevokeReason::PasswordChanged)
             .await?;
         self.0
             .audit
             .record(
                 &from.actor(Some(user.id)),
-                Entry::new("user.password_changed", "success")
+                Entry::new(Action::PasswordChanged, Outcome::Success)
                     .target("user", user.id)
                     .detail("sessions_ended", ended.len()),
             )
@@ -151,7 +152,7 @@ impl Identity {
         limit: Limit,
     ) -> Result<Page<SessionView>, IdentityError> {
         let before = match cursor {
-            Some(c) => Some(c.position::<Uuid>()?),
+            Some(c) => Some(c.position::<SessionId>()?),
             None => None,
         };
         let rows = sessions::active_of(&self.0.db, who.user_id, now(), before, Some(limit.fetch()))
@@ -164,10 +165,18 @@ impl Identity {
     pub async fn end_my_session(
         &self,
         who: &Principal,
-        id: Uuid,
+        id: SessionId,
         from: &Provenance,
     ) -> Result<(), IdentityError> {
-        if !sessions::revoke(&self.0.db, id, who.user_id, "ended_by_user", now()).await? {
+        if !sessions::revoke(
+            &self.0.db,
+            id,
+            who.user_id,
+            RevokeReason::EndedByUser,
+            now(),
+        )
+        .await?
+        {
             return Err(IdentityError::NotFound);
         }
         self.0.revocations.note(&[id]);
@@ -175,7 +184,7 @@ impl Identity {
             .audit
             .record(
                 &from.actor(Some(who.user_id)),
-                Entry::new("session.ended", "success").target("session", id),
+                Entry::new(Action::SessionEnded, Outcome::Success).target("session", id),
             )
             .await?;
         Ok(())

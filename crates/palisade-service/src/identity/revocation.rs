@@ -12,9 +12,9 @@ use std::collections::HashSet;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use palisade_auth::ids::SessionId;
 use palisade_store::repo::sessions;
 use palisade_store::{Db, StoreError};
-use uuid::Uuid;
 
 pub struct Revocations {
     db: Db,
@@ -26,7 +26,7 @@ pub struct Revocations {
 }
 
 struct Snapshot {
-    ids: HashSet<Uuid>,
+    ids: HashSet<SessionId>,
     /// When the load that produced `ids` started; `None` before the first.
     loaded_at: Option<Instant>,
 }
@@ -46,7 +46,7 @@ impl Revocations {
     }
 
     /// Whether session `sid` is revoked, as of at most `max_age` ago.
-    pub async fn is_revoked(&self, sid: Uuid) -> Result<bool, StoreError> {
+    pub async fn is_revoked(&self, sid: SessionId) -> Result<bool, StoreError> {
         if let Some(answer) = self.fresh_lookup(sid) {
             return Ok(answer);
         }
@@ -65,7 +65,7 @@ impl Revocations {
     }
 
     /// Refuses `sid` on this instance from now on, without waiting for the next load.
-    pub fn note(&self, sids: &[Uuid]) {
+    pub fn note(&self, sids: &[SessionId]) {
         self.write().ids.extend(sids.iter().copied());
     }
 
@@ -74,7 +74,7 @@ impl Revocations {
         self.write().loaded_at = None;
     }
 
-    fn fresh_lookup(&self, sid: Uuid) -> Option<bool> {
+    fn fresh_lookup(&self, sid: SessionId) -> Option<bool> {
         let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
         let fresh = snap.loaded_at.is_some_and(|t| t.elapsed() < self.max_age);
         fresh.then(|| snap.ids.contains(&sid))

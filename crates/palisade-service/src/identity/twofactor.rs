@@ -2,15 +2,18 @@
 //! with a first code (which turns it on and hands out the backup codes), disabling,
 //! the check of a code at login, and step-up (a code again inside a session).
 
+use palisade_auth::amr::AuthMethods;
 use palisade_auth::backup;
 use palisade_auth::totp::{self, Authenticator};
+use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{lockout, now, sessions};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::lockout::Failure;
 use super::{Identity, IdentityError, Principal, Provenance, TokenPair};
-use crate::audit::{self, Entry};
+use crate::audit::{self, Action, Entry, Outcome};
 
 /// What enrolment shows the user once.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -111,14 +114,18 @@ impl Identity {
             ..Change::default()
         };
         users::update(&self.0.db, user.id, change, now()).await?;
-        self.forget_view(user.id);
-        self.revoke_all(user.id, Some(who.session_id), "2fa_enabled")
-            .await?;
+        self.0.views.forget(user.id);
+        self.revoke_all(
+            user.id,
+            Some(who.session_id),
+            RevokeReason::TwoFactorEnabled,
+        )
+        .await?;
         self.0
             .audit
             .record(
                 &from.actor(Some(user.id)),
-                Entry::new("user.2fa_enabled", "success").target("user", user.id),
+                Entry::new(Action::TwoFactorEnabled, Outcome::Success).target("user", user.id),
             )
             .await?;
         Ok(BackupCodes {
@@ -143,13 +150,17 @@ impl Identity {
             return Err(IdentityError::WrongCode);
         }
         self.clear_2fa(&user).await?;
-        self.revoke_all(user.id, Some(who.session_id), "2fa_disabled")
-            .await?;
+        self.revoke_all(
+            user.id,
+            Some(who.session_id),
+            RevokeReason::TwoFactorDisabled,
+        )
+        .await?;
         self.0
             .audit
             .record(
                 &from.actor(Some(user.id)),
-                Entry::new("user.2fa_disabled", "success").target("user", user.id),
+                Entry::new(Action::TwoFactorDisabled, Outcome::Success).target("user", user.id),
             )
             .await?;
         Ok(())
@@ -176,19 +187,19 @@ impl Identity {
             return Err(IdentityError::WrongCode);
         };
         if !self.check_second_factor(&user, code).await? {
-            self.report_failure(&user, "step_up", from, locked.then_some(&counted))
+            self.report_failure(&user, Failure::StepUp, from, locked.then_some(&counted))
                 .await;
             return Err(IdentityError::WrongCode);
         }
         // A complete second factor resets the counters, as a complete sign-in does.
         lockout::clear(&self.0.db, user.id).await?;
         let at = now();
-        let methods = "pwd otp";
+        let methods = AuthMethods::PASSWORD_AND_CODE;
         let mut tx = self.0.db.begin().await?;
         if !sessions::reauthenticated(&mut tx, who.session_id, user.id, methods, at).await? {
             return Err(IdentityError::Unauthenticated);
         }
-        let entry = Entry::new("auth.step_up", "success").target("session", who.session_id);
+        let entry = Entry::new(Action::StepUp, Outcome::Success).target("session", who.session_id);
         audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;
         tx.commit().await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
@@ -204,7 +215,7 @@ impl Identity {
         };
         users::update(&self.0.db, user.id, change, now()).await?;
         users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
-        self.forget_view(user.id);
+        self.0.views.forget(user.id);
         Ok(())
     }
 

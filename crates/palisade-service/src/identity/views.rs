@@ -1,18 +1,19 @@
 //! What the identity flows return, as API.md names the fields.
 
+use palisade_auth::ids::{SessionId, UserId};
+use palisade_auth::permissions::Role;
 use palisade_store::repo::sessions::Session;
 use palisade_store::repo::users::User;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct UserView {
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
     pub name: String,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub two_factor: bool,
     pub disabled: bool,
     #[serde(with = "time::serde::rfc3339")]
@@ -20,7 +21,7 @@ pub struct UserView {
 }
 
 impl UserView {
-    pub fn of(user: &User, roles: Vec<String>) -> UserView {
+    pub fn of(user: &User, roles: Vec<Role>) -> UserView {
         UserView {
             id: user.id,
             email: user.email.clone(),
@@ -47,7 +48,7 @@ pub struct TokenPair {
     pub user: UserView,
     /// The session the tokens belong to (the CSRF token is bound to it).
     #[serde(skip)]
-    pub session_id: Uuid,
+    pub session_id: SessionId,
 }
 
 /// The first step of a login.
@@ -62,7 +63,7 @@ pub enum LoginOutcome {
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SessionView {
-    pub id: Uuid,
+    pub id: SessionId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -74,7 +75,7 @@ pub struct SessionView {
 }
 
 impl SessionView {
-    pub fn of(s: &Session, current: Uuid) -> SessionView {
+    pub fn of(s: &Session, current: SessionId) -> SessionView {
         SessionView {
             id: s.id,
             created_at: s.created_at,

@@ -1,6 +1,7 @@
 //! `login_failures`: per-account lockout state. The arithmetic (when a lock starts, how
 //! long it lasts) is the identity service's; this is its storage.
 
+use palisade_auth::ids::UserId;
 use sea_query::{Expr, ExprTrait, Iden, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,7 +33,8 @@ const COLUMNS: [LoginFailures; 7] = [
 /// One account's failure counters (`INTEGER` columns: `i32` on both backends).
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Failures {
-    pub user_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub user_id: UserId,
     /// Failures since `window_started_at`.
     pub failures: i32,
     pub window_started_at: OffsetDateTime,
@@ -44,12 +46,12 @@ pub struct Failures {
     pub hour_started_at: OffsetDateTime,
 }
 
-pub async fn get(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<Option<Failures>, StoreError> {
+pub async fn get(ex: impl Into<Exec<'_>>, user_id: UserId) -> Result<Option<Failures>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(LoginFailures::Table)
-        .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+        .and_where(Expr::col(LoginFailures::UserId).eq(user_id.as_uuid()))
         .to_owned();
     ex.fetch_optional("login_failures", &stmt).await
 }
@@ -59,7 +61,7 @@ pub async fn get(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<Option<Failur
 /// locked `FOR UPDATE`; SQLite: `BEGIN IMMEDIATE` already admits one writer).
 pub async fn get_for_update(
     tx: &mut crate::Tx,
-    user_id: Uuid,
+    user_id: UserId,
     now: OffsetDateTime,
 ) -> Result<Option<Failures>, StoreError> {
     if tx.backend() == crate::Backend::Postgres {
@@ -67,7 +69,7 @@ pub async fn get_for_update(
             .into_table(LoginFailures::Table)
             .columns(COLUMNS)
             .values_panic([
-                user_id.into(),
+                user_id.as_uuid().into(),
                 0i32.into(),
                 now.into(),
                 Option::<OffsetDateTime>::None.into(),
@@ -85,7 +87,7 @@ pub async fn get_for_update(
         let stmt = Query::select()
             .columns(COLUMNS)
             .from(LoginFailures::Table)
-            .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+            .and_where(Expr::col(LoginFailures::UserId).eq(user_id.as_uuid()))
             .lock_exclusive()
             .to_owned();
         return tx.fetch_optional("login_failures", &stmt).await;
@@ -99,7 +101,7 @@ pub async fn put(ex: impl Into<Exec<'_>>, f: &Failures) -> Result<(), StoreError
         .into_table(LoginFailures::Table)
         .columns(COLUMNS)
         .values_panic([
-            f.user_id.into(),
+            f.user_id.as_uuid().into(),
             f.failures.into(),
             f.window_started_at.into(),
             f.locked_until.into(),
@@ -117,11 +119,11 @@ pub async fn put(ex: impl Into<Exec<'_>>, f: &Failures) -> Result<(), StoreError
 }
 
 /// Forgets the account's failures (a successful login, or an admin's unlock).
-pub async fn clear(ex: impl Into<Exec<'_>>, user_id: Uuid) -> Result<bool, StoreError> {
+pub async fn clear(ex: impl Into<Exec<'_>>, user_id: UserId) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::delete()
         .from_table(LoginFailures::Table)
-        .and_where(Expr::col(LoginFailures::UserId).eq(user_id))
+        .and_where(Expr::col(LoginFailures::UserId).eq(user_id.as_uuid()))
         .to_owned();
     Ok(ex.execute("login_failures", &stmt).await? > 0)
 }

@@ -1,5 +1,7 @@
 //! `sessions`, `refresh_tokens` and `mfa_challenges`.
 
+use palisade_auth::amr::AuthMethods;
+use palisade_auth::ids::{SessionId, UserId};
 use sea_query::{Expr, ExprTrait, Iden, Order, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -56,17 +58,57 @@ const COLUMNS: [Sessions; 11] = [
     Sessions::RevokedReason,
 ];
 
+/// Why a session ended (`sessions.revoked_reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeReason {
+    Logout,
+    /// A rotated refresh token came back: someone holds a copy.
+    RefreshReused,
+    /// More sessions than `PALISADE_MAX_SESSIONS`: the oldest ends.
+    SessionLimit,
+    RolesChanged,
+    Disabled,
+    AccountDeleted,
+    PasswordChanged,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorReset,
+    EndedByUser,
+    EndedByAdmin,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::RefreshReused => "refresh_reused",
+            RevokeReason::SessionLimit => "session_limit",
+            RevokeReason::RolesChanged => "roles_changed",
+            RevokeReason::Disabled => "disabled",
+            RevokeReason::AccountDeleted => "account_deleted",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::TwoFactorEnabled => "2fa_enabled",
+            RevokeReason::TwoFactorDisabled => "2fa_disabled",
+            RevokeReason::TwoFactorReset => "2fa_reset",
+            RevokeReason::EndedByUser => "ended_by_user",
+            RevokeReason::EndedByAdmin => "ended_by_admin",
+        }
+    }
+}
+
 /// A `sessions` row: one sign-in, the family of its refresh tokens.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Session {
-    pub id: Uuid,
-    pub user_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: SessionId,
+    #[sqlx(try_from = "Uuid")]
+    pub user_id: UserId,
     pub created_at: OffsetDateTime,
     pub last_used_at: OffsetDateTime,
     /// Absolute expiry.
     pub expires_at: OffsetDateTime,
-    /// `pwd`, `pwd otp`.
-    pub auth_methods: String,
+    #[sqlx(try_from = "String")]
+    pub auth_methods: AuthMethods,
     pub auth_time: OffsetDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -77,25 +119,30 @@ pub struct Session {
 /// A refresh token's row with what the rotation decision needs of its session.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RefreshRow {
-    pub session_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub session_id: SessionId,
     pub generation: i64,
     pub expires_at: OffsetDateTime,
     pub rotated_at: Option<OffsetDateTime>,
-    pub user_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub user_id: UserId,
     pub session_expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
-    pub auth_methods: String,
+    #[sqlx(try_from = "String")]
+    pub auth_methods: AuthMethods,
     pub auth_time: OffsetDateTime,
 }
 
 #[derive(sqlx::FromRow)]
 struct IdRow {
-    id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    id: SessionId,
 }
 
 #[derive(sqlx::FromRow)]
 struct UserIdRow {
-    user_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    user_id: UserId,
 }
 
 pub async fn insert(ex: impl Into<Exec<'_>>, s: &Session) -> Result<(), StoreError> {
@@ -104,12 +151,12 @@ pub async fn insert(ex: impl Into<Exec<'_>>, s: &Session) -> Result<(), StoreErr
         .into_table(Sessions::Table)
         .columns(COLUMNS)
         .values_panic([
-            s.id.into(),
-            s.user_id.into(),
+            s.id.as_uuid().into(),
+            s.user_id.as_uuid().into(),
             s.created_at.into(),
             s.last_used_at.into(),
             s.expires_at.into(),
-            s.auth_methods.clone().into(),
+            s.auth_methods.to_column().into(),
             s.auth_time.into(),
             s.ip.clone().into(),
             s.user_agent.clone().into(),
@@ -125,21 +172,21 @@ pub async fn insert(ex: impl Into<Exec<'_>>, s: &Session) -> Result<(), StoreErr
 /// session `before` when given.
 pub async fn active_of(
     ex: impl Into<Exec<'_>>,
-    user_id: Uuid,
+    user_id: UserId,
     now: OffsetDateTime,
-    before: Option<Uuid>,
+    before: Option<SessionId>,
     limit: Option<u64>,
 ) -> Result<Vec<Session>, StoreError> {
     let mut ex = ex.into();
     let mut stmt = Query::select();
     stmt.columns(COLUMNS)
         .from(Sessions::Table)
-        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(Sessions::RevokedAt).is_null())
         .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
         .order_by(Sessions::Id, Order::Desc);
     if let Some(id) = before {
-        stmt.and_where(Expr::col(Sessions::Id).lt(id));
+        stmt.and_where(Expr::col(Sessions::Id).lt(id.as_uuid()));
     }
     if let Some(n) = limit {
         stmt.limit(n);
@@ -150,18 +197,18 @@ pub async fn active_of(
 /// Revokes one session of `user_id`; returns whether it was active and theirs.
 pub async fn revoke(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
-    user_id: Uuid,
-    reason: &str,
+    id: SessionId,
+    user_id: UserId,
+    reason: RevokeReason,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::update()
         .table(Sessions::Table)
         .value(Sessions::RevokedAt, now)
-        .value(Sessions::RevokedReason, reason)
-        .and_where(Expr::col(Sessions::Id).eq(id))
-        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .value(Sessions::RevokedReason, reason.as_str())
+        .and_where(Expr::col(Sessions::Id).eq(id.as_uuid()))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(Sessions::RevokedAt).is_null())
         .to_owned();
     Ok(ex.execute("sessions", &stmt).await? == 1)
@@ -170,28 +217,28 @@ pub async fn revoke(
 /// Revokes every active session of `user_id`, except `keep`; returns their ids.
 pub async fn revoke_all(
     ex: impl Into<Exec<'_>>,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    reason: &str,
+    user_id: UserId,
+    keep: Option<SessionId>,
+    reason: RevokeReason,
     now: OffsetDateTime,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<SessionId>, StoreError> {
     let mut ex = ex.into();
     let mut select = Query::select();
     select
         .column(Sessions::Id)
         .from(Sessions::Table)
-        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(Sessions::RevokedAt).is_null());
     let mut update = Query::update();
     update
         .table(Sessions::Table)
         .value(Sessions::RevokedAt, now)
-        .value(Sessions::RevokedReason, reason)
-        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .value(Sessions::RevokedReason, reason.as_str())
+        .and_where(Expr::col(Sessions::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(Sessions::RevokedAt).is_null());
     if let Some(k) = keep {
-        select.and_where(Expr::col(Sessions::Id).ne(k));
-        update.and_where(Expr::col(Sessions::Id).ne(k));
+        select.and_where(Expr::col(Sessions::Id).ne(k.as_uuid()));
+        update.and_where(Expr::col(Sessions::Id).ne(k.as_uuid()));
     }
     let ids: Vec<IdRow> = ex.fetch_all("sessions", &select).await?;
     ex.execute("sessions", &update).await?;
@@ -203,7 +250,7 @@ pub async fn revoke_all(
 pub async fn revoked_since(
     ex: impl Into<Exec<'_>>,
     since: OffsetDateTime,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<SessionId>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .column(Sessions::Id)
@@ -215,12 +262,12 @@ pub async fn revoked_since(
 }
 
 /// The owner of a session, whatever its state.
-pub async fn owner(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+pub async fn owner(ex: impl Into<Exec<'_>>, id: SessionId) -> Result<Option<UserId>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .column(Sessions::UserId)
         .from(Sessions::Table)
-        .and_where(Expr::col(Sessions::Id).eq(id))
+        .and_where(Expr::col(Sessions::Id).eq(id.as_uuid()))
         .to_owned();
     let row: Option<UserIdRow> = ex.fetch_optional("sessions", &stmt).await?;
     Ok(row.map(|r| r.user_id))
@@ -228,14 +275,14 @@ pub async fn owner(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<Uuid>, St
 
 pub async fn touch(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
+    id: SessionId,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut ex = ex.into();
     let stmt = Query::update()
         .table(Sessions::Table)
         .value(Sessions::LastUsedAt, now)
-        .and_where(Expr::col(Sessions::Id).eq(id))
+        .and_where(Expr::col(Sessions::Id).eq(id.as_uuid()))
         .to_owned();
     ex.execute("sessions", &stmt).await.map(|_| ())
 }
@@ -244,19 +291,19 @@ pub async fn touch(
 /// which the next access tokens carry. Returns whether the session is still active.
 pub async fn reauthenticated(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
-    user_id: Uuid,
-    auth_methods: &str,
+    id: SessionId,
+    user_id: UserId,
+    auth_methods: AuthMethods,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::update()
         .table(Sessions::Table)
-        .value(Sessions::AuthMethods, auth_methods)
+        .value(Sessions::AuthMethods, auth_methods.to_column())
         .value(Sessions::AuthTime, now)
         .value(Sessions::LastUsedAt, now)
-        .and_where(Expr::col(Sessions::Id).eq(id))
-        .and_where(Expr::col(Sessions::UserId).eq(user_id))
+        .and_where(Expr::col(Sessions::Id).eq(id.as_uuid()))
+        .and_where(Expr::col(Sessions::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(Sessions::RevokedAt).is_null())
         .and_where(Expr::col(Sessions::ExpiresAt).gt(now))
         .to_owned();
@@ -266,7 +313,7 @@ pub async fn reauthenticated(
 pub async fn insert_refresh(
     ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
-    session_id: Uuid,
+    session_id: SessionId,
     generation: i64,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -283,7 +330,7 @@ pub async fn insert_refresh(
         ])
         .values_panic([
             hash.to_vec().into(),
-            session_id.into(),
+            session_id.as_uuid().into(),
             generation.into(),
             now.into(),
             expires_at.into(),
@@ -346,15 +393,23 @@ pub async fn mark_rotated(
 /// Ends the oldest active sessions of `user_id` beyond the newest `keep`; returns them.
 pub async fn end_oldest_beyond(
     ex: impl Into<Exec<'_>>,
-    user_id: Uuid,
+    user_id: UserId,
     keep: usize,
     now: OffsetDateTime,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<SessionId>, StoreError> {
     let mut ex = ex.into();
     let active = active_of(ex.reborrow(), user_id, now, None, None).await?;
     let mut ended = Vec::new();
     for s in active.iter().skip(keep) {
-        if revoke(ex.reborrow(), s.id, user_id, "session_limit", now).await? {
+        if revoke(
+            ex.reborrow(),
+            s.id,
+            user_id,
+            RevokeReason::SessionLimit,
+            now,
+        )
+        .await?
+        {
             ended.push(s.id);
         }
     }
@@ -388,7 +443,7 @@ pub async fn delete_expired(
 pub async fn insert_challenge(
     ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
-    user_id: Uuid,
+    user_id: UserId,
     expires_at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut ex = ex.into();
@@ -399,7 +454,11 @@ pub async fn insert_challenge(
             MfaChallenges::UserId,
             MfaChallenges::ExpiresAt,
         ])
-        .values_panic([hash.to_vec().into(), user_id.into(), expires_at.into()])
+        .values_panic([
+            hash.to_vec().into(),
+            user_id.as_uuid().into(),
+            expires_at.into(),
+        ])
         .to_owned();
     ex.execute("mfa_challenges", &stmt).await.map(|_| ())
 }
@@ -409,7 +468,7 @@ pub async fn challenge_user(
     ex: impl Into<Exec<'_>>,
     hash: &[u8; 32],
     now: OffsetDateTime,
-) -> Result<Option<Uuid>, StoreError> {
+) -> Result<Option<UserId>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .column(MfaChallenges::UserId)

@@ -1,5 +1,8 @@
 //! `users`, `user_roles` and `backup_codes`.
 
+use palisade_auth::email::Email;
+use palisade_auth::ids::UserId;
+use palisade_auth::permissions::Role;
 use sea_query::{Alias, Expr, ExprTrait, Iden, Order, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -55,7 +58,8 @@ const COLUMNS: [Users; 11] = [
 /// A `users` row.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct User {
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: UserId,
     /// Normalised: trimmed and case-folded.
     pub email: String,
     pub name: String,
@@ -78,8 +82,16 @@ struct RoleRow {
 
 #[derive(sqlx::FromRow)]
 struct UserRoleRow {
-    user_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    user_id: UserId,
     role: String,
+}
+
+fn role(name: &str) -> Result<Role, StoreError> {
+    name.parse().map_err(|_| StoreError::Corrupt {
+        table: "user_roles",
+        what: format!("unknown role `{name}`"),
+    })
 }
 
 /// An unused backup code.
@@ -94,14 +106,14 @@ pub struct BackupCode {
 pub async fn insert(
     ex: impl Into<Exec<'_>>,
     user: &User,
-    roles: &[&str],
+    roles: &[Role],
 ) -> Result<(), StoreError> {
     let mut ex = ex.into();
     let stmt = Query::insert()
         .into_table(Users::Table)
         .columns(COLUMNS)
         .values_panic([
-            user.id.into(),
+            user.id.as_uuid().into(),
             user.email.clone().into(),
             user.name.clone().into(),
             user.password_hash.clone().into(),
@@ -118,22 +130,22 @@ pub async fn insert(
     set_roles(ex, user.id, roles).await
 }
 
-pub async fn by_email(ex: impl Into<Exec<'_>>, email: &str) -> Result<Option<User>, StoreError> {
+pub async fn by_email(ex: impl Into<Exec<'_>>, email: &Email) -> Result<Option<User>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(Users::Table)
-        .and_where(Expr::col(Users::Email).eq(email))
+        .and_where(Expr::col(Users::Email).eq(email.as_str()))
         .to_owned();
     ex.fetch_optional("users", &stmt).await
 }
 
-pub async fn by_id(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<User>, StoreError> {
+pub async fn by_id(ex: impl Into<Exec<'_>>, id: UserId) -> Result<Option<User>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .columns(COLUMNS)
         .from(Users::Table)
-        .and_where(Expr::col(Users::Id).eq(id))
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
         .to_owned();
     ex.fetch_optional("users", &stmt).await
 }
@@ -141,7 +153,7 @@ pub async fn by_id(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<User>, St
 /// A page of users in creation order, after the `(created_at, id)` cursor.
 pub async fn page(
     ex: impl Into<Exec<'_>>,
-    after: Option<(OffsetDateTime, Uuid)>,
+    after: Option<(OffsetDateTime, UserId)>,
     limit: u64,
 ) -> Result<Vec<User>, StoreError> {
     let mut ex = ex.into();
@@ -157,29 +169,29 @@ pub async fn page(
                 .gt(at)
                 .or(Expr::col(Users::CreatedAt)
                     .eq(at)
-                    .and(Expr::col(Users::Id).gt(id))),
+                    .and(Expr::col(Users::Id).gt(id.as_uuid()))),
         );
     }
     ex.fetch_all("users", &stmt).await
 }
 
-pub async fn roles_of(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Vec<String>, StoreError> {
+pub async fn roles_of(ex: impl Into<Exec<'_>>, id: UserId) -> Result<Vec<Role>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .column(UserRoles::Role)
         .from(UserRoles::Table)
-        .and_where(Expr::col(UserRoles::UserId).eq(id))
+        .and_where(Expr::col(UserRoles::UserId).eq(id.as_uuid()))
         .order_by(UserRoles::Role, Order::Asc)
         .to_owned();
     let rows: Vec<RoleRow> = ex.fetch_all("user_roles", &stmt).await?;
-    Ok(rows.into_iter().map(|r| r.role).collect())
+    rows.iter().map(|r| role(&r.role)).collect()
 }
 
 /// The roles of several users at once, as `(user_id, role)` pairs.
 pub async fn roles_of_many(
     ex: impl Into<Exec<'_>>,
-    ids: &[Uuid],
-) -> Result<Vec<(Uuid, String)>, StoreError> {
+    ids: &[UserId],
+) -> Result<Vec<(UserId, Role)>, StoreError> {
     let mut ex = ex.into();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -187,10 +199,12 @@ pub async fn roles_of_many(
     let stmt = Query::select()
         .columns([UserRoles::UserId, UserRoles::Role])
         .from(UserRoles::Table)
-        .and_where(Expr::col(UserRoles::UserId).is_in(ids.iter().copied()))
+        .and_where(Expr::col(UserRoles::UserId).is_in(ids.iter().map(UserId::as_uuid)))
         .to_owned();
     let rows: Vec<UserRoleRow> = ex.fetch_all("user_roles", &stmt).await?;
-    Ok(rows.into_iter().map(|r| (r.user_id, r.role)).collect())
+    rows.iter()
+        .map(|r| Ok((r.user_id, role(&r.role)?)))
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -213,7 +227,7 @@ pub async fn lock_role_changes(tx: &mut crate::Tx) -> Result<(), StoreError> {
 /// How many accounts that are not disabled hold `role`.
 pub async fn count_active_with_role(
     ex: impl Into<Exec<'_>>,
-    role: &str,
+    role: Role,
 ) -> Result<i64, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
@@ -226,7 +240,7 @@ pub async fn count_active_with_role(
             Users::Table,
             Expr::col((Users::Table, Users::Id)).equals((UserRoles::Table, UserRoles::UserId)),
         )
-        .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role))
+        .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role.as_str()))
         .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
         .to_owned();
     let row: Option<Count> = ex.fetch_optional("user_roles", &stmt).await?;
@@ -236,13 +250,13 @@ pub async fn count_active_with_role(
 /// Replaces the user's roles with `roles`.
 pub async fn set_roles(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
-    roles: &[&str],
+    id: UserId,
+    roles: &[Role],
 ) -> Result<(), StoreError> {
     let mut ex = ex.into();
     let delete = Query::delete()
         .from_table(UserRoles::Table)
-        .and_where(Expr::col(UserRoles::UserId).eq(id))
+        .and_where(Expr::col(UserRoles::UserId).eq(id.as_uuid()))
         .to_owned();
     ex.execute("user_roles", &delete).await?;
     if roles.is_empty() {
@@ -253,7 +267,7 @@ pub async fn set_roles(
         .into_table(UserRoles::Table)
         .columns([UserRoles::UserId, UserRoles::Role]);
     for role in roles {
-        insert.values_panic([id.into(), (*role).into()]);
+        insert.values_panic([id.as_uuid().into(), role.as_str().into()]);
     }
     ex.execute("user_roles", &insert).await?;
     Ok(())
@@ -275,7 +289,7 @@ pub struct Change {
 /// Applies `change`; returns whether the user exists.
 pub async fn update(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
+    id: UserId,
     change: Change,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -283,7 +297,7 @@ pub async fn update(
     let mut stmt = Query::update();
     stmt.table(Users::Table)
         .value(Users::UpdatedAt, now)
-        .and_where(Expr::col(Users::Id).eq(id));
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()));
     if let Some(name) = change.name {
         stmt.value(Users::Name, name);
     }
@@ -312,14 +326,14 @@ pub async fn update(
 /// requests racing with the same code, one wins. Returns whether this one did.
 pub async fn claim_totp_step(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
+    id: UserId,
     step: i64,
 ) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::update()
         .table(Users::Table)
         .value(Users::TotpLastStep, step)
-        .and_where(Expr::col(Users::Id).eq(id))
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
         .and_where(
             Expr::col(Users::TotpLastStep)
                 .is_null()
@@ -340,7 +354,7 @@ const ERASED_PASSWORD: &str = "!";
 /// those sessions while their access tokens could still be valid.
 pub async fn erase(
     ex: impl Into<Exec<'_>>,
-    id: Uuid,
+    id: UserId,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let mut ex = ex.into();
@@ -353,7 +367,7 @@ pub async fn erase(
         .value(Users::TotpSecret, Option::<Vec<u8>>::None)
         .value(Users::TotpEnabledAt, Option::<OffsetDateTime>::None)
         .value(Users::UpdatedAt, now)
-        .and_where(Expr::col(Users::Id).eq(id))
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
         .to_owned();
     Ok(ex.execute("users", &stmt).await? == 1)
 }
@@ -374,11 +388,11 @@ pub async fn purge_erased(
     ex.execute("users", &stmt).await
 }
 
-pub async fn delete(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, StoreError> {
+pub async fn delete(ex: impl Into<Exec<'_>>, id: UserId) -> Result<bool, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::delete()
         .from_table(Users::Table)
-        .and_where(Expr::col(Users::Id).eq(id))
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
         .to_owned();
     Ok(ex.execute("users", &stmt).await? == 1)
 }
@@ -386,13 +400,13 @@ pub async fn delete(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, StoreErro
 /// Replaces the user's backup codes with `hashes`.
 pub async fn replace_backup_codes(
     ex: impl Into<Exec<'_>>,
-    user_id: Uuid,
+    user_id: UserId,
     hashes: &[String],
 ) -> Result<(), StoreError> {
     let mut ex = ex.into();
     let delete = Query::delete()
         .from_table(BackupCodes::Table)
-        .and_where(Expr::col(BackupCodes::UserId).eq(user_id))
+        .and_where(Expr::col(BackupCodes::UserId).eq(user_id.as_uuid()))
         .to_owned();
     ex.execute("backup_codes", &delete).await?;
     if hashes.is_empty() {
@@ -405,7 +419,11 @@ pub async fn replace_backup_codes(
         BackupCodes::CodeHash,
     ]);
     for h in hashes {
-        insert.values_panic([Uuid::now_v7().into(), user_id.into(), h.clone().into()]);
+        insert.values_panic([
+            Uuid::now_v7().into(),
+            user_id.as_uuid().into(),
+            h.clone().into(),
+        ]);
     }
     ex.execute("backup_codes", &insert).await?;
     Ok(())
@@ -413,13 +431,13 @@ pub async fn replace_backup_codes(
 
 pub async fn unused_backup_codes(
     ex: impl Into<Exec<'_>>,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<BackupCode>, StoreError> {
     let mut ex = ex.into();
     let stmt = Query::select()
         .columns([BackupCodes::Id, BackupCodes::CodeHash])
         .from(BackupCodes::Table)
-        .and_where(Expr::col(BackupCodes::UserId).eq(user_id))
+        .and_where(Expr::col(BackupCodes::UserId).eq(user_id.as_uuid()))
         .and_where(Expr::col(BackupCodes::UsedAt).is_null())
         .to_owned();
     ex.fetch_all("backup_codes", &stmt).await
