@@ -82,6 +82,25 @@ pub async fn migrated_sqlite() -> (crate::Db, tempfile::TempDir) {
     (db, dir)
 }
 
+/// A database of its own on the `TEST_DATABASE_URL` server, with this build's migrations
+/// applied; it is dropped with the returned guard.
+pub async fn migrated_postgres() -> (crate::Db, TempPostgres) {
+    let pg = TempPostgres::create().await;
+    let db = crate::Db::connect(&crate::StoreSettings::new(pg.url()))
+        .await
+        .expect("connect to the test database");
+    crate::schema::migrator(&db)
+        .expect("migrator")
+        .execute(
+            &palisade_migrate::engine::Plan::Up { to: None },
+            false,
+            &palisade_migrate::Quiet,
+        )
+        .await
+        .expect("migrate");
+    (db, pg)
+}
+
 /// A server that speaks RESP but fails every command, as a Redis that is out of memory
 /// or read-only does; returns its `redis://` URL. It serves until the runtime ends.
 pub async fn failing_redis() -> String {

@@ -70,7 +70,38 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         Audit::new(db.clone()),
         c.settings.clone(),
     );
+    fix_stored_data(&db, &identity).await?;
     Ok(Services { db, identity, csrf })
+}
+
+/// The changes to existing rows that SQL cannot make (see `data_fixes`), once the schema
+/// is current: each is made once per database, by whichever instance comes first.
+async fn fix_stored_data(db: &Db, identity: &Identity) -> anyhow::Result<()> {
+    if schema::counts(db).await?.pending > 0 {
+        tracing::warn!(
+            "stored e-mail addresses are put in canonical form once the migrations are applied"
+        );
+        return Ok(());
+    }
+    let Some(report) = identity
+        .canonicalise_stored_emails()
+        .await
+        .context("putting stored e-mail addresses in canonical form")?
+    else {
+        return Ok(());
+    };
+    tracing::info!(
+        changed = report.changed.len(),
+        "stored e-mail addresses put in canonical form"
+    );
+    if !report.collisions.is_empty() || !report.invalid.is_empty() {
+        tracing::error!(
+            collisions = ?report.collisions,
+            invalid = ?report.invalid,
+            "some stored e-mail addresses were left as they are: accounts whose addresses share one canonical form, or are no address; settle them by hand (the report is in data_fixes)"
+        );
+    }
+    Ok(())
 }
 
 /// Applies this build's pending migrations. Instances starting together take turns

@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod profile;
 mod revocation;
 mod sessions;
+pub mod stored_emails;
 pub mod twofactor;
 mod view_cache;
 mod views;

@@ -4,6 +4,7 @@
 //! are the services'.
 
 pub mod audit;
+pub mod fixes;
 pub mod lockout;
 pub mod sessions;
 pub mod users;

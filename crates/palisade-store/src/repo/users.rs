@@ -286,6 +286,46 @@ pub struct Change {
     pub totp_last_step: Option<Option<i64>>,
 }
 
+#[derive(sqlx::FromRow)]
+struct EmailRow {
+    #[sqlx(try_from = "Uuid")]
+    id: UserId,
+    email: String,
+}
+
+/// Every account's id and email as stored, erased accounts left out.
+pub async fn emails(ex: impl Into<Exec<'_>>) -> Result<Vec<(UserId, String)>, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::select()
+        .columns([Users::Id, Users::Email])
+        .from(Users::Table)
+        .and_where(
+            Expr::col(Users::Email)
+                .like(format!("%@{ERASED_DOMAIN}"))
+                .not(),
+        )
+        .order_by(Users::Id, Order::Asc)
+        .to_owned();
+    let rows: Vec<EmailRow> = ex.fetch_all("users", &stmt).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.email)).collect())
+}
+
+pub async fn set_email(
+    ex: impl Into<Exec<'_>>,
+    id: UserId,
+    email: &Email,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::update()
+        .table(Users::Table)
+        .value(Users::Email, email.as_str())
+        .value(Users::UpdatedAt, now)
+        .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
+        .to_owned();
+    Ok(ex.execute("users", &stmt).await? == 1)
+}
+
 /// Applies `change`; returns whether the user exists.
 pub async fn update(
     ex: impl Into<Exec<'_>>,

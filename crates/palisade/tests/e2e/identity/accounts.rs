@@ -233,7 +233,73 @@ async fn injection_strings_are_data(e: Env) {
     );
 }
 
+/// Addresses that are not one, or that would look like another account's, and names
+/// that hide what they say, are refused; spellings of one address are one account.
+async fn look_alike_addresses_and_names_are_refused(e: Env) {
+    let api = &e.api;
+    for bad in [
+        "eve@x@example.com",
+        "<script>@example.com",
+        "eve\u{200b}@example.com",
+        "eve@example.com.",
+        "eve@localhost",
+        "\"eve\"@example.com",
+    ] {
+        let r = api
+            .register(bad, PASSWORD, "Eve")
+            .await
+            .expect(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["errors"][0]["field"], "email", "{bad:?}: {}", r.body);
+    }
+    let long = format!("{}@example.com", "e".repeat(65));
+    let r = api
+        .register(&long, PASSWORD, "Eve")
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["errors"][0]["field"], "email", "{}", r.body);
+    for name in ["Alice\u{202e}gnp.exe", "Al\u{200b}ice"] {
+        let r = api
+            .register("named@example.com", PASSWORD, name)
+            .await
+            .expect(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["errors"][0]["field"], "name", "{name:?}: {}", r.body);
+    }
+    let first = api
+        .register("ana@bücher.example", PASSWORD, "Ana")
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(first.body["email"], "ana@xn--bcher-kva.example");
+    for twin in ["ana@xn--bcher-kva.example", "ANA@Bücher.Example"] {
+        let r = api
+            .register(twin, PASSWORD, "Twin")
+            .await
+            .expect(StatusCode::CONFLICT);
+        assert_eq!(r.code(), "auth.email_taken", "{twin:?}");
+    }
+    api.register("r\u{e9}ne@example.com", PASSWORD, "René")
+        .await
+        .expect(StatusCode::CREATED);
+    api.register("re\u{301}ne@example.com", PASSWORD, "René again")
+        .await
+        .expect(StatusCode::CONFLICT);
+    // Any spelling signs in.
+    api.login("RE\u{301}NE@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    let at = token(
+        &api.login("ana@xn--bcher-kva.example", PASSWORD)
+            .await
+            .expect(StatusCode::OK)
+            .body,
+        "access_token",
+    );
+    api.patch_me(&at, json!({"name": "Ana\u{202e}"}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 on_both!(
+    look_alike_addresses_and_names_are_refused,
     a_user_registers_logs_in_refreshes_and_logs_out,
     a_deleted_account_stays_signed_out,
     injection_strings_are_data,
