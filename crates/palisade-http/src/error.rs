@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 use palisade_service::identity::IdentityError;
+use palisade_service::infra::InfraError;
 use palisade_store::StoreError;
 
 use crate::problem::Problem;
@@ -95,6 +96,13 @@ impl From<IdentityError> for Problem {
                 Problem::internal()
             }
         }
+    }
+}
+
+impl From<InfraError> for Problem {
+    fn from(e: InfraError) -> Problem {
+        tracing::error!(error = %e, "infrastructure statistics");
+        Problem::internal()
     }
 }
 

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
 use palisade_service::identity::Identity;
+use palisade_service::infra::Infra;
 use palisade_store::Db;
 use palisade_store::ratelimit::RateLimiter;
 
@@ -24,12 +25,13 @@ pub struct Shared {
     pub db: Db,
     pub health: HealthService,
     pub identity: Identity,
+    pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.
     pub cookie_secure: bool,
     /// `ALLOWED_ORIGINS`, for the `Origin` check of cookie-mode requests.
     pub allowed_origins: Arc<[HeaderValue]>,
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     pub rate_limits: RateLimitSettings,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,

@@ -72,6 +72,11 @@ impl HealthService {
         self.db_health.is_up()
     }
 
+    /// How long this instance has been up.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// The operator's view; pings the database now rather than trusting the last check.
     pub async fn detailed(&self) -> DetailedHealth {
         let ping = self.db.ping().await;
@@ -183,7 +188,7 @@ pub struct MemoryHealth {
 }
 
 /// Resident set size from `/proc/self/status` (Linux); `None` elsewhere.
-fn resident_set_bytes() -> Option<u64> {
+pub(crate) fn resident_set_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod infra;
 pub mod page;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

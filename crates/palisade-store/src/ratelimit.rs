@@ -129,6 +129,23 @@ impl RateLimiter {
         }
     }
 
+    /// Keys counted in this process (all of them without Redis; those of requests
+    /// limited in-process while Redis failed, with it).
+    pub fn local_keys(&self) -> usize {
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the limits are shared through Redis (when it answers).
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Whether Redis failed and has not answered since: the limits are this
+    /// instance's meanwhile.
+    pub fn is_resting(&self) -> bool {
+        self.redis.is_some() && self.redis_skip_until.load(Ordering::Relaxed) != 0
+    }
+
     /// Counts one request of `key` against `quota`.
     pub async fn check(&self, key: &str, quota: &Quota) -> Verdict {
         if let Some((conn, prefix)) = &self.redis {

@@ -22,6 +22,7 @@ use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::identity::{Hasher, Identity};
+use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
 use palisade_store::ratelimit::{self, RateLimiter};
 use palisade_store::{Db, DbHealth, redact_url, schema};
@@ -170,12 +171,19 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
             "migrations are pending: not ready until they are applied (palisade migrate up)"
         );
     }
-    let limiter = limiter(config.redis.as_ref()).await;
+    let limiter = Arc::new(limiter(config.redis.as_ref()).await);
     let health = HealthService::new(db.clone(), db_health).with_redis(limiter.probe());
+    let infra = Infra::new(
+        db.clone(),
+        health.clone(),
+        services.identity.clone(),
+        limiter.clone(),
+    );
     let state = AppState::from(Shared {
         db: db.clone(),
         health: health.clone(),
         identity: services.identity.clone(),
+        infra,
         csrf: services.csrf.clone(),
         cookie_secure: config.identity.cookie_secure,
         allowed_origins: Arc::from(config.http.allowed_origins.clone()),

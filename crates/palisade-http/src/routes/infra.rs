@@ -1,9 +1,17 @@
-//! `/api/v1/admin/infra/*` (API.md § Administration): infrastructure actions for holders
-//! of `admin:infra`. An action that changes something also needs a recent second factor
-//! (step-up, `POST /api/v1/auth/step-up`).
+//! `/api/v1/admin/infra/*` (API.md § Administration): infrastructure statistics and
+//! actions for holders of `admin:infra`. Reading needs the permission alone; an action
+//! that changes something also needs a recent second factor (step-up,
+//! `POST /api/v1/auth/step-up`).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use palisade_auth::permissions::Permission;
+use palisade_service::identity::Principal;
+use palisade_service::identity::Provenance;
+use palisade_service::infra::{
+    CacheStats, DatabaseStats, MigrationStats, SecurityStats, SystemStats,
+};
 use utoipa_axum::routes;
 
 use crate::auth::{Authed, RequestProvenance};
@@ -13,7 +21,96 @@ use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().group(Guard::Limited(Tier::General), [routes!(clear_cache)])
+    Routes::default().group(
+        Guard::Limited(Tier::General),
+        [
+            routes!(database),
+            routes!(security),
+            routes!(migrations),
+            routes!(system),
+            routes!(cache),
+            routes!(clear_cache),
+        ],
+    )
+}
+
+async fn operator(state: &AppState, who: &Principal, from: &Provenance) -> Result<(), Problem> {
+    Ok(state
+        .identity
+        .require(who, Permission::AdminInfra, from)
+        .await?)
+}
+
+/// The database: backend, pools, latency, size and the largest tables.
+#[utoipa::path(get, path = "/api/v1/admin/infra/database", tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, body = DatabaseStats),
+              (status = 403, description = "auth.forbidden: needs admin:infra")))]
+pub async fn database(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<DatabaseStats>, Problem> {
+    operator(&state, &who, &from).await?;
+    Ok(Json(state.infra.database().await?))
+}
+
+/// Sign-ins and their failures by kind over the last hour and day, lockouts now,
+/// rate-limit refusals by tier, refresh-token reuses.
+#[utoipa::path(get, path = "/api/v1/admin/infra/security", tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, body = SecurityStats),
+              (status = 403, description = "auth.forbidden: needs admin:infra")))]
+pub async fn security(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<SecurityStats>, Problem> {
+    operator(&state, &who, &from).await?;
+    Ok(Json(state.infra.security().await?))
+}
+
+/// Every migration of this build and of the database, with its state (as
+/// `palisade migrate status`).
+#[utoipa::path(get, path = "/api/v1/admin/infra/migrations", tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, body = MigrationStats),
+              (status = 403, description = "auth.forbidden: needs admin:infra")))]
+pub async fn migrations(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<MigrationStats>, Problem> {
+    operator(&state, &who, &from).await?;
+    Ok(Json(state.infra.migrations().await?))
+}
+
+/// This instance: version, uptime, memory, threads, descriptors, hashing threads.
+#[utoipa::path(get, path = "/api/v1/admin/infra/system", tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, body = SystemStats),
+              (status = 403, description = "auth.forbidden: needs admin:infra")))]
+pub async fn system(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<SystemStats>, Problem> {
+    operator(&state, &who, &from).await?;
+    Ok(Json(state.infra.system()))
+}
+
+/// This instance's caches: what each holds and how much.
+#[utoipa::path(get, path = "/api/v1/admin/infra/cache", tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, body = CacheStats),
+              (status = 403, description = "auth.forbidden: needs admin:infra")))]
+pub async fn cache(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<CacheStats>, Problem> {
+    operator(&state, &who, &from).await?;
+    Ok(Json(state.infra.cache()))
 }
 
 /// Drops this instance's caches (user views, the revocation snapshot); they reload on

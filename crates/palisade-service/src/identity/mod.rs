@@ -31,7 +31,7 @@ use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::{Db, StoreError};
 
 use crate::audit::{Action, Actor, Audit, Entry, Outcome};
-pub use hasher::Hasher;
+pub use hasher::{Hasher, HashingLoad};
 pub use lockout::LockoutPolicy;
 use revocation::Revocations;
 use view_cache::ViewCache;
@@ -221,6 +221,18 @@ impl Identity {
             settings,
             views: ViewCache::default(),
         }))
+    }
+
+    /// What this instance caches of identity: the `/me` views, and the revocation
+    /// snapshot with its age.
+    pub fn caches(&self) -> (usize, usize, Option<Duration>) {
+        let (revoked, age) = self.0.revocations.stats();
+        (self.0.views.len(), revoked, age)
+    }
+
+    /// What the password-hashing threads are doing.
+    pub fn hashing_load(&self) -> HashingLoad {
+        self.0.hasher.load()
     }
 
     pub fn access_tokens(&self) -> &AccessTokens {

@@ -69,6 +69,13 @@ impl Revocations {
         self.write().ids.extend(sids.iter().copied());
     }
 
+    /// Sessions in the snapshot, and how old it is (`None` before the first load or
+    /// after [`Revocations::expire`]).
+    pub fn stats(&self) -> (usize, Option<Duration>) {
+        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+        (snap.ids.len(), snap.loaded_at.map(|t| t.elapsed()))
+    }
+
     /// Makes the next lookup reload the snapshot.
     pub fn expire(&self) {
         self.write().loaded_at = None;

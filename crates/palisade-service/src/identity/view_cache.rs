@@ -60,6 +60,11 @@ impl ViewCache {
         views.remove(&id);
     }
 
+    /// Views held (fresh or not yet swept).
+    pub(super) fn len(&self) -> usize {
+        self.views().len()
+    }
+
     /// Drops every view.
     pub(super) fn clear(&self) {
         let mut views = self.views();

@@ -167,3 +167,33 @@ pub async fn chunk_after(
         .to_owned();
     ex.fetch_all("audit_log", &stmt).await
 }
+
+/// How many events of each action, outcome and detail (the `reason` of a failure, the
+/// `tier` of a rate limit) occurred since `since`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Tally {
+    pub action: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub n: i64,
+}
+
+pub async fn tally_since(db: &crate::Db, since: OffsetDateTime) -> Result<Vec<Tally>, StoreError> {
+    let detail = match db.backend() {
+        Backend::Postgres => "COALESCE(details::jsonb ->> 'reason', details::jsonb ->> 'tier')",
+        Backend::Sqlite => {
+            "COALESCE(json_extract(details, '$.reason'), json_extract(details, '$.tier'))"
+        }
+    };
+    let stmt = Query::select()
+        .columns([AuditLog::Action, AuditLog::Outcome])
+        .expr_as(Expr::cust(detail), "detail")
+        .expr_as(Expr::col(sea_query::Asterisk).count(), "n")
+        .from(AuditLog::Table)
+        .and_where(Expr::col(AuditLog::OccurredAt).gte(since))
+        .group_by_columns([AuditLog::Action, AuditLog::Outcome])
+        .add_group_by([Expr::cust(detail)])
+        .order_by(AuditLog::Action, Order::Asc)
+        .to_owned();
+    Exec::from(db).fetch_all("audit_log", &stmt).await
+}

@@ -127,3 +127,20 @@ pub async fn clear(ex: impl Into<Exec<'_>>, user_id: UserId) -> Result<bool, Sto
         .to_owned();
     Ok(ex.execute("login_failures", &stmt).await? > 0)
 }
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
+/// Accounts locked at `now`.
+pub async fn locked_at(ex: impl Into<Exec<'_>>, now: OffsetDateTime) -> Result<i64, StoreError> {
+    let mut ex = ex.into();
+    let stmt = Query::select()
+        .expr_as(Expr::col(LoginFailures::UserId).count(), "n")
+        .from(LoginFailures::Table)
+        .and_where(Expr::col(LoginFailures::LockedUntil).gt(now))
+        .to_owned();
+    let row: Option<Count> = ex.fetch_optional("login_failures", &stmt).await?;
+    Ok(row.map_or(0, |c| c.n))
+}

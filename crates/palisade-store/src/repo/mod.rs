@@ -7,6 +7,7 @@ pub mod audit;
 pub mod fixes;
 pub mod lockout;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use time::OffsetDateTime;

@@ -174,4 +174,128 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         .expect(StatusCode::OK);
 }
 
-on_both!(infra_actions_need_admin_infra_and_a_recent_second_factor,);
+/// The statistics: to `admin:infra` only, without step-up, each with what it promises.
+async fn infrastructure_statistics_need_admin_infra(e: Env) {
+    let api = &e.api;
+    let member = api.signed_up("curious@example.com", PASSWORD).await;
+    let member_at = token(&member, "access_token");
+    // A failed sign-in, for the security view to count.
+    api.login("curious@example.com", "not the password at all")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let admin = e.admin("ops@example.com").await;
+    let at = token(&admin, "access_token");
+    for view in ["database", "security", "migrations", "system", "cache"] {
+        let path = format!("/api/v1/admin/infra/{view}");
+        let refused = api
+            .get_as(&path, &member_at)
+            .await
+            .expect(StatusCode::FORBIDDEN);
+        assert_eq!(refused.code(), "auth.forbidden", "{view}");
+    }
+    let db = api
+        .get_as("/api/v1/admin/infra/database", &at)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    assert!(
+        ["sqlite", "postgres"].contains(&db["backend"].as_str().unwrap_or("")),
+        "{db}"
+    );
+    assert!(db["size_bytes"].as_i64().is_some_and(|n| n > 0), "{db}");
+    assert!(
+        db["latency_ms"].is_number() && db["pool"]["max"].as_u64().is_some(),
+        "{db}"
+    );
+    let users = db["largest_tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "users"))
+        .unwrap_or_else(|| panic!("users among the largest tables: {db}"));
+    assert!(users["rows"].is_i64(), "{db}");
+
+    let security = api
+        .get_as("/api/v1/admin/infra/security", &at)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    assert_eq!(security["lockouts_active"], 0, "{security}");
+    let hour = &security["windows"][0];
+    assert_eq!(hour["window"], "1h", "{security}");
+    let wrong_passwords = hour["events"]
+        .as_array()
+        .and_then(|e| {
+            e.iter().find(|e| {
+                e["action"] == "auth.login"
+                    && e["outcome"] == "failure"
+                    && e["reason"] == "password"
+            })
+        })
+        .unwrap_or_else(|| panic!("the failed sign-in is counted: {security}"));
+    assert_eq!(wrong_passwords["count"], 1, "{security}");
+    assert_eq!(security["windows"][1]["window"], "24h", "{security}");
+
+    let migrations = api
+        .get_as("/api/v1/admin/infra/migrations", &at)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    assert_eq!(migrations["pending"], 0, "{migrations}");
+    assert_eq!(migrations["problems"], 0, "{migrations}");
+    let listed = migrations["migrations"].as_array().expect("migrations");
+    assert_eq!(
+        listed.len() as u64,
+        migrations["applied"].as_u64().unwrap_or(0)
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["state"] == "applied" && m["applied_at"].is_string())
+    );
+
+    let system = api
+        .get_as("/api/v1/admin/infra/system", &at)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    assert!(
+        system["version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{system}"
+    );
+    assert!(
+        system["open_descriptors"].as_u64().is_some_and(|n| n > 2),
+        "{system}"
+    );
+    assert!(
+        system["threads"].as_u64().is_some_and(|n| n >= 1),
+        "{system}"
+    );
+    assert!(
+        system["hashing"]["threads"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{system}"
+    );
+    assert_eq!(system["hashing"]["busy"], 0, "{system}");
+
+    let cache = api
+        .get_as("/api/v1/admin/infra/cache", &at)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    let names: Vec<&str> = cache["caches"]
+        .as_array()
+        .expect("caches")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["user_views", "revocations", "rate_limits"],
+        "{cache}"
+    );
+}
+
+on_both!(
+    infrastructure_statistics_need_admin_infra,
+    infra_actions_need_admin_infra_and_a_recent_second_factor,
+);

@@ -1,0 +1,331 @@
+//! The infrastructure statistics (`GET /api/v1/admin/infra/*`, `admin:infra`): read
+//! only, each a view of one part of the running system. Counts that every instance
+//! shares come from the database (the audit trail, the lockout table); counts of one
+//! instance (its caches, threads, descriptors) say so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_store::ratelimit::RateLimiter;
+use palisade_store::repo::{audit, lockout, now, stats};
+use palisade_store::{Db, StoreError, schema};
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::health::{HealthService, PoolUsage, resident_set_bytes};
+use crate::identity::Identity;
+
+/// The largest tables `database` lists.
+const LARGEST_TABLES: u64 = 10;
+
+/// A statistic could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Migrations(#[from] palisade_migrate::MigrateError),
+}
+
+#[derive(Clone)]
+pub struct Infra {
+    db: Db,
+    health: HealthService,
+    identity: Identity,
+    limiter: Arc<RateLimiter>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseStats {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Round trip of `SELECT 1`.
+    pub latency_ms: f64,
+    pub pool: PoolUsage,
+    /// The read replica's pool, when `DATABASE_READ_URL` is set.
+    pub replica_pool: Option<PoolUsage>,
+    pub size_bytes: i64,
+    /// Largest first.
+    pub largest_tables: Vec<TableStats>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TableStats {
+    pub name: String,
+    /// PostgreSQL: the planner's estimate; SQLite: counted.
+    pub rows: i64,
+    /// With its indexes (PostgreSQL only).
+    pub size_bytes: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityStats {
+    /// Accounts locked now.
+    pub lockouts_active: i64,
+    /// The last hour, then the last day.
+    pub windows: Vec<SecurityWindow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityWindow {
+    /// `1h` or `24h`.
+    pub window: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    /// Sign-ins, second factors, step-ups and refusals, from the audit trail (every
+    /// instance's).
+    pub events: Vec<EventCount>,
+    /// Refresh tokens presented again after their rotation (each revoked a session).
+    pub refresh_reuses: i64,
+    /// Rate-limit refusals by tier, as the audit trail records them: each client key
+    /// at most once a minute. `/metrics` counts every refusal of one instance
+    /// (`rate_limited_total`).
+    pub rate_limited: Vec<TierCount>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventCount {
+    /// `auth.login`, `auth.step_up`, `authz.denied`, …
+    pub action: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Why it failed (`password`, `code`, `locked`, `unknown_email`, …), when said.
+    pub reason: Option<String>,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierCount {
+    pub tier: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationStats {
+    pub applied: usize,
+    pub pending: usize,
+    /// Applied files that changed, applied versions whose file is gone, pending
+    /// versions older than an applied one.
+    pub problems: usize,
+    pub migrations: Vec<MigrationEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MigrationEntry {
+    pub version: u64,
+    pub name: String,
+    /// `applied`, `pending`, `out_of_order`, `drifted` or `missing_file`.
+    pub state: String,
+    /// RFC 3339, when applied.
+    pub applied_at: Option<String>,
+}
+
+/// This instance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemStats {
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub rss_bytes: Option<u64>,
+    pub threads: Option<u64>,
+    pub open_descriptors: Option<u64>,
+    pub hashing: HashingStats,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HashingStats {
+    pub threads: usize,
+    /// Hashing now.
+    pub busy: usize,
+    /// Waiting for a thread.
+    pub queued: usize,
+}
+
+/// This instance's caches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheStats {
+    pub caches: Vec<CacheEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheEntry {
+    /// `user_views`, `revocations`, `rate_limits`.
+    pub name: &'static str,
+    pub entries: usize,
+    /// What it holds, for how long, and where it is shared.
+    pub description: &'static str,
+    /// How old the cached data is, when it is one load.
+    pub age_ms: Option<u64>,
+    /// `process`, or `redis` while the limits are shared through it.
+    pub scope: &'static str,
+}
+
+impl Infra {
+    pub fn new(
+        db: Db,
+        health: HealthService,
+        identity: Identity,
+        limiter: Arc<RateLimiter>,
+    ) -> Infra {
+        Infra {
+            db,
+            health,
+            identity,
+            limiter,
+        }
+    }
+
+    pub async fn database(&self) -> Result<DatabaseStats, InfraError> {
+        let latency = self.db.ping().await?;
+        let size_bytes = stats::database_size(&self.db).await?;
+        let tables = stats::largest_tables(&self.db, LARGEST_TABLES).await?;
+        Ok(DatabaseStats {
+            backend: self.db.backend().as_str(),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            pool: self.db.stats().into(),
+            replica_pool: self.db.replica_stats().map(Into::into),
+            size_bytes,
+            largest_tables: tables
+                .into_iter()
+                .map(|t| TableStats {
+                    name: t.name,
+                    rows: t.rows,
+                    size_bytes: t.bytes,
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn security(&self) -> Result<SecurityStats, InfraError> {
+        let at = now();
+        let mut windows = Vec::new();
+        for (window, span) in [
+            ("1h", Duration::from_secs(3600)),
+            ("24h", Duration::from_secs(86_400)),
+        ] {
+            let since = at - span;
+            let tallies = audit::tally_since(&self.db, since).await?;
+            let count_of = |action: &str| {
+                tallies
+                    .iter()
+                    .filter(|t| t.action == action)
+                    .map(|t| t.n)
+                    .sum()
+            };
+            windows.push(SecurityWindow {
+                window,
+                since,
+                refresh_reuses: count_of("auth.refresh_reused"),
+                rate_limited: tallies
+                    .iter()
+                    .filter(|t| t.action == "rate_limit.blocked")
+                    .map(|t| TierCount {
+                        tier: t.detail.clone().unwrap_or_default(),
+                        count: t.n,
+                    })
+                    .collect(),
+                events: tallies
+                    .into_iter()
+                    .filter(|t| t.action.starts_with("auth.") || t.action.starts_with("authz."))
+                    .map(|t| EventCount {
+                        action: t.action,
+                        outcome: t.outcome,
+                        reason: t.detail,
+                        count: t.n,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(SecurityStats {
+            lockouts_active: lockout::locked_at(&self.db, at).await?,
+            windows,
+        })
+    }
+
+    pub async fn migrations(&self) -> Result<MigrationStats, InfraError> {
+        let status = schema::migrator(&self.db)?.status().await?;
+        let count = |state| status.with_state(state).count();
+        use palisade_migrate::State;
+        Ok(MigrationStats {
+            applied: count(State::Applied),
+            pending: count(State::Pending) + count(State::OutOfOrder),
+            problems: status
+                .entries
+                .iter()
+                .filter(|e| e.state.is_problem())
+                .count(),
+            migrations: status
+                .entries
+                .iter()
+                .map(|e| MigrationEntry {
+                    version: e.version,
+                    name: e.name.clone(),
+                    state: serde_json::to_value(e.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    applied_at: e.applied.as_ref().map(|a| a.applied_at.clone()),
+                })
+                .collect(),
+        })
+    }
+
+    pub fn system(&self) -> SystemStats {
+        let load = self.identity.hashing_load();
+        SystemStats {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: self.health.uptime().as_secs(),
+            rss_bytes: resident_set_bytes(),
+            threads: proc_status("Threads:"),
+            open_descriptors: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
+            hashing: HashingStats {
+                threads: load.threads,
+                busy: load.busy,
+                queued: load.queued,
+            },
+        }
+    }
+
+    pub fn cache(&self) -> CacheStats {
+        let (views, revoked, revocations_age) = self.identity.caches();
+        let limiter_scope = if self.limiter.is_shared() && !self.limiter.is_resting() {
+            "redis"
+        } else {
+            "process"
+        };
+        CacheStats {
+            caches: vec![
+                CacheEntry {
+                    name: "user_views",
+                    entries: views,
+                    description: "users as GET /api/v1/me shows them, at most 1 s old; dropped on every change made here",
+                    age_ms: None,
+                    scope: "process",
+                },
+                CacheEntry {
+                    name: "revocations",
+                    entries: revoked,
+                    description: "sessions ended within an access token's lifetime, reloaded from the database when older than 1 s",
+                    age_ms: revocations_age.map(|d| d.as_millis() as u64),
+                    scope: "process",
+                },
+                CacheEntry {
+                    name: "rate_limits",
+                    entries: self.limiter.local_keys(),
+                    description: "rate-limit counters kept in this process: all of them without Redis, those counted while Redis failed with it",
+                    age_ms: None,
+                    scope: limiter_scope,
+                },
+            ],
+        }
+    }
+}
+
+/// A number from `/proc/self/status` (Linux); `None` elsewhere.
+fn proc_status(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
