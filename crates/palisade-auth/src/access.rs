@@ -305,7 +305,7 @@ mod tests {
             user_id: "u1",
             session_id: "s1",
             roles: vec!["member".into()],
-            perms: vec!["contracts:read".into()],
+            perms: vec!["audit:read".into()],
             amr: vec!["pwd".into()],
             auth_time: now(),
         }
@@ -330,7 +330,7 @@ mod tests {
         let c = t.verify(&t.issue(subject(), now())).expect("valid");
         assert_eq!((c.sub.as_str(), c.sid.as_str()), ("u1", "s1"));
         assert_eq!(c.exp - c.iat, 900);
-        assert_eq!(c.perms, vec!["contracts:read"]);
+        assert_eq!(c.perms, vec!["audit:read"]);
     }
 
     #[test]

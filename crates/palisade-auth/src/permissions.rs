@@ -25,24 +25,17 @@ pub enum Role {
     Member,
 }
 
-/// What a handler may require.
+/// What a handler may require. (The business API's permissions come with its
+/// endpoints.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Permission {
-    ContractsRead,
-    ContractsWrite,
-    PaymentsCreate,
-    ExportsRun,
     AuditRead,
     UsersRead,
     UsersWrite,
     AdminInfra,
 }
 
-const ALL: [Permission; 8] = [
-    Permission::ContractsRead,
-    Permission::ContractsWrite,
-    Permission::PaymentsCreate,
-    Permission::ExportsRun,
+const ALL: [Permission; 4] = [
     Permission::AuditRead,
     Permission::UsersRead,
     Permission::UsersWrite,
@@ -53,10 +46,6 @@ impl Permission {
     /// The string in tokens and in API.md: `contracts:read`, …
     pub fn as_str(self) -> &'static str {
         match self {
-            Permission::ContractsRead => "contracts:read",
-            Permission::ContractsWrite => "contracts:write",
-            Permission::PaymentsCreate => "payments:create",
-            Permission::ExportsRun => "exports:run",
             Permission::AuditRead => "audit:read",
             Permission::UsersRead => "users:read",
             Permission::UsersWrite => "users:write",
@@ -74,22 +63,15 @@ impl Role {
         }
     }
 
-    /// What the role grants. A member works on their own records (object-level checks
-    /// keep them there); a manager also reads the audit trail and the user list; an
-    /// admin holds everything.
+    /// What the role grants. A member works on their own account (and, with the
+    /// business API, their own records); a manager also reads the audit trail and the
+    /// user list; an admin holds everything.
     pub fn grants(self) -> &'static [Permission] {
         use Permission::*;
         match self {
             Role::Admin => &ALL,
-            Role::Manager => &[
-                ContractsRead,
-                ContractsWrite,
-                PaymentsCreate,
-                ExportsRun,
-                AuditRead,
-                UsersRead,
-            ],
-            Role::Member => &[ContractsRead, ContractsWrite, PaymentsCreate, ExportsRun],
+            Role::Manager => &[AuditRead, UsersRead],
+            Role::Member => &[],
         }
     }
 }

@@ -186,37 +186,40 @@ pub struct RunnerLock {
 }
 
 impl RunnerLock {
-    /// Waits until no other runner holds the lock of `target`, then takes it.
-    pub async fn acquire(target: &Target, conn: &mut Conn) -> Result<RunnerLock, sqlx::Error> {
-        match conn {
-            Conn::Postgres(c) => {
-                sqlx::query("SELECT pg_advisory_lock($1)")
-                    .bind(ADVISORY_LOCK_KEY)
-                    .execute(c)
-                    .await?;
-                Ok(RunnerLock { _file: None })
-            }
-            Conn::Sqlite(_) => {
-                let Some(path) = target.lock_file() else {
-                    return Ok(RunnerLock { _file: None });
-                };
-                // An exclusive lock on a file beside the database, for the whole run:
-                // SQLite has no session lock that outlives a transaction.
-                let file = tokio::task::spawn_blocking(move || {
-                    let file = File::options()
-                        .create(true)
-                        .truncate(false)
-                        .write(true)
-                        .open(&path)?;
-                    file.lock()?;
-                    Ok::<_, std::io::Error>(file)
-                })
-                .await
-                .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
-                .map_err(sqlx::Error::Io)?;
-                Ok(RunnerLock { _file: Some(file) })
-            }
+    /// SQLite: waits until no other runner holds the lock file beside the database,
+    /// then takes it (`None` for PostgreSQL, and for an in-memory database, which only
+    /// one process can see anyway).
+    pub async fn file(target: &Target) -> Result<Option<RunnerLock>, sqlx::Error> {
+        let Some(path) = target.lock_file() else {
+            return Ok(None);
+        };
+        // An exclusive lock on a file beside the database, for the whole run: SQLite
+        // has no session lock that outlives a transaction.
+        let file = tokio::task::spawn_blocking(move || {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+        .map_err(sqlx::Error::Io)?;
+        Ok(Some(RunnerLock { _file: Some(file) }))
+    }
+
+    /// PostgreSQL: waits for the advisory lock on `conn`, held until it closes (a
+    /// no-op on SQLite, whose runners hold [`RunnerLock::file`]).
+    pub async fn advisory(conn: &mut Conn) -> Result<RunnerLock, sqlx::Error> {
+        if let Conn::Postgres(c) = conn {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(ADVISORY_LOCK_KEY)
+                .execute(c)
+                .await?;
         }
+        Ok(RunnerLock { _file: None })
     }
 }
 

@@ -186,6 +186,16 @@ impl Migrator {
         dry_run: bool,
         progress: &dyn Progress,
     ) -> Result<Report, MigrateError> {
+        // SQLite's runner lock is a file, taken before connecting: runners that open a
+        // fresh database together race to create it and turn it to WAL, which SQLite
+        // answers with SQLITE_BUSY at once, without waiting out the busy timeout.
+        let _file_lock = if dry_run {
+            None
+        } else {
+            RunnerLock::file(&self.target)
+                .await
+                .map_err(db_error("cannot take the migration lock"))?
+        };
         let mut conn = self.connect().await?;
         let out = self.execute_on(&mut conn, plan, dry_run, progress).await;
         // Closing the connection also releases the PostgreSQL lock.
@@ -203,7 +213,7 @@ impl Migrator {
         let _lock = if dry_run {
             None
         } else {
-            let lock = RunnerLock::acquire(&self.target, conn)
+            let lock = RunnerLock::advisory(conn)
                 .await
                 .map_err(db_error("cannot take the migration lock"))?;
             history::ensure(conn)

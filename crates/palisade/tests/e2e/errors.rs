@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::harness::{Server, client};
+use crate::harness::{Server, client, raw_exchange};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 
@@ -203,14 +203,20 @@ async fn every_problem_class_carries_a_detail() {
         "request.method_not_allowed",
     )
     .await;
-    let res = client()
-        .post(url("/api/v1/auth/login"))
-        .header("content-type", "application/json")
-        .body(vec![b' '; 2 * 1024 * 1024])
-        .send()
-        .await
-        .expect("413");
-    problem(res, StatusCode::PAYLOAD_TOO_LARGE, "request.body_too_large").await;
+    // Refused on the declared length, before any of the body is read: a raw head
+    // alone, as a client that sends it and waits would.
+    let answer = raw_exchange(
+        &server,
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(body["code"], "request.body_too_large", "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
     // The auth tier: 5 a minute, used up by the five requests above it (the 413 was
     // refused before routing, where the tier is counted).
     let res = c

@@ -3,12 +3,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::api::token;
+use crate::api::{Answer, Api, token};
 use crate::backends::{Env, PASSWORD};
 
-async fn cookie_mode_needs_the_csrf_token(e: Env) {
-    let api = &e.api;
-    api.register("cookie@example.com", PASSWORD, "Cookie").await;
+/// Signs in in cookie mode; the answer, and the `Cookie` header a browser would send.
+async fn cookie_login(api: &Api) -> (Answer, String) {
+    api.register("cookie@example.com", PASSWORD, "Cookie")
+        .await
+        .expect(StatusCode::CREATED);
     let l = api
         .post(
             "/api/v1/auth/login",
@@ -16,6 +18,16 @@ async fn cookie_mode_needs_the_csrf_token(e: Env) {
         )
         .await
         .expect(StatusCode::OK);
+    let jar = l.cookies();
+    let cookie = format!(
+        "__Host-palisade_session={}; __Host-palisade_csrf={}",
+        jar["__Host-palisade_session"], jar["__Host-palisade_csrf"]
+    );
+    (l, cookie)
+}
+
+async fn a_cookie_mode_login_sets_the_session_and_csrf_cookies(e: Env) {
+    let (l, _) = cookie_login(&e.api).await;
     assert!(l.body.get("refresh_token").is_none(), "{}", l.body);
     let set_cookie: Vec<&str> = l
         .headers
@@ -38,89 +50,62 @@ async fn cookie_mode_needs_the_csrf_token(e: Env) {
             .any(|c| c.starts_with("__Host-palisade_csrf=") && !c.contains("HttpOnly")),
         "{set_cookie:?}"
     );
-    let jar = l.cookies();
-    let session = &jar["__Host-palisade_session"];
-    let csrf = &jar["__Host-palisade_csrf"];
-    let cookie = format!("__Host-palisade_session={session}; __Host-palisade_csrf={csrf}");
+}
 
-    let missing = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            &[("cookie", &cookie)],
-        )
-        .await;
-    assert_eq!(
-        (missing.status, missing.code()),
-        (StatusCode::FORBIDDEN, "auth.csrf")
-    );
-    let wrong = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", "AAAA.BBBB")],
-        )
-        .await;
-    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    let evil = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            &[
-                ("cookie", &cookie),
-                ("x-csrf-token", csrf),
-                ("origin", "https://evil.example"),
-            ],
-        )
-        .await;
-    assert_eq!(evil.status, StatusCode::FORBIDDEN);
-    let ok = api
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", csrf)],
-        )
+async fn a_cookie_refresh_needs_the_csrf_token_and_an_allowed_origin(e: Env) {
+    let api = &e.api;
+    let (l, cookie) = cookie_login(api).await;
+    let csrf = &l.cookies()["__Host-palisade_csrf"];
+    let refresh = |headers: Vec<(&'static str, String)>| {
+        let cookie = cookie.clone();
+        async move {
+            let mut all = vec![("cookie", cookie)];
+            all.extend(headers);
+            let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            api.call(Method::POST, "/api/v1/auth/refresh", None, &pairs)
+                .await
+        }
+    };
+    let missing = refresh(vec![]).await.expect(StatusCode::FORBIDDEN);
+    assert_eq!(missing.code(), "auth.csrf");
+    refresh(vec![("x-csrf-token", "AAAA.BBBB".into())])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    refresh(vec![
+        ("x-csrf-token", csrf.clone()),
+        ("origin", "https://evil.example".into()),
+    ])
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    let ok = refresh(vec![("x-csrf-token", csrf.clone())])
         .await
         .expect(StatusCode::OK);
     assert!(ok.cookies().contains_key("__Host-palisade_session"));
+}
 
-    // A bearer request that also carries the session cookie is in cookie mode.
-    let at = token(&ok.body, "access_token");
-    let new_jar = ok.cookies();
-    let cookie = format!(
-        "__Host-palisade_session={}; __Host-palisade_csrf={}",
-        new_jar["__Host-palisade_session"], new_jar["__Host-palisade_csrf"]
-    );
-    let auth = format!("Bearer {at}");
+async fn a_bearer_request_with_the_session_cookie_is_in_cookie_mode(e: Env) {
+    let api = &e.api;
+    let (l, cookie) = cookie_login(api).await;
+    let csrf = l.cookies()["__Host-palisade_csrf"].clone();
+    let auth = format!("Bearer {}", token(&l.body, "access_token"));
     let body = json!({"current_password": PASSWORD, "new_password": "another fine passphrase 77"});
-    let no_csrf = api
-        .call(
-            Method::POST,
-            "/api/v1/me/password",
-            Some(body.clone()),
-            &[("authorization", &auth), ("cookie", &cookie)],
-        )
-        .await;
-    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    api.call(
+        Method::POST,
+        "/api/v1/me/password",
+        Some(body.clone()),
+        &[("authorization", &auth), ("cookie", &cookie)],
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
     // Bearer clients need no CSRF token.
-    let bearer_only = api
-        .call(
-            Method::POST,
-            "/api/v1/me/password",
-            Some(body),
-            &[("authorization", &auth)],
-        )
-        .await;
-    assert_eq!(
-        bearer_only.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        bearer_only.body
-    );
+    api.call(
+        Method::POST,
+        "/api/v1/me/password",
+        Some(body),
+        &[("authorization", &auth)],
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
     let logout = api
         .call(
             Method::POST,
@@ -129,12 +114,16 @@ async fn cookie_mode_needs_the_csrf_token(e: Env) {
             &[
                 ("authorization", &auth),
                 ("cookie", &cookie),
-                ("x-csrf-token", &new_jar["__Host-palisade_csrf"]),
+                ("x-csrf-token", &csrf),
             ],
         )
-        .await;
-    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+        .await
+        .expect(StatusCode::NO_CONTENT);
     assert_eq!(logout.headers["clear-site-data"], "\"cookies\"");
 }
 
-on_both!(cookie_mode_needs_the_csrf_token,);
+on_both!(
+    a_cookie_mode_login_sets_the_session_and_csrf_cookies,
+    a_cookie_refresh_needs_the_csrf_token_and_an_allowed_origin,
+    a_bearer_request_with_the_session_cookie_is_in_cookie_mode,
+);

@@ -8,27 +8,32 @@ use serde_json::json;
 use crate::api::{now, token, totp};
 use crate::backends::{AUDIENCE, Env, ISSUER, PASSWORD, claims_of, subject};
 
-async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
+const CLEAR: &str = "/api/v1/admin/infra/cache/clear";
+
+async fn infra_actions_refuse_members_and_password_only_admins(e: Env) {
     let api = &e.api;
-    let clear = "/api/v1/admin/infra/cache/clear";
     let member = api.signed_up("plain@example.com", PASSWORD).await;
     let member_at = token(&member, "access_token");
     let denied = api
-        .send_as(Method::POST, clear, &member_at, None)
+        .send_as(Method::POST, CLEAR, &member_at, None)
         .await
         .expect(StatusCode::FORBIDDEN);
     assert_eq!(denied.code(), "auth.forbidden");
     let no_2fa = api.step_up(&member_at, "123456").await;
     assert_eq!(no_2fa.code(), "auth.2fa_disabled", "{}", no_2fa.body);
+    let admin = e.admin("infra@example.com").await;
+    let pwd_only = api
+        .send_as(Method::POST, CLEAR, &token(&admin, "access_token"), None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(pwd_only.code(), "auth.step_up_required");
+}
 
-    // A password-only admin token is not enough.
+async fn a_step_up_gives_the_session_a_fresh_second_factor(e: Env) {
+    let api = &e.api;
     let admin = e.admin("infra@example.com").await;
     let admin_at = token(&admin, "access_token");
-    let pwd_only = api.send_as(Method::POST, clear, &admin_at, None).await;
-    assert_eq!(pwd_only.status, StatusCode::FORBIDDEN);
-    assert_eq!(pwd_only.code(), "auth.step_up_required");
-
-    let (secret, backup_codes) = api.enable_2fa(&admin_at, PASSWORD).await;
+    let (secret, _) = api.enable_2fa(&admin_at, PASSWORD).await;
     let wrong = api.step_up(&admin_at, "000000").await;
     assert_eq!(wrong.code(), "auth.wrong_code", "{}", wrong.body);
     // The confirming code's step is used up: the next step's code.
@@ -50,9 +55,7 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
     assert!(claims["auth_time"].as_u64().expect("auth_time") + 5 >= now());
     let replayed = api.step_up(&admin_at, &code).await;
     assert_eq!(replayed.code(), "auth.wrong_code", "a used code is refused");
-
-    let _cleared = api
-        .send_as(Method::POST, clear, &stepped_at, None)
+    api.send_as(Method::POST, CLEAR, &stepped_at, None)
         .await
         .expect(StatusCode::NO_CONTENT);
     let audit = api
@@ -64,7 +67,6 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         "{}",
         audit.body
     );
-
     // The session keeps the step-up: a refresh's token says `otp` too.
     let refreshed = api
         .refresh(&token(&admin, "refresh_token"))
@@ -74,9 +76,14 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         claims_of(&token(&refreshed.body, "access_token"))["amr"],
         json!(["pwd", "otp"])
     );
+}
 
-    // The window is 10 minutes: tokens signed with the server's key, `otp` 11 and 5
-    // minutes ago, for this very session.
+async fn a_second_factor_older_than_ten_minutes_is_not_enough(e: Env) {
+    let api = &e.api;
+    let admin = e.admin("infra@example.com").await;
+    let claims = claims_of(&token(&admin, "access_token"));
+    // Tokens signed with the server's key, `otp` 11 and 5 minutes ago, for this very
+    // session.
     let user_id = claims["sub"].as_str().expect("sub").to_owned();
     let sid = claims["sid"].as_str().expect("sid").to_owned();
     let signer = e.tokens(AUDIENCE, ISSUER, 900);
@@ -86,31 +93,40 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
         s.auth_time = now() - minutes * 60;
         signer.issue(s, now())
     };
-    let stale = api.send_as(Method::POST, clear, &at_age(11), None).await;
+    let stale = api
+        .send_as(Method::POST, CLEAR, &at_age(11), None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
     assert_eq!(stale.code(), "auth.step_up_required", "{}", stale.body);
-    let _recent = api
-        .send_as(Method::POST, clear, &at_age(5), None)
+    api.send_as(Method::POST, CLEAR, &at_age(5), None)
         .await
         .expect(StatusCode::NO_CONTENT);
+}
 
-    // Ops endpoints: 404 to anyone off the allow-list, unless their token holds
-    // `admin:infra`.
-    let anonymous = api.call(Method::GET, "/metrics", None, &[]).await;
-    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
-    let m = api.get_as("/metrics", &member_at).await;
-    assert_eq!(m.status, StatusCode::NOT_FOUND, "/metrics for a member");
-    let m = api.get_as("/metrics", &admin_at).await;
-    assert_eq!(
-        m.status,
-        StatusCode::OK,
-        "/metrics for an admin:infra token"
-    );
+async fn ops_endpoints_answer_admin_infra_tokens_off_the_allow_list(e: Env) {
+    let api = &e.api;
+    // No address of this server's is on its allow-list (see `backends::start`).
+    api.call(Method::GET, "/metrics", None, &[])
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let member = api.signed_up("plain@example.com", PASSWORD).await;
+    api.get_as("/metrics", &token(&member, "access_token"))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let admin = e.admin("infra@example.com").await;
+    api.get_as("/metrics", &token(&admin, "access_token"))
+        .await
+        .expect(StatusCode::OK);
+}
 
-    // Wrong step-up codes count toward the lockout, and parallel guesses stop at it:
-    // of eight at once, five are checked (the threshold) and the rest refused unchecked.
+async fn parallel_step_up_guesses_stop_at_the_lockout(e: Env) {
+    let api = &e.api;
+    let admin = e.admin("infra@example.com").await;
+    let admin_at = token(&admin, "access_token");
+    let (_, backup_codes) = api.enable_2fa(&admin_at, PASSWORD).await;
     let failures = || async {
         let events = api
-            .get_as("/api/v1/audit?action=auth.step_up&limit=100", &stepped_at)
+            .get_as("/api/v1/audit?action=auth.step_up&limit=100", &admin_at)
             .await;
         events.body["items"]
             .as_array()
@@ -119,17 +135,13 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
             .filter(|e| e["outcome"] == "failure")
             .count()
     };
-    // A good step-up first (a backup code) resets the count the replay above left.
-    let _reset = api
-        .step_up(&admin_at, &backup_codes[1])
-        .await
-        .expect(StatusCode::OK);
     let before = failures().await;
     let guess = |n: u32| {
         let code = format!("{:06}", 100_000 + n);
         let at = admin_at.clone();
         async move { api.step_up(&at, &code).await }
     };
+    // Of eight at once, five are checked (the threshold) and the rest refused unchecked.
     let answers = tokio::join!(
         guess(1),
         guess(2),
@@ -147,15 +159,7 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
     }
     assert_eq!(failures().await - before, 5, "checked guesses");
     // Locked: even a valid backup code is refused, and so is the password.
-    let backup = json!({"code": backup_codes[0]});
-    let locked = api
-        .send_as(
-            Method::POST,
-            "/api/v1/auth/step-up",
-            &admin_at,
-            Some(backup.clone()),
-        )
-        .await;
+    let locked = api.step_up(&admin_at, &backup_codes[0]).await;
     assert_eq!(locked.code(), "auth.wrong_code", "{}", locked.body);
     assert_eq!(
         api.login("infra@example.com", PASSWORD).await.code(),
@@ -163,41 +167,45 @@ async fn infra_actions_need_admin_infra_and_a_recent_second_factor(e: Env) {
     );
     // The test's lockout lasts 2 s; then the same backup code works.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let _freed = api
-        .send_as(
-            Method::POST,
-            "/api/v1/auth/step-up",
-            &admin_at,
-            Some(backup),
-        )
+    api.step_up(&admin_at, &backup_codes[0])
         .await
         .expect(StatusCode::OK);
 }
 
-/// The statistics: to `admin:infra` only, without step-up, each with what it promises.
-async fn infrastructure_statistics_need_admin_infra(e: Env) {
+const VIEWS: [&str; 5] = ["database", "security", "migrations", "system", "cache"];
+
+/// A statistics view, read by a fresh `admin:infra` caller (no step-up needed).
+async fn view(e: &Env, name: &str) -> serde_json::Value {
+    let admin = e.admin(&format!("ops-{name}@example.com")).await;
+    e.api
+        .get_as(
+            &format!("/api/v1/admin/infra/{name}"),
+            &token(&admin, "access_token"),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .body
+}
+
+async fn infrastructure_statistics_are_for_admin_infra_only(e: Env) {
     let api = &e.api;
     let member = api.signed_up("curious@example.com", PASSWORD).await;
     let member_at = token(&member, "access_token");
-    // A failed sign-in, for the security view to count.
-    api.login("curious@example.com", "not the password at all")
-        .await
-        .expect(StatusCode::UNAUTHORIZED);
-    let admin = e.admin("ops@example.com").await;
-    let at = token(&admin, "access_token");
-    for view in ["database", "security", "migrations", "system", "cache"] {
-        let path = format!("/api/v1/admin/infra/{view}");
+    for name in VIEWS {
+        let path = format!("/api/v1/admin/infra/{name}");
         let refused = api
             .get_as(&path, &member_at)
             .await
             .expect(StatusCode::FORBIDDEN);
-        assert_eq!(refused.code(), "auth.forbidden", "{view}");
+        assert_eq!(refused.code(), "auth.forbidden", "{name}");
+        api.call(Method::GET, &path, None, &[])
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
     }
-    let db = api
-        .get_as("/api/v1/admin/infra/database", &at)
-        .await
-        .expect(StatusCode::OK)
-        .body;
+}
+
+async fn database_statistics_name_the_backend_its_size_and_its_tables(e: Env) {
+    let db = view(&e, "database").await;
     assert!(
         ["sqlite", "postgres"].contains(&db["backend"].as_str().unwrap_or("")),
         "{db}"
@@ -212,12 +220,15 @@ async fn infrastructure_statistics_need_admin_infra(e: Env) {
         .and_then(|t| t.iter().find(|t| t["name"] == "users"))
         .unwrap_or_else(|| panic!("users among the largest tables: {db}"));
     assert!(users["rows"].is_i64(), "{db}");
+}
 
-    let security = api
-        .get_as("/api/v1/admin/infra/security", &at)
+async fn security_statistics_count_failed_sign_ins_by_kind(e: Env) {
+    let api = &e.api;
+    api.signed_up("curious@example.com", PASSWORD).await;
+    api.login("curious@example.com", "not the password at all")
         .await
-        .expect(StatusCode::OK)
-        .body;
+        .expect(StatusCode::UNAUTHORIZED);
+    let security = view(&e, "security").await;
     assert_eq!(security["lockouts_active"], 0, "{security}");
     let hour = &security["windows"][0];
     assert_eq!(hour["window"], "1h", "{security}");
@@ -233,12 +244,10 @@ async fn infrastructure_statistics_need_admin_infra(e: Env) {
         .unwrap_or_else(|| panic!("the failed sign-in is counted: {security}"));
     assert_eq!(wrong_passwords["count"], 1, "{security}");
     assert_eq!(security["windows"][1]["window"], "24h", "{security}");
+}
 
-    let migrations = api
-        .get_as("/api/v1/admin/infra/migrations", &at)
-        .await
-        .expect(StatusCode::OK)
-        .body;
+async fn migration_statistics_list_every_applied_migration(e: Env) {
+    let migrations = view(&e, "migrations").await;
     assert_eq!(migrations["pending"], 0, "{migrations}");
     assert_eq!(migrations["problems"], 0, "{migrations}");
     let listed = migrations["migrations"].as_array().expect("migrations");
@@ -251,12 +260,10 @@ async fn infrastructure_statistics_need_admin_infra(e: Env) {
             .iter()
             .all(|m| m["state"] == "applied" && m["applied_at"].is_string())
     );
+}
 
-    let system = api
-        .get_as("/api/v1/admin/infra/system", &at)
-        .await
-        .expect(StatusCode::OK)
-        .body;
+async fn system_and_cache_statistics_describe_this_instance(e: Env) {
+    let system = view(&e, "system").await;
     assert!(
         system["version"].as_str().is_some_and(|v| !v.is_empty()),
         "{system}"
@@ -276,12 +283,7 @@ async fn infrastructure_statistics_need_admin_infra(e: Env) {
         "{system}"
     );
     assert_eq!(system["hashing"]["busy"], 0, "{system}");
-
-    let cache = api
-        .get_as("/api/v1/admin/infra/cache", &at)
-        .await
-        .expect(StatusCode::OK)
-        .body;
+    let cache = view(&e, "cache").await;
     let names: Vec<&str> = cache["caches"]
         .as_array()
         .expect("caches")
@@ -296,6 +298,14 @@ async fn infrastructure_statistics_need_admin_infra(e: Env) {
 }
 
 on_both!(
-    infrastructure_statistics_need_admin_infra,
-    infra_actions_need_admin_infra_and_a_recent_second_factor,
+    infrastructure_statistics_are_for_admin_infra_only,
+    database_statistics_name_the_backend_its_size_and_its_tables,
+    security_statistics_count_failed_sign_ins_by_kind,
+    migration_statistics_list_every_applied_migration,
+    system_and_cache_statistics_describe_this_instance,
+    infra_actions_refuse_members_and_password_only_admins,
+    a_step_up_gives_the_session_a_fresh_second_factor,
+    a_second_factor_older_than_ten_minutes_is_not_enough,
+    ops_endpoints_answer_admin_infra_tokens_off_the_allow_list,
+    parallel_step_up_guesses_stop_at_the_lockout,
 );
