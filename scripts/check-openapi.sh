@@ -9,29 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/debug/palisade}")
-[ -x "$bin" ] || { echo "no palisade binary at $bin (cargo build first)" >&2; exit 1; }
 for tool in openapi-spec-validator schemathesis curl; do
   command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
 examples=${SCHEMATHESIS_EXAMPLES:-25}
 config=$(realpath ops/schemathesis.toml)
 
-work=$(mktemp -d)
-log="$work/palisade.log"
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
+. scripts/lib.sh
 # Loopback is allow-listed so the fuzzing reaches the handlers rather than the rate
 # limits (whose 429 the document declares, and the end-to-end tests check).
-(cd "$work" && PORT=0 PALISADE_RATE_LIMIT_ALLOW=127.0.0.0/8 PALISADE_COOKIE_SECURE=false \
-  exec "$bin" serve >"$log" 2>&1) &
-pid=$!
-for _ in $(seq 1 100); do
-  addr=$(grep -ao '"addr":"[^"]*"' "$log" | head -1 | cut -d'"' -f4 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "${addr:-}" ] || { echo "palisade did not start:" >&2; cat "$log" >&2; exit 1; }
+PALISADE_RATE_LIMIT_ALLOW=127.0.0.0/8 serve "$bin"
 base="http://$addr"
 
 curl -sf "$base/openapi.json" >"$work/openapi.json"
@@ -44,11 +31,14 @@ token=$(curl -sf "$base/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"member@example.com\",\"password\":\"$password\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# One worker: hypothesis describes strategies with Python's `ast`, which on the
+# CPython here fails now and then when two threads use it at once ("AST constructor
+# recursion depth mismatch"), a runtime error of the tool rather than a finding.
 run() {
   echo "==> schemathesis ($1)"
   shift
   schemathesis --config-file "$config" run "$base/openapi.json" --checks all \
-    --max-examples "$examples" --workers 2 --seed 1 "$@"
+    --max-examples "$examples" --workers 1 --seed 1 "$@"
 }
 run anonymous
 # Signing out would end the session the rest of the run uses.

@@ -21,6 +21,7 @@ pub mod routes;
 pub mod server;
 mod settings;
 mod state;
+mod watched;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

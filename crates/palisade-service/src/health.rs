@@ -77,10 +77,23 @@ impl HealthService {
         self.started.elapsed()
     }
 
-    /// The operator's view; pings the database now rather than trusting the last check.
-    pub async fn detailed(&self) -> DetailedHealth {
+    /// The database as the operator sees it: pinged now rather than trusting the last
+    /// check.
+    pub async fn database(&self) -> DatabaseHealth {
         let ping = self.db.ping().await;
-        let reachable = ping.is_ok();
+        DatabaseHealth {
+            backend: self.db.backend().as_str(),
+            reachable: ping.is_ok(),
+            latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
+            pool: self.db.stats().into(),
+            replica_pool: self.db.replica_stats().map(Into::into),
+        }
+    }
+
+    /// The operator's view.
+    pub async fn detailed(&self) -> DetailedHealth {
+        let database = self.database().await;
+        let reachable = database.reachable;
         // From the background check: reading the tracking table here would open a
         // connection of its own per request.
         let migrations = self.db_health.migration_counts().map(|c| MigrationsHealth {
@@ -104,13 +117,7 @@ impl HealthService {
             } else {
                 "degraded"
             },
-            database: DatabaseHealth {
-                backend: self.db.backend().as_str(),
-                reachable,
-                latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
-                pool: self.db.stats().into(),
-                replica_pool: self.db.replica_stats().map(Into::into),
-            },
+            database,
             redis,
             migrations,
             memory: MemoryHealth {

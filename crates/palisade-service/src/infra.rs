@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::health::{HealthService, PoolUsage, resident_set_bytes};
+use crate::health::{DatabaseHealth, HealthService, resident_set_bytes};
 use crate::identity::Identity;
 
 /// The largest tables `database` lists.
@@ -38,13 +38,9 @@ pub struct Infra {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatabaseStats {
-    /// `sqlite` or `postgres`.
-    pub backend: &'static str,
-    /// Round trip of `SELECT 1`.
-    pub latency_ms: f64,
-    pub pool: PoolUsage,
-    /// The read replica's pool, when `DATABASE_READ_URL` is set.
-    pub replica_pool: Option<PoolUsage>,
+    /// What `/health/detailed` says of the database, measured now.
+    #[serde(flatten)]
+    pub health: DatabaseHealth,
     pub size_bytes: i64,
     /// Largest first.
     pub largest_tables: Vec<TableStats>,
@@ -176,14 +172,10 @@ impl Infra {
     }
 
     pub async fn database(&self) -> Result<DatabaseStats, InfraError> {
-        let latency = self.db.ping().await?;
         let size_bytes = stats::database_size(&self.db).await?;
         let tables = stats::largest_tables(&self.db, LARGEST_TABLES).await?;
         Ok(DatabaseStats {
-            backend: self.db.backend().as_str(),
-            latency_ms: latency.as_secs_f64() * 1000.0,
-            pool: self.db.stats().into(),
-            replica_pool: self.db.replica_stats().map(Into::into),
+            health: self.health.database().await,
             size_bytes,
             largest_tables: tables
                 .into_iter()

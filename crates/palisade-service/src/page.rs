@@ -71,6 +71,11 @@ impl Cursor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The position `cursor` names, when a list was given one.
+    pub fn start<K: FromStr>(cursor: Option<&Cursor>) -> Result<Option<K>, BadCursor> {
+        cursor.map(Cursor::position).transpose()
+    }
 }
 
 impl TryFrom<String> for Cursor {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use palisade_auth::access::{AccessTokens, SigningKey};
+use palisade_auth::email::Email;
 use palisade_auth::ids::UserId;
 use palisade_auth::password::{BASELINE, Passwords};
 use palisade_auth::permissions::Role;
@@ -149,20 +150,10 @@ async fn spellings_of_one_address_are_one_account_on_postgres() {
 
 /// A row as an older build stored it: the address as typed, trimmed and lower-cased.
 async fn legacy_row(db: &Db, email: &str) -> UserId {
-    let at = now();
-    let user = users::User {
-        id: UserId::generate(),
-        email: email.to_owned(),
-        name: "Legacy".into(),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
-        password_changed_at: at,
-        disabled_at: None,
-        totp_secret: None,
-        totp_enabled_at: None,
-        totp_last_step: None,
-        created_at: at,
-        updated_at: at,
-    };
+    let placeholder = Email::parse("legacy@example.com").expect("email");
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned();
+    let mut user = users::User::new(&placeholder, "Legacy", hash, now());
+    user.email = email.to_owned();
     users::insert(db, &user, &[Role::Member])
         .await
         .expect("insert a legacy row");

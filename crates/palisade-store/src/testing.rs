@@ -70,7 +70,13 @@ pub async fn migrated_sqlite() -> (crate::Db, tempfile::TempDir) {
     let db = crate::Db::connect(&crate::StoreSettings::new(url))
         .await
         .expect("db");
-    crate::schema::migrator(&db)
+    migrate(&db).await;
+    (db, dir)
+}
+
+/// Applies this build's migrations to `db`.
+async fn migrate(db: &crate::Db) {
+    crate::schema::migrator(db)
         .expect("migrator")
         .execute(
             &palisade_migrate::engine::Plan::Up { to: None },
@@ -79,7 +85,6 @@ pub async fn migrated_sqlite() -> (crate::Db, tempfile::TempDir) {
         )
         .await
         .expect("migrate");
-    (db, dir)
 }
 
 /// A database of its own on the `TEST_DATABASE_URL` server, with this build's migrations
@@ -89,15 +94,7 @@ pub async fn migrated_postgres() -> (crate::Db, TempPostgres) {
     let db = crate::Db::connect(&crate::StoreSettings::new(pg.url()))
         .await
         .expect("connect to the test database");
-    crate::schema::migrator(&db)
-        .expect("migrator")
-        .execute(
-            &palisade_migrate::engine::Plan::Up { to: None },
-            false,
-            &palisade_migrate::Quiet,
-        )
-        .await
-        .expect("migrate");
+    migrate(&db).await;
     (db, pg)
 }
 

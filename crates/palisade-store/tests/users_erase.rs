@@ -1,25 +1,18 @@
 //! Erasing an account empties it at once and purges only erased rows, later.
 
 use palisade_auth::email::Email;
-use palisade_auth::ids::UserId;
 use palisade_auth::permissions::Role;
 use palisade_store::repo::{now, users};
 use time::Duration;
 
 fn user(email: &str) -> users::User {
     let at = now();
+    let email = Email::parse(email).expect("email");
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned();
     users::User {
-        id: UserId::generate(),
-        email: email.into(),
-        name: "Someone".into(),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
-        password_changed_at: at,
-        disabled_at: None,
         totp_secret: Some(vec![1, 2, 3]),
         totp_enabled_at: Some(at),
-        totp_last_step: None,
-        created_at: at,
-        updated_at: at,
+        ..users::User::new(&email, "Someone", hash, at)
     }
 }
 

@@ -4,11 +4,10 @@
 //! `POST /api/v1/auth/step-up`).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use http::request::Parts;
 use palisade_auth::permissions::Permission;
-use palisade_service::identity::Principal;
-use palisade_service::identity::Provenance;
 use palisade_service::infra::{
     CacheStats, DatabaseStats, MigrationStats, SecurityStats, SystemStats,
 };
@@ -34,11 +33,21 @@ pub fn routes() -> Routes {
     )
 }
 
-async fn operator(state: &AppState, who: &Principal, from: &Provenance) -> Result<(), Problem> {
-    Ok(state
-        .identity
-        .require(who, Permission::AdminInfra, from)
-        .await?)
+/// A holder of `admin:infra` (the denial of anyone else is recorded).
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Authed(who) = Authed::from_request_parts(parts, state).await?;
+        let Ok(RequestProvenance(from)) = RequestProvenance::from_request_parts(parts, state).await;
+        state
+            .identity
+            .require(&who, Permission::AdminInfra, &from)
+            .await?;
+        Ok(Operator)
+    }
 }
 
 /// The database: backend, pools, latency, size and the largest tables.
@@ -48,10 +57,8 @@ async fn operator(state: &AppState, who: &Principal, from: &Provenance) -> Resul
               (status = 403, description = "auth.forbidden: needs admin:infra")))]
 pub async fn database(
     State(state): State<AppState>,
-    Authed(who): Authed,
-    RequestProvenance(from): RequestProvenance,
+    _: Operator,
 ) -> Result<Json<DatabaseStats>, Problem> {
-    operator(&state, &who, &from).await?;
     Ok(Json(state.infra.database().await?))
 }
 
@@ -63,10 +70,8 @@ pub async fn database(
               (status = 403, description = "auth.forbidden: needs admin:infra")))]
 pub async fn security(
     State(state): State<AppState>,
-    Authed(who): Authed,
-    RequestProvenance(from): RequestProvenance,
+    _: Operator,
 ) -> Result<Json<SecurityStats>, Problem> {
-    operator(&state, &who, &from).await?;
     Ok(Json(state.infra.security().await?))
 }
 
@@ -78,10 +83,8 @@ pub async fn security(
               (status = 403, description = "auth.forbidden: needs admin:infra")))]
 pub async fn migrations(
     State(state): State<AppState>,
-    Authed(who): Authed,
-    RequestProvenance(from): RequestProvenance,
+    _: Operator,
 ) -> Result<Json<MigrationStats>, Problem> {
-    operator(&state, &who, &from).await?;
     Ok(Json(state.infra.migrations().await?))
 }
 
@@ -90,13 +93,8 @@ pub async fn migrations(
     security(("bearer" = [])),
     responses((status = 200, body = SystemStats),
               (status = 403, description = "auth.forbidden: needs admin:infra")))]
-pub async fn system(
-    State(state): State<AppState>,
-    Authed(who): Authed,
-    RequestProvenance(from): RequestProvenance,
-) -> Result<Json<SystemStats>, Problem> {
-    operator(&state, &who, &from).await?;
-    Ok(Json(state.infra.system()))
+pub async fn system(State(state): State<AppState>, _: Operator) -> Json<SystemStats> {
+    Json(state.infra.system())
 }
 
 /// This instance's caches: what each holds and how much.
@@ -104,13 +102,8 @@ pub async fn system(
     security(("bearer" = [])),
     responses((status = 200, body = CacheStats),
               (status = 403, description = "auth.forbidden: needs admin:infra")))]
-pub async fn cache(
-    State(state): State<AppState>,
-    Authed(who): Authed,
-    RequestProvenance(from): RequestProvenance,
-) -> Result<Json<CacheStats>, Problem> {
-    operator(&state, &who, &from).await?;
-    Ok(Json(state.infra.cache()))
+pub async fn cache(State(state): State<AppState>, _: Operator) -> Json<CacheStats> {
+    Json(state.infra.cache())
 }
 
 /// Drops this instance's caches (user views, the revocation snapshot); they reload on

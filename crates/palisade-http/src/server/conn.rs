@@ -13,17 +13,14 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
@@ -34,6 +31,7 @@ use tower::ServiceExt;
 use super::Tracker;
 use super::clients::Admitted;
 use crate::App;
+use crate::watched::{Watch, Watched};
 
 /// The deadlines of [`serve`].
 #[derive(Clone, Copy)]
@@ -66,7 +64,7 @@ pub async fn serve(
                 Ok(res) => res,
                 Err(never) => match never {},
             };
-            Ok::<_, Infallible>(res.map(|body| Sending { body, _busy: busy }))
+            Ok::<_, Infallible>(res.map(|body| Watched::new(body, busy)))
         }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
@@ -171,33 +169,9 @@ impl Drop for Busy {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// An answer's body on its way out; the request stays in flight until it is sent.
-    pub struct Sending {
-        #[pin]
-        body: Body,
-        _busy: Busy,
-    }
-}
-
-impl HttpBody for Sending {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        self.project().body.poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
+/// The request stays in flight until its answer's body is sent (or dropped).
+impl Watch for Busy {
+    fn polled(&self, _pending: bool) {}
 }
 
 #[cfg(test)]

@@ -88,20 +88,7 @@ impl Identity {
     ) -> Result<UserView, IdentityError> {
         let (email, name) = new_account(email, name, password)?;
         let hash = self.0.hasher.hash(password.to_owned()).await?;
-        let at = now();
-        let user = User {
-            id: UserId::generate(),
-            email: email.as_str().to_owned(),
-            name: name.as_str().to_owned(),
-            password_hash: hash,
-            password_changed_at: at,
-            disabled_at: None,
-            totp_secret: None,
-            totp_enabled_at: None,
-            totp_last_step: None,
-            created_at: at,
-            updated_at: at,
-        };
+        let user = User::new(&email, name.as_str(), hash, now());
         let actor = from.actor(Some(user.id));
         let result = async {
             let mut tx = self.0.db.begin().await?;
@@ -148,13 +135,12 @@ impl Identity {
             lockout::get(&mut tx, nobody).await?;
             drop(tx);
             count_attempt("password", "failure");
-            self.0
-                .audit
-                .record_or_log(
-                    &from.actor(None),
-                    Entry::new(Action::Login, Outcome::Failure).detail("reason", "unknown_email"),
-                )
-                .await;
+            self.audited_or_logged(
+                from,
+                None,
+                Entry::new(Action::Login, Outcome::Failure).detail("reason", "unknown_email"),
+            )
+            .await;
             return Err(IdentityError::InvalidCredentials);
         };
         let failures = lockout::get(&self.0.db, user.id).await?;
@@ -167,13 +153,12 @@ impl Identity {
                 "locked"
             };
             count_attempt("password", reason);
-            self.0
-                .audit
-                .record_or_log(
-                    &from.actor(Some(user.id)),
-                    Entry::new(Action::Login, Outcome::Failure).detail("reason", reason),
-                )
-                .await;
+            self.audited_or_logged(
+                from,
+                Some(user.id),
+                Entry::new(Action::Login, Outcome::Failure).detail("reason", reason),
+            )
+            .await;
             return Err(IdentityError::InvalidCredentials);
         }
         let verdict = self

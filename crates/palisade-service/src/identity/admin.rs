@@ -60,10 +60,7 @@ impl Identity {
         cursor: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<UserView>, IdentityError> {
-        let after = match cursor {
-            Some(c) => Some(c.position::<UserPosition>()?),
-            None => None,
-        };
+        let after = Cursor::start::<UserPosition>(cursor)?;
         let rows = users::page(&self.0.db, after.map(|p| (p.0, p.1)), limit.fetch()).await?;
         let page = Page::of(rows, limit, |u: &User| UserPosition(u.created_at, u.id));
         let ids: Vec<UserId> = page.items.iter().map(|u| u.id).collect();
@@ -85,10 +82,7 @@ impl Identity {
         cursor: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<EventView>, IdentityError> {
-        filter.before = match cursor {
-            Some(c) => Some(c.position::<i64>()?),
-            None => None,
-        };
+        filter.before = Cursor::start::<i64>(cursor)?;
         let rows = self.0.audit.list(&filter, limit.fetch()).await?;
         Ok(Page::of(rows, limit, |e| e.seq))
     }
@@ -184,15 +178,14 @@ impl Identity {
         let ended = self
             .revoke_all(id, None, RevokeReason::EndedByAdmin)
             .await?;
-        self.0
-            .audit
-            .record(
-                &from.actor(by.map(|p| p.user_id)),
-                Entry::new(Action::SessionsEnded, Outcome::Success)
-                    .target("user", id)
-                    .detail("sessions", ended.len()),
-            )
-            .await?;
+        self.audited(
+            from,
+            by.map(|p| p.user_id),
+            Entry::new(Action::SessionsEnded, Outcome::Success)
+                .target("user", id)
+                .detail("sessions", ended.len()),
+        )
+        .await?;
         Ok(ended.len())
     }
 
@@ -204,13 +197,12 @@ impl Identity {
         self.clear_2fa(&user).await?;
         self.revoke_all(id, None, RevokeReason::TwoFactorReset)
             .await?;
-        self.0
-            .audit
-            .record(
-                &from.actor(None),
-                Entry::new(Action::TwoFactorReset, Outcome::Success).target("user", id),
-            )
-            .await?;
+        self.audited(
+            from,
+            None,
+            Entry::new(Action::TwoFactorReset, Outcome::Success).target("user", id),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -170,26 +170,15 @@ impl Identity {
         lock: Option<&Failures>,
     ) {
         count_attempt(kind.metric(), "failure");
-        let actor = from.actor(Some(user.id));
         let (action, reason) = kind.audited_as();
-        self.0
-            .audit
-            .record_or_log(
-                &actor,
-                Entry::new(action, Outcome::Failure).detail("reason", reason),
-            )
-            .await;
+        let failure = Entry::new(action, Outcome::Failure).detail("reason", reason);
+        self.audited_or_logged(from, Some(user.id), failure).await;
         if let Some(next) = lock {
             tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
-            self.0
-                .audit
-                .record_or_log(
-                    &actor,
-                    Entry::new(Action::Lockout, Outcome::Success)
-                        .target("user", user.id)
-                        .detail("until", next.locked_until.map(|t| t.to_string())),
-                )
-                .await;
+            let locked = Entry::new(Action::Lockout, Outcome::Success)
+                .target("user", user.id)
+                .detail("until", next.locked_until.map(|t| t.to_string()));
+            self.audited_or_logged(from, Some(user.id), locked).await;
         }
     }
 

@@ -223,6 +223,33 @@ impl Identity {
         }))
     }
 
+    /// Records `entry` in the audit trail, done by `actor`, from where the request came.
+    async fn audited(
+        &self,
+        from: &Provenance,
+        actor: Option<UserId>,
+        entry: Entry,
+    ) -> Result<(), IdentityError> {
+        Ok(self.0.audit.record(&from.actor(actor), entry).await?)
+    }
+
+    /// Records a change a user made to their own account.
+    async fn own_change(
+        &self,
+        from: &Provenance,
+        user: UserId,
+        action: Action,
+    ) -> Result<(), IdentityError> {
+        let entry = Entry::new(action, Outcome::Success).target("user", user);
+        self.audited(from, Some(user), entry).await
+    }
+
+    /// [`Identity::audited`], logging instead of failing: for events recorded after
+    /// the answer is decided (a failed login).
+    async fn audited_or_logged(&self, from: &Provenance, actor: Option<UserId>, entry: Entry) {
+        self.0.audit.record_or_log(&from.actor(actor), entry).await;
+    }
+
     /// What this instance caches of identity: the `/me` views, and the revocation
     /// snapshot with its age.
     pub fn caches(&self) -> (usize, usize, Option<Duration>) {
@@ -272,16 +299,23 @@ impl Identity {
         if who.can(perm) {
             return Ok(());
         }
-        metrics::counter!("authz_denied_total", "permission" => perm.as_str()).increment(1);
-        self.0
-            .audit
-            .record_or_log(
-                &from.actor(Some(who.user_id)),
-                Entry::new(Action::AuthzDenied, Outcome::Denied)
-                    .detail("permission", perm.as_str()),
-            )
+        self.denied(who, from, Action::AuthzDenied, perm.as_str(), perm)
             .await;
         Err(IdentityError::Forbidden)
+    }
+
+    /// Counts a refusal (`authz_denied_total{permission=label}`) and audits it.
+    async fn denied(
+        &self,
+        who: &Principal,
+        from: &Provenance,
+        action: Action,
+        label: &'static str,
+        perm: Permission,
+    ) {
+        metrics::counter!("authz_denied_total", "permission" => label).increment(1);
+        let entry = Entry::new(action, Outcome::Denied).detail("permission", perm.as_str());
+        self.audited_or_logged(from, Some(who.user_id), entry).await;
     }
 
     /// [`Identity::require`], and a second factor within [`STEP_UP_WINDOW`]: what an
@@ -298,14 +332,7 @@ impl Identity {
         if recent && who.amr.has_otp() {
             return Ok(());
         }
-        metrics::counter!("authz_denied_total", "permission" => "step_up").increment(1);
-        self.0
-            .audit
-            .record_or_log(
-                &from.actor(Some(who.user_id)),
-                Entry::new(Action::StepUpRequired, Outcome::Denied)
-                    .detail("permission", perm.as_str()),
-            )
+        self.denied(who, from, Action::StepUpRequired, "step_up", perm)
             .await;
         Err(IdentityError::StepUpRequired)
     }
@@ -321,13 +348,12 @@ impl Identity {
             .await?;
         self.0.views.clear();
         self.0.revocations.expire();
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(who.user_id)),
-                Entry::new(Action::CacheCleared, Outcome::Success),
-            )
-            .await?;
+        self.audited(
+            from,
+            Some(who.user_id),
+            Entry::new(Action::CacheCleared, Outcome::Success),
+        )
+        .await?;
         Ok(())
     }
 

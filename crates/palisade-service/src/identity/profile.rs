@@ -91,13 +91,7 @@ impl Identity {
         users::set_roles(&self.0.db, user.id, &[]).await?;
         users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
         self.0.views.forget(user.id);
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(user.id)),
-                Entry::new(Action::UserDeleted, Outcome::Success).target("user", user.id),
-            )
-            .await?;
+        self.own_change(from, user.id, Action::UserDeleted).await?;
         Ok(())
     }
 
@@ -132,15 +126,14 @@ impl Identity {
         let ended = self
             .revoke_all(user.id, Some(who.session_id), RevokeReason::PasswordChanged)
             .await?;
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(user.id)),
-                Entry::new(Action::PasswordChanged, Outcome::Success)
-                    .target("user", user.id)
-                    .detail("sessions_ended", ended.len()),
-            )
-            .await?;
+        self.audited(
+            from,
+            Some(user.id),
+            Entry::new(Action::PasswordChanged, Outcome::Success)
+                .target("user", user.id)
+                .detail("sessions_ended", ended.len()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -151,10 +144,7 @@ impl Identity {
         cursor: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<SessionView>, IdentityError> {
-        let before = match cursor {
-            Some(c) => Some(c.position::<SessionId>()?),
-            None => None,
-        };
+        let before = Cursor::start::<SessionId>(cursor)?;
         let rows = sessions::active_of(&self.0.db, who.user_id, now(), before, Some(limit.fetch()))
             .await?;
         Ok(Page::of(rows, limit, |s| s.id).map(|s| SessionView::of(&s, who.session_id)))
@@ -180,13 +170,12 @@ impl Identity {
             return Err(IdentityError::NotFound);
         }
         self.0.revocations.note(&[id]);
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(who.user_id)),
-                Entry::new(Action::SessionEnded, Outcome::Success).target("session", id),
-            )
-            .await?;
+        self.audited(
+            from,
+            Some(who.user_id),
+            Entry::new(Action::SessionEnded, Outcome::Success).target("session", id),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -181,13 +181,12 @@ impl Identity {
             Ok(_) => self.0.revocations.note(&[session_id]),
             Err(e) => return e.into(),
         }
-        self.0
-            .audit
-            .record_or_log(
-                &from.actor(Some(user_id)),
-                Entry::new(Action::RefreshReused, Outcome::Denied).target("session", session_id),
-            )
-            .await;
+        self.audited_or_logged(
+            from,
+            Some(user_id),
+            Entry::new(Action::RefreshReused, Outcome::Denied).target("session", session_id),
+        )
+        .await;
         IdentityError::RefreshReused
     }
 
@@ -216,13 +215,12 @@ impl Identity {
         )
         .await?;
         self.0.revocations.note(&[who.session_id]);
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(who.user_id)),
-                Entry::new(Action::Logout, Outcome::Success).target("session", who.session_id),
-            )
-            .await?;
+        self.audited(
+            from,
+            Some(who.user_id),
+            Entry::new(Action::Logout, Outcome::Success).target("session", who.session_id),
+        )
+        .await?;
         Ok(())
     }
 

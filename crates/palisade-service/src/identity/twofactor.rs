@@ -121,12 +121,7 @@ impl Identity {
             RevokeReason::TwoFactorEnabled,
         )
         .await?;
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(user.id)),
-                Entry::new(Action::TwoFactorEnabled, Outcome::Success).target("user", user.id),
-            )
+        self.own_change(from, user.id, Action::TwoFactorEnabled)
             .await?;
         Ok(BackupCodes {
             backup_codes: codes,
@@ -156,12 +151,7 @@ impl Identity {
             RevokeReason::TwoFactorDisabled,
         )
         .await?;
-        self.0
-            .audit
-            .record(
-                &from.actor(Some(user.id)),
-                Entry::new(Action::TwoFactorDisabled, Outcome::Success).target("user", user.id),
-            )
+        self.own_change(from, user.id, Action::TwoFactorDisabled)
             .await?;
         Ok(())
     }

@@ -75,6 +75,25 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
+impl User {
+    /// A new account created at `at`: enabled, without 2FA.
+    pub fn new(email: &Email, name: &str, password_hash: String, at: OffsetDateTime) -> User {
+        User {
+            id: UserId::generate(),
+            email: email.as_str().to_owned(),
+            name: name.to_owned(),
+            password_hash,
+            password_changed_at: at,
+            disabled_at: None,
+            totp_secret: None,
+            totp_enabled_at: None,
+            totp_last_step: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct RoleRow {
     role: String,

@@ -166,6 +166,28 @@ impl Api {
             .await
     }
 
+    /// Deletes the account, confirmed with `password` and the word `confirm`.
+    pub async fn delete_me(&self, access_token: &str, password: &str, confirm: &str) -> Answer {
+        self.send_as(
+            Method::DELETE,
+            "/api/v1/me",
+            access_token,
+            Some(json!({"password": password, "confirm": confirm})),
+        )
+        .await
+    }
+
+    /// Starts 2FA enrolment, confirmed with `password`.
+    pub async fn setup_2fa(&self, access_token: &str, password: &str) -> Answer {
+        self.send_as(
+            Method::POST,
+            "/api/v1/me/2fa/setup",
+            access_token,
+            Some(json!({"password": password})),
+        )
+        .await
+    }
+
     /// A second factor again inside the session; the answer holds a new access token.
     pub async fn step_up(&self, access_token: &str, code: &str) -> Answer {
         self.send_as(
@@ -180,12 +202,7 @@ impl Api {
     /// Turns 2FA on for the signed-in user; returns the TOTP secret and the backup codes.
     pub async fn enable_2fa(&self, access_token: &str, password: &str) -> (String, Vec<String>) {
         let setup = self
-            .send_as(
-                Method::POST,
-                "/api/v1/me/2fa/setup",
-                access_token,
-                Some(json!({"password": password})),
-            )
+            .setup_2fa(access_token, password)
             .await
             .expect(StatusCode::OK);
         let secret = setup.text("secret");

@@ -5,28 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::harness::{Server, client, raw_exchange};
+use crate::harness::{Server, assert_problem, client, raw_exchange};
 
 const PASSWORD: &str = "correct horse battery staple 42";
-
-/// The body of a problem answer with `status` and `code`, checked for its shape.
-async fn problem(res: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(res.status(), status, "{code}");
-    assert_eq!(
-        res.headers()["content-type"],
-        "application/problem+json",
-        "{code}"
-    );
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status.as_u16(), "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "no detail: {body}"
-    );
-    assert!(body["request_id"].is_string(), "{body}");
-    body
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_query_strings_are_problems_naming_the_parameter() {
@@ -50,7 +31,7 @@ async fn malformed_query_strings_are_problems_naming_the_parameter() {
             .send()
             .await
             .expect("request");
-        let body = problem(res, StatusCode::BAD_REQUEST, "request.invalid_query").await;
+        let body = assert_problem(res, StatusCode::BAD_REQUEST, "request.invalid_query").await;
         assert!(
             body["detail"].as_str().is_some_and(|d| d.contains(named)),
             "{query}: {body}"
@@ -78,7 +59,7 @@ async fn only_application_json_in_utf_8_is_read_as_json() {
         "APPLICATION/JSON; Charset=UTF-8",
     ] {
         let res = login_as(&server, Some(accepted)).await;
-        problem(res, StatusCode::UNAUTHORIZED, "auth.invalid_credentials").await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, "auth.invalid_credentials").await;
     }
     for refused in [
         Some("application/json; charset=utf-16"),
@@ -91,7 +72,7 @@ async fn only_application_json_in_utf_8_is_read_as_json() {
         None,
     ] {
         let res = login_as(&server, refused).await;
-        problem(
+        assert_problem(
             res,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "request.unsupported_media_type",
@@ -103,28 +84,25 @@ async fn only_application_json_in_utf_8_is_read_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_comes_before_the_media_type() {
     let server = Server::start(&[]);
-    let res = client()
-        .put(server.url("/api/v1/auth/login"))
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .expect("request");
+    let text = |method: Method, path: &str| {
+        client()
+            .request(method, server.url(path))
+            .header("content-type", "text/plain")
+            .body("hello")
+            .send()
+    };
+    let res = text(Method::PUT, "/api/v1/auth/login").await.expect("PUT");
     assert_eq!(res.headers()["allow"], "POST");
-    problem(
+    assert_problem(
         res,
         StatusCode::METHOD_NOT_ALLOWED,
         "request.method_not_allowed",
     )
     .await;
-    let res = client()
-        .post(server.url("/api/v1/no/such/thing"))
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
+    let res = text(Method::POST, "/api/v1/no/such/thing")
         .await
-        .expect("request");
-    problem(res, StatusCode::NOT_FOUND, "route.not_found").await;
+        .expect("POST");
+    assert_problem(res, StatusCode::NOT_FOUND, "route.not_found").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +119,7 @@ async fn every_problem_class_carries_a_detail() {
         .send()
         .await
         .expect("400");
-    problem(res, StatusCode::BAD_REQUEST, "request.malformed_json").await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "request.malformed_json").await;
 
     let res = c
         .post(url("/api/v1/auth/register"))
@@ -149,7 +127,7 @@ async fn every_problem_class_carries_a_detail() {
         .send()
         .await
         .expect("422");
-    let body = problem(
+    let body = assert_problem(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
         "request.invalid_fields",
@@ -168,36 +146,28 @@ async fn every_problem_class_carries_a_detail() {
         .send()
         .await
         .expect("409");
-    problem(res, StatusCode::CONFLICT, "auth.email_taken").await;
+    assert_problem(res, StatusCode::CONFLICT, "auth.email_taken").await;
 
     let res = c.get(url("/api/v1/me")).send().await.expect("401");
-    problem(res, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
-    let res = c
-        .get(url("/api/v1/admin/users"))
-        .bearer_auth(at)
-        .send()
+    assert_problem(res, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
+    let as_member =
+        |method: Method, path: &str| c.request(method, url(path)).bearer_auth(at).send();
+    let res = as_member(Method::GET, "/api/v1/admin/users")
         .await
         .expect("403");
-    problem(res, StatusCode::FORBIDDEN, "auth.forbidden").await;
-    let res = c
-        .request(
-            Method::DELETE,
-            url("/api/v1/me/sessions/0190a0d6-0000-7000-8000-000000000000"),
-        )
-        .bearer_auth(at)
-        .send()
-        .await
-        .expect("404");
-    problem(res, StatusCode::NOT_FOUND, "route.not_found").await;
-    let res = c
-        .request(Method::DELETE, url("/api/v1/me/sessions/not-a-uuid"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .expect("404 for a malformed id");
-    problem(res, StatusCode::NOT_FOUND, "route.not_found").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "auth.forbidden").await;
+    for (path, why) in [
+        (
+            "/api/v1/me/sessions/0190a0d6-0000-7000-8000-000000000000",
+            "no such session",
+        ),
+        ("/api/v1/me/sessions/not-a-uuid", "a malformed id"),
+    ] {
+        let res = as_member(Method::DELETE, path).await.expect(why);
+        assert_problem(res, StatusCode::NOT_FOUND, "route.not_found").await;
+    }
     let res = c.delete(url("/health")).send().await.expect("405");
-    problem(
+    assert_problem(
         res,
         StatusCode::METHOD_NOT_ALLOWED,
         "request.method_not_allowed",
@@ -225,5 +195,5 @@ async fn every_problem_class_carries_a_detail() {
         .send()
         .await
         .expect("429");
-    problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limit.exceeded").await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limit.exceeded").await;
 }

@@ -322,3 +322,36 @@ pub fn raw_exchange(server: &Server, request: &[u8]) -> String {
     let _ = s.read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+/// Asserts `res` is a problem+json answer with `status` and `code`, its standard
+/// members there (a `detail` included) and its `request_id` the one echoed in
+/// `X-Request-ID`; returns its body.
+pub async fn assert_problem(
+    res: reqwest::Response,
+    status: reqwest::StatusCode,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(res.status(), status, "{code}");
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "{code}"
+    );
+    let request_id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: serde_json::Value = res.json().await.expect("problem body");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "no detail: {body}"
+    );
+    body
+}

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, client, raw_exchange};
+use crate::harness::{Server, assert_problem, client, raw_exchange};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -49,25 +49,6 @@ fn assert_hardened(res: &reqwest::Response, what: &str) {
         res.headers().get("strict-transport-security").is_none(),
         "{what}: HSTS without TLS"
     );
-}
-
-/// Asserts `res` is a problem with `status` and `code`; returns its body.
-async fn assert_problem(res: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(res.status(), status);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
-    let request_id = res.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    let body: Value = res.json().await.expect("problem body");
-    assert_eq!(body["status"], status.as_u16(), "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
-    assert!(
-        body["title"].is_string() && body["type"].is_string(),
-        "{body}"
-    );
-    body
 }
 
 #[tokio::test]

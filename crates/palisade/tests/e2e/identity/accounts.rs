@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::token;
@@ -139,31 +139,12 @@ async fn a_deleted_account_stays_signed_out(e: Env) {
         &api.login("leaver@example.com", PASSWORD).await.body,
         "access_token",
     );
-    let no = api
-        .send_as(
-            Method::DELETE,
-            "/api/v1/me",
-            &at,
-            Some(json!({"password": PASSWORD, "confirm": "yes"})),
-        )
-        .await;
+    let no = api.delete_me(&at, PASSWORD, "yes").await;
     assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let bad = api
-        .send_as(
-            Method::DELETE,
-            "/api/v1/me",
-            &at,
-            Some(json!({"password": "not mine at all", "confirm": "DELETE"})),
-        )
-        .await;
+    let bad = api.delete_me(&at, "not mine at all", "DELETE").await;
     assert_eq!(bad.status, StatusCode::FORBIDDEN);
     let _gone = api
-        .send_as(
-            Method::DELETE,
-            "/api/v1/me",
-            &at,
-            Some(json!({"password": PASSWORD, "confirm": "DELETE"})),
-        )
+        .delete_me(&at, PASSWORD, "DELETE")
         .await
         .expect(StatusCode::NO_CONTENT);
     // Refused now, and still after the revocation set has been reloaded.

@@ -12,24 +12,9 @@ async fn two_factor_login_with_totp_and_backup_codes(e: Env) {
     let api = &e.api;
     let login = api.signed_up("otp@example.com", PASSWORD).await;
     let at = token(&login, "access_token");
-    let wrong_pw = api
-        .send_as(
-            Method::POST,
-            "/api/v1/me/2fa/setup",
-            &at,
-            Some(json!({"password": "nope nope nope"})),
-        )
-        .await;
+    let wrong_pw = api.setup_2fa(&at, "nope nope nope").await;
     assert_eq!(wrong_pw.status, StatusCode::FORBIDDEN);
-    let setup = api
-        .send_as(
-            Method::POST,
-            "/api/v1/me/2fa/setup",
-            &at,
-            Some(json!({"password": PASSWORD})),
-        )
-        .await
-        .expect(StatusCode::OK);
+    let setup = api.setup_2fa(&at, PASSWORD).await.expect(StatusCode::OK);
     let secret = token(&setup.body, "secret");
     assert!(token(&setup.body, "otpauth_uri").starts_with("otpauth://totp/"));
     assert!(token(&setup.body, "qr_svg").contains("<svg"));
