@@ -56,6 +56,55 @@ fn production_refuses_weak_settings() {
 }
 
 #[test]
+fn production_refuses_allow_lists_of_everyone_a_loose_auth_tier_and_a_long_header_timeout() {
+    let strong = [
+        ("PALISADE_ENV", "production"),
+        (
+            "JWT_SECRET",
+            "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",
+        ),
+        (
+            "ENCRYPTION_KEY",
+            "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07",
+        ),
+    ];
+    let ok = run(&["config", "check"], &strong);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mut weak = strong.to_vec();
+    weak.extend([
+        ("PALISADE_TRUSTED_PROXIES", "0.0.0.0/0"),
+        ("PALISADE_OPS_ALLOW", "::/0"),
+        ("PALISADE_RATE_LIMIT_ALLOW", "10.0.0.0/8,0.0.0.0/0"),
+        ("PALISADE_RATE_LIMIT_AUTH", "1000/15m"),
+        ("PALISADE_HEADER_READ_TIMEOUT", "2m"),
+    ]);
+    let out = run(&["config", "check"], &weak);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("invalid configuration (5 problems):"),
+        "{err}"
+    );
+    for needle in [
+        "PALISADE_TRUSTED_PROXIES",
+        "PALISADE_OPS_ALLOW",
+        "PALISADE_RATE_LIMIT_ALLOW",
+        "PALISADE_RATE_LIMIT_AUTH",
+        "PALISADE_HEADER_READ_TIMEOUT",
+    ] {
+        assert!(err.contains(needle), "{needle} not named in:\n{err}");
+    }
+    // Development takes the same values.
+    let dev: Vec<(&str, &str)> = weak[3..].to_vec();
+    assert_eq!(run(&["config", "check"], &dev).status.code(), Some(0));
+}
+
+#[test]
 fn config_check_prints_the_effective_values_with_secrets_redacted() {
     let secret = "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e";
     let out = run(
