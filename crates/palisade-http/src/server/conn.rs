@@ -28,7 +28,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::Tracker;
+use super::Entered;
 use super::clients::Admitted;
 use crate::App;
 use crate::watched::{Watch, Watched};
@@ -50,9 +50,8 @@ pub async fn serve(
     deadlines: Deadlines,
     mut drain: watch::Receiver<bool>,
     _place: Admitted,
-    tracker: Tracker,
+    _open: Entered,
 ) {
-    let _open = tracker.enter();
     let activity = Arc::new(Activity::new());
     let seen = activity.clone();
     let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {

@@ -100,7 +100,9 @@ pub async fn serve(
                         deadlines,
                         draining.clone(),
                         place,
-                        tracker.clone(),
+                        // Counted before the task runs, so a drain that begins at once
+                        // still waits for it.
+                        tracker.enter(),
                     ));
                 }
                 // Running out of file descriptors must not spin the loop.
@@ -143,7 +145,7 @@ struct Open {
 }
 
 /// A connection counted as open until dropped.
-struct Entered(Tracker);
+pub(super) struct Entered(Tracker);
 
 impl Tracker {
     fn enter(&self) -> Entered {
