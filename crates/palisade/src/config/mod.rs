@@ -415,17 +415,24 @@ fn redis(r: &mut Reader) -> Option<Option<RedisConfig>> {
     Some(url.map(|url| RedisConfig { url, prefix }))
 }
 
-/// Production refuses an allow-list that lets every address in.
+/// Production refuses an allow-list that lets every address of a family in, whether
+/// it says `0.0.0.0/0` or spreads it over `0.0.0.0/1,128.0.0.0/1`.
 fn not_everyone(
     r: &mut Reader,
     key: &'static str,
     nets: Option<Vec<IpNet>>,
     production: bool,
 ) -> Option<Vec<IpNet>> {
-    if production && let Some(all) = nets.iter().flatten().find(|n| n.prefix_len() == 0) {
+    if production
+        && let Some(all) = nets.as_deref().and_then(|nets| {
+            IpNet::aggregate(&nets.to_vec())
+                .into_iter()
+                .find(|n| n.prefix_len() == 0)
+        })
+    {
         r.problem(
             key,
-            &format!("`{all}` covers every address; production refuses it"),
+            &format!("together the networks cover every address (`{all}`); production refuses it"),
         );
     }
     nets
@@ -491,10 +498,13 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
     let general = r.required("PALISADE_RATE_LIMIT_GENERAL", parse::rate);
     let auth = r.required("PALISADE_RATE_LIMIT_AUTH", parse::rate);
     let (ceiling, per) = PRODUCTION_AUTH_TIER_CEILING;
-    // count/window > ceiling/per, compared without division.
+    // The auth tier's burst is its whole count, so both the rate and the count are
+    // bounded: 100 000 per 10 000 × 15m has the ceiling's rate and lets 100 000
+    // guesses through at once. count/window > ceiling/per is compared without division.
     if production
         && let Some((count, window)) = auth
-        && u128::from(count) * per.as_millis() > u128::from(ceiling) * window.as_millis()
+        && (count > ceiling
+            || u128::from(count) * per.as_millis() > u128::from(ceiling) * window.as_millis())
     {
         r.problem(
             "PALISADE_RATE_LIMIT_AUTH",

@@ -235,7 +235,12 @@ fn production_refuses_allow_lists_of_every_address() {
         "PALISADE_OPS_ALLOW",
         "PALISADE_RATE_LIMIT_ALLOW",
     ] {
-        for everyone in ["0.0.0.0/0", "10.0.0.0/8,::/0"] {
+        for everyone in [
+            "0.0.0.0/0",
+            "10.0.0.0/8,::/0",
+            "0.0.0.0/1,128.0.0.0/1",
+            "::/1,8000::/1",
+        ] {
             let p = problems_of(&[
                 ("PALISADE_ENV", "production"),
                 ("JWT_SECRET", STRONG_JWT),
@@ -249,6 +254,13 @@ fn production_refuses_allow_lists_of_every_address() {
                 "development allows it"
             );
         }
+        let half = problems_of(&[
+            ("PALISADE_ENV", "production"),
+            ("JWT_SECRET", STRONG_JWT),
+            ("ENCRYPTION_KEY", STRONG_KEY),
+            (key, "0.0.0.0/1,128.0.0.0/2,::1/128"),
+        ]);
+        assert!(half.is_empty(), "{key}: {half:?}");
     }
 }
 
@@ -262,14 +274,15 @@ fn production_refuses_a_loose_auth_tier_and_a_long_header_timeout() {
             extra,
         ])
     };
-    for loose in ["101/15m", "10/1m", "1000/1h"] {
+    // 200/1h is slower than 100/15m, but the tier's burst is its whole count.
+    for loose in ["101/15m", "10/1m", "1000/1h", "200/1h", "101/1d"] {
         let p = production(("PALISADE_RATE_LIMIT_AUTH", loose));
         assert!(
             p.len() == 1 && p[0].starts_with("PALISADE_RATE_LIMIT_AUTH"),
             "{loose}: {p:?}"
         );
     }
-    for fine in ["100/15m", "10/15m", "5/1m"] {
+    for fine in ["100/15m", "10/15m", "5/1m", "100/1h"] {
         assert!(
             production(("PALISADE_RATE_LIMIT_AUTH", fine)).is_empty(),
             "{fine}"
