@@ -121,7 +121,8 @@ pub async fn update_me(
 #[utoipa::path(delete, path = "/api/v1/me", tag = "identity", security(("bearer" = [])),
     request_body = DeleteMe,
     responses((status = 204, description = "The account and its sessions are gone"),
-              (status = 403, description = "auth.wrong_password")))]
+              (status = 403, description = "auth.wrong_password"),
+              (status = 409, description = "users.last_admin: the last active admin cannot leave")))]
 pub async fn delete_me(
     State(state): State<AppState>,
     Authed(who): Authed,

@@ -4,6 +4,7 @@
 use palisade_auth::email::Email;
 use palisade_auth::ids::UserId;
 use palisade_auth::permissions::Role;
+use palisade_store::Tx;
 use palisade_store::repo::audit::Filter;
 use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
@@ -109,17 +110,12 @@ impl Identity {
         let user = users::by_id(&mut tx, id)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        let is_active_admin = user.disabled_at.is_none()
-            && users::roles_of(&mut tx, id).await?.contains(&Role::Admin);
         let demoted = patch
             .roles
             .as_ref()
             .is_some_and(|r| !r.contains(&Role::Admin));
         let disabled = patch.disabled == Some(true);
-        if is_active_admin
-            && (demoted || disabled)
-            && users::count_active_with_role(&mut tx, Role::Admin).await? <= 1
-        {
+        if (demoted || disabled) && is_last_active_admin(&mut tx, &user).await? {
             return Err(IdentityError::LastAdmin);
         }
         let mut revoke_reason = None;
@@ -205,4 +201,14 @@ impl Identity {
         .await?;
         Ok(())
     }
+}
+
+/// Whether `user` is the only account that is an admin and not disabled. Call it
+/// under [`users::lock_role_changes`], in the transaction that makes the change.
+pub(super) async fn is_last_active_admin(tx: &mut Tx, user: &User) -> Result<bool, IdentityError> {
+    Ok(user.disabled_at.is_none()
+        && users::roles_of(&mut *tx, user.id)
+            .await?
+            .contains(&Role::Admin)
+        && users::count_active_with_role(&mut *tx, Role::Admin).await? <= 1)
 }

@@ -9,9 +9,10 @@ use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{now, sessions};
 
 use super::accounts::check_password;
+use super::admin::is_last_active_admin;
 use super::lockout::Failure;
 use super::{Identity, IdentityError, Principal, Provenance, SessionView, UserView};
-use crate::audit::{Action, Entry, Outcome};
+use crate::audit::{self, Action, Entry, Outcome};
 use crate::page::{Cursor, Limit, Page};
 
 impl Identity {
@@ -76,7 +77,8 @@ impl Identity {
 
     /// Deletes the account: its sessions end, its personal data, credentials, roles and
     /// codes go at once, and the emptied row goes once no access token of it can be
-    /// valid (see `delete_expired`).
+    /// valid (see `delete_expired`). The last active admin cannot delete themselves;
+    /// like a demotion, the check and the deletion are one serialised transaction.
     pub async fn delete_me(
         &self,
         who: &Principal,
@@ -85,13 +87,22 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
         self.confirm_password(&user, password, from).await?;
-        self.revoke_all(user.id, None, RevokeReason::AccountDeleted)
-            .await?;
-        users::erase(&self.0.db, user.id, now()).await?;
-        users::set_roles(&self.0.db, user.id, &[]).await?;
-        users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
+        let at = now();
+        let mut tx = self.0.db.begin().await?;
+        users::lock_role_changes(&mut tx).await?;
+        if is_last_active_admin(&mut tx, &user).await? {
+            return Err(IdentityError::LastAdmin);
+        }
+        let ended =
+            sessions::revoke_all(&mut tx, user.id, None, RevokeReason::AccountDeleted, at).await?;
+        users::erase(&mut tx, user.id, at).await?;
+        users::set_roles(&mut tx, user.id, &[]).await?;
+        users::replace_backup_codes(&mut tx, user.id, &[]).await?;
+        let entry = Entry::new(Action::UserDeleted, Outcome::Success).target("user", user.id);
+        audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;
+        tx.commit().await?;
+        self.0.revocations.note(&ended);
         self.0.views.forget(user.id);
-        self.own_change(from, user.id, Action::UserDeleted).await?;
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! Administration of users: the last active admin stays one.
+//! Administration of users: the last active admin stays one, whoever asks.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -66,4 +66,57 @@ async fn the_last_active_admin_cannot_be_disabled_or_demoted(e: Env) {
         .expect(StatusCode::OK);
 }
 
-on_both!(the_last_active_admin_cannot_be_disabled_or_demoted);
+async fn the_last_active_admin_cannot_delete_their_account(e: Env) {
+    let root = e.admin("root@example.com").await;
+    let at = token(&root, "access_token");
+    let r = e
+        .api
+        .delete_me(&at, PASSWORD, "DELETE")
+        .await
+        .expect(StatusCode::CONFLICT);
+    assert_eq!(r.code(), "users.last_admin", "{}", r.body);
+    // Refused before anything was touched: the session and the account are intact.
+    let me = e.api.me(&at).await.expect(StatusCode::OK);
+    assert_eq!(me.body["roles"], json!(["admin"]));
+    e.api
+        .login("root@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+}
+
+/// Two admins deleting their accounts at once: the check and the deletion are one
+/// serialised step, so exactly one goes and the other stays the last admin.
+async fn two_admins_leaving_at_once_leave_one(e: Env) {
+    let mut pair = [
+        token(&e.admin("first@example.com").await, "access_token"),
+        token(&e.admin("second@example.com").await, "access_token"),
+    ];
+    for round in 0..3 {
+        let (a, b) = tokio::join!(
+            e.api.delete_me(&pair[0], PASSWORD, "DELETE"),
+            e.api.delete_me(&pair[1], PASSWORD, "DELETE"),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [StatusCode::NO_CONTENT, StatusCode::CONFLICT],
+            "round {round}: {} / {}",
+            a.body,
+            b.body
+        );
+        let left = usize::from(b.status == StatusCode::NO_CONTENT);
+        let stayed = &pair[1 - left];
+        let me = e.api.me(stayed).await.expect(StatusCode::OK);
+        assert_eq!(me.body["roles"], json!(["admin"]));
+        // A new admin takes the place of the one that left, for the next round.
+        let email = format!("next{round}@example.com");
+        pair[left] = token(&e.admin(&email).await, "access_token");
+    }
+}
+
+on_both!(
+    the_last_active_admin_cannot_be_disabled_or_demoted,
+    the_last_active_admin_cannot_delete_their_account,
+    two_admins_leaving_at_once_leave_one,
+);
