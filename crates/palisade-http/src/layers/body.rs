@@ -12,7 +12,7 @@
 //! (`merge-patch+json`, `json-patch+json`, …) name formats or encodings the handlers do
 //! not implement, so they are refused rather than guessed at.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
@@ -39,13 +39,20 @@ pub fn check<B>(req: &Request<B>, limit: usize) -> BodyCheck {
 
 /// Whether a routed request's body may reach a handler accepting `accepts`: a safe
 /// method or no body passes; otherwise its `Content-Type` must be one of them.
-pub fn acceptable(method: &Method, headers: &HeaderMap, accepts: &[String]) -> bool {
+///
+/// A body is there when its length says so, when it is chunked, or, with no length
+/// declared, when the stream does not end with the head: an HTTP/2 client need not
+/// send `content-length` (RFC 9113 § 8.1.1).
+pub fn acceptable<B: HttpBody>(req: &Request<B>, accepts: &[String]) -> bool {
     let unsafe_method = !matches!(
-        *method,
+        *req.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    let has_body = declared_length(headers).is_some_and(|n| n > 0)
-        || headers.contains_key(header::TRANSFER_ENCODING);
+    let headers = req.headers();
+    let has_body = match declared_length(headers) {
+        Some(n) => n > 0,
+        None => headers.contains_key(header::TRANSFER_ENCODING) || !req.body().is_end_stream(),
+    };
     !(unsafe_method && has_body) || accepts.iter().any(|m| is_media_type(headers, m))
 }
 
@@ -152,18 +159,41 @@ mod tests {
         assert!(!is_json(&ct(&["application/json", "application/json"])));
     }
 
+    fn text_request(method: Method, headers: &[(&str, &str)], body: Body) -> Request<Body> {
+        let mut b = Request::builder()
+            .method(method)
+            .header("content-type", "text/plain");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(body).unwrap()
+    }
+
     #[test]
     fn only_an_unsafe_method_with_a_body_needs_an_accepted_type() {
         let json = vec![APPLICATION_JSON.to_owned()];
-        let mut text = ct(&["text/plain"]);
-        text.insert("content-length", "3".parse().unwrap());
-        assert!(!acceptable(&Method::POST, &text, &json));
-        assert!(acceptable(&Method::GET, &text, &json));
-        let mut empty = ct(&["text/plain"]);
-        empty.insert("content-length", "0".parse().unwrap());
-        assert!(acceptable(&Method::POST, &empty, &json));
-        let mut chunked = ct(&["text/plain"]);
-        chunked.insert("transfer-encoding", "chunked".parse().unwrap());
-        assert!(!acceptable(&Method::PATCH, &chunked, &json));
+        let sized = [("content-length", "3")];
+        let req = |m, h: &[(&str, &str)], b| text_request(m, h, b);
+        assert!(!acceptable(
+            &req(Method::POST, &sized, Body::from("abc")),
+            &json
+        ));
+        assert!(acceptable(
+            &req(Method::GET, &sized, Body::from("abc")),
+            &json
+        ));
+        let empty = [("content-length", "0")];
+        assert!(acceptable(&req(Method::POST, &empty, Body::empty()), &json));
+        let chunked = [("transfer-encoding", "chunked")];
+        assert!(!acceptable(
+            &req(Method::PATCH, &chunked, Body::from("abc")),
+            &json
+        ));
+        // HTTP/2 without a length: the stream itself tells whether a body follows.
+        assert!(!acceptable(
+            &req(Method::POST, &[], Body::from("abc")),
+            &json
+        ));
+        assert!(acceptable(&req(Method::POST, &[], Body::empty()), &json));
     }
 }

@@ -41,7 +41,7 @@ pub async fn layer(State(guard): State<RouteGuard>, mut req: Request, next: Next
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let mut res = if body::acceptable(req.method(), req.headers(), &guard.accepts) {
+    let mut res = if body::acceptable(&req, &guard.accepts) {
         next.run(req).await
     } else {
         body::discard_then_refuse(req.into_body(), guard.state.body_limit).await

@@ -200,8 +200,8 @@ pub async fn refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    // The body is optional: cookie-mode clients send none. The edge has already refused
-    // a body that is not JSON.
+    // The body is optional: cookie-mode clients send none. The route's guard has
+    // refused a body that is not JSON (415), whether or not a length was declared.
     let from_body = if body.is_empty() {
         None
     } else {

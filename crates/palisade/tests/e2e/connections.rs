@@ -44,7 +44,10 @@ fn an_http2_connection_silent_after_its_preface_is_closed() {
     let mut s = TcpStream::connect(server.addr).expect("connect");
     s.write_all(H2_PREFACE).expect("preface");
     let waited = time_to_close(s, Duration::from_secs(5));
-    assert!(waited < Duration::from_secs(2), "closed after {waited:?}");
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(2)).contains(&waited),
+        "closed after {waited:?}"
+    );
 }
 
 /// An HTTP/2 connection (prior knowledge, h2c) to `addr`, its driver spawned.
@@ -80,6 +83,52 @@ async fn h2_get(
         .send_request(req.body(()).expect("request"), true)
         .expect("send");
     answer.await.expect("answer").status()
+}
+
+/// POSTs `body` as `content_type` over HTTP/2 with no `content-length`: the body
+/// follows in DATA frames and only the stream's end says where it stops.
+async fn h2_post_unsized(
+    send: &mut h2::client::SendRequest<bytes::Bytes>,
+    path: &str,
+    content_type: &str,
+    body: &'static [u8],
+) -> StatusCode {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", content_type)
+        .body(())
+        .expect("request");
+    let (answer, mut stream) = send
+        .clone()
+        .ready()
+        .await
+        .expect("ready")
+        .send_request(req, false)
+        .expect("send");
+    stream
+        .send_data(bytes::Bytes::from_static(body), true)
+        .expect("data");
+    answer.await.expect("answer").status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_body_without_a_length_still_needs_json() {
+    let server = Server::start(&[]);
+    let (mut send, _driver) = h2(server.addr).await;
+    // Refresh reads its optional body itself, so only the route's guard stands
+    // between it and a body of another type.
+    let refresh = "/api/v1/auth/refresh";
+    let json = br#"{"refresh_token":"not-a-token"}"#;
+    assert_eq!(
+        h2_post_unsized(&mut send, refresh, "text/plain", json).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // The same body sent as JSON the same way is read (and its token refused).
+    assert_eq!(
+        h2_post_unsized(&mut send, refresh, "application/json", json).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
