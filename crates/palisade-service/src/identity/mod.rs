@@ -135,23 +135,17 @@ impl Principal {
         self.perms.contains(&p)
     }
 
-    /// The caller a token's claims name; `None` when a claim holds what this build
-    /// never issues (an unknown role or permission included): such a token is refused,
-    /// not read in part.
+    /// The caller a token's claims name; `None` when its subject, session or methods
+    /// are not what this build issues. A role or permission this build does not know
+    /// is dropped: it grants nothing here, and refusing it would sign out everyone
+    /// holding a token from a release that knew it (a rolling deploy, a rollback).
+    /// The signature already proves the claims are ours.
     fn from_claims(c: Claims) -> Option<Principal> {
         Some(Principal {
             user_id: c.sub.parse().ok()?,
             session_id: c.sid.parse().ok()?,
-            perms: c
-                .perms
-                .iter()
-                .map(|p| p.parse().ok())
-                .collect::<Option<_>>()?,
-            roles: c
-                .roles
-                .iter()
-                .map(|r| r.parse().ok())
-                .collect::<Option<_>>()?,
+            perms: c.perms.iter().filter_map(|p| p.parse().ok()).collect(),
+            roles: c.roles.iter().filter_map(|r| r.parse().ok()).collect(),
             amr: AuthMethods::from_claim(&c.amr)?,
             auth_time: c.auth_time,
         })

@@ -104,6 +104,25 @@ async fn forged_access_tokens_are_refused(e: Env) {
     }
 }
 
+/// A token signed by us naming a role or permission this build does not know (one
+/// issued by another release) still signs its holder in; the unknown names grant
+/// nothing.
+async fn unknown_roles_and_permissions_in_a_token_grant_nothing(e: Env) {
+    let api = &e.api;
+    let login = api.signed_up("older@example.com", PASSWORD).await;
+    let c = claims_of(&token(&login, "access_token"));
+    let (uid, sid) = (
+        c["sub"].as_str().expect("sub"),
+        c["sid"].as_str().expect("sid"),
+    );
+    let mut claims = subject(uid, sid, &["member", "superuser"]);
+    claims.perms = vec!["everything:write".into(), "users:admin".into()];
+    let t = e.tokens(AUDIENCE, ISSUER, 900).issue(claims, now());
+    api.me(&t).await.expect(StatusCode::OK);
+    let r = api.get_as("/api/v1/admin/users", &t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
 async fn a_replayed_refresh_token_revokes_the_session(e: Env) {
     let api = &e.api;
     let login = api.signed_up("tabs@example.com", PASSWORD).await;
@@ -149,5 +168,6 @@ async fn a_replayed_refresh_token_revokes_the_session(e: Env) {
 
 on_both!(
     forged_access_tokens_are_refused,
+    unknown_roles_and_permissions_in_a_token_grant_nothing,
     a_replayed_refresh_token_revokes_the_session,
 );
