@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::registry;
+
 pub struct Reader<'a> {
     values: &'a BTreeMap<&'static str, String>,
     pub problems: Vec<String>,
@@ -20,14 +22,21 @@ impl<'a> Reader<'a> {
     }
 
     /// `key` parsed with `parse`: `None` (and a problem recorded) when it is missing or
-    /// does not parse. For keys with a default in the registry.
+    /// does not parse. For keys with a default in the registry. An empty value is read
+    /// as unset, so it takes the default (`PALISADE_BODY_LIMIT=` in a `.env` or a
+    /// compose file means "no opinion", not a parse error), as [`Reader::optional`]
+    /// reads it.
     pub fn required<T>(
         &mut self,
         key: &'static str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         self.read.insert(key);
-        let Some(value) = self.values.get(key) else {
+        let value = match self.values.get(key).map(String::as_str) {
+            Some("") => registry::find(key).and_then(|k| k.default),
+            other => other,
+        };
+        let Some(value) = value else {
             self.problem(key, "must be set");
             return None;
         };

@@ -56,6 +56,20 @@ fn every_key_of_the_registry_is_read_and_its_default_parses() {
 }
 
 #[test]
+fn an_empty_value_takes_the_default() {
+    let empty: Vec<(&'static str, &str)> = KEYS.iter().map(|k| (k.env, "")).collect();
+    let c = valid(&empty);
+    assert_eq!(c.http.body_limit, 1 << 20);
+    assert_eq!(c.http.request_timeout, Duration::from_secs(30));
+    assert_eq!(c.database.store.url, "sqlite://data/palisade.db");
+    assert_eq!(c.listen.port(), 3000);
+    assert!(c.redis.is_none());
+    // In production too: an empty secret is still missing, not a default.
+    let p = problems_of(&[("PALISADE_ENV", "production"), ("JWT_SECRET", "")]);
+    assert!(p.iter().any(|p| p.contains("JWT_SECRET")), "{p:?}");
+}
+
+#[test]
 fn the_readme_lists_every_key_with_its_default() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
