@@ -71,7 +71,11 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         Audit::new(db.clone()),
         c.settings.clone(),
     );
-    fix_stored_data(&db, &identity).await?;
+    // A fix that fails leaves the rows as they were, and the server works with them as
+    // the previous release did; it is not worth refusing to start over.
+    if let Err(e) = fix_stored_data(&db, &identity).await {
+        tracing::error!(error = %format!("{e:#}"), "stored data not fixed; the next start tries again");
+    }
     Ok(Services { db, identity, csrf })
 }
 
