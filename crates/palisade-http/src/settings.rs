@@ -22,8 +22,9 @@ pub struct HttpSettings {
     /// head, counted from its connection (or, on a kept-alive HTTP/1 connection, from
     /// the last answer).
     pub header_read_timeout: Duration,
-    /// `PALISADE_IDLE_TIMEOUT`: an HTTP/2 connection with no request in flight for this
-    /// long is closed.
+    /// `PALISADE_IDLE_TIMEOUT`: a connection (HTTP/1 or HTTP/2) with no request in
+    /// flight for this long is closed. On HTTP/1 the header-read timeout between
+    /// requests may close it sooner.
     pub idle_timeout: Duration,
     /// `PALISADE_MAX_CONNECTIONS_PER_CLIENT`: open connections one peer address may
     /// hold; trusted proxies are exempt.

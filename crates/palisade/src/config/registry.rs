@@ -144,7 +144,7 @@ pub const KEYS: &[Key] = &[
     key(
         "PALISADE_IDLE_TIMEOUT",
         Some("10s"),
-        "an HTTP/2 connection with no request in flight is closed after this long",
+        "a connection (HTTP/1 or HTTP/2) with no request in flight is closed after this long",
     ),
     key(
         "PALISADE_MAX_CONNECTIONS_PER_CLIENT",

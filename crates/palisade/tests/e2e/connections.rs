@@ -69,11 +69,22 @@ async fn h2_get(
     send: &mut h2::client::SendRequest<bytes::Bytes>,
     extra_headers: usize,
 ) -> StatusCode {
+    let headers: Vec<(String, &str)> = (0..extra_headers)
+        .map(|i| (format!("x-h{i}"), "v"))
+        .collect();
+    h2_get_with(send, &headers).await
+}
+
+/// GET /health with :authority `localhost` and `headers`.
+async fn h2_get_with(
+    send: &mut h2::client::SendRequest<bytes::Bytes>,
+    headers: &[(String, &str)],
+) -> StatusCode {
     let mut req = Request::builder()
         .method(Method::GET)
         .uri("http://localhost/health");
-    for i in 0..extra_headers {
-        req = req.header(format!("x-h{i}"), "v");
+    for (name, value) in headers {
+        req = req.header(name, *value);
     }
     let (answer, _) = send
         .clone()
@@ -128,6 +139,21 @@ async fn an_http2_body_without_a_length_still_needs_json() {
     assert_eq!(
         h2_post_unsized(&mut send, refresh, "application/json", json).await,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_http2_a_host_header_must_match_the_authority() {
+    let server = Server::start(&[]);
+    let (mut send, _driver) = h2(server.addr).await;
+    let host = |v: &'static str| [("host".to_owned(), v)];
+    assert_eq!(
+        h2_get_with(&mut send, &host("localhost")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h2_get_with(&mut send, &host("elsewhere.example")).await,
+        StatusCode::BAD_REQUEST
     );
 }
 
@@ -228,6 +254,14 @@ fn the_host_header_is_required_once_on_http_1_1() {
         (
             "two Host headers",
             "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "user information in Host",
+            "GET /health HTTP/1.1\r\nHost: admin@a\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "a path in Host",
+            "GET /health HTTP/1.1\r\nHost: a/b\r\nConnection: close\r\n\r\n",
         ),
     ] {
         let answer = raw_exchange(&server, request.as_bytes());
