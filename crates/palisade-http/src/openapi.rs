@@ -173,14 +173,22 @@ fn common_answers(method: &Method, op: &Operation) -> Vec<(StatusCode, &'static 
             .iter()
             .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
     };
+    let guarded = op
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.contains_key("x-rate-limit-tier"));
     let mut out = vec![
         (
             StatusCode::BAD_REQUEST,
-            "Malformed request (a missing or repeated Host header)",
+            "Malformed request (a missing, repeated or invalid Host header, or one naming another host than :authority)",
         ),
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             "A declared body over the size limit",
+        ),
+        (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "More than 100 header fields, or a header block over 16 KiB",
         ),
         (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -191,12 +199,10 @@ fn common_answers(method: &Method, op: &Operation) -> Vec<(StatusCode, &'static 
             "The request timed out, or the service cannot answer now",
         ),
     ];
-    if op.request_body.is_some() {
+    // A body sent to an unsafe method is typed by the route's guard and timed by the
+    // edge whether or not the operation reads one.
+    if op.request_body.is_some() || (guarded && !method.is_safe()) {
         out.extend([
-            (
-                StatusCode::BAD_REQUEST,
-                "Malformed JSON (line and column named)",
-            ),
             (
                 StatusCode::REQUEST_TIMEOUT,
                 "The body was not received within the request timeout",
@@ -204,6 +210,14 @@ fn common_answers(method: &Method, op: &Operation) -> Vec<(StatusCode, &'static 
             (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "The body is not application/json (UTF-8)",
+            ),
+        ]);
+    }
+    if op.request_body.is_some() {
+        out.extend([
+            (
+                StatusCode::BAD_REQUEST,
+                "Malformed JSON (line and column named)",
             ),
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -235,11 +249,7 @@ fn common_answers(method: &Method, op: &Operation) -> Vec<(StatusCode, &'static 
             ));
         }
     }
-    if op
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.contains_key("x-rate-limit-tier"))
-    {
+    if guarded {
         out.push((
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit.exceeded: the route's tier is used up; see Retry-After",

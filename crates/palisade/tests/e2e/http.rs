@@ -451,6 +451,28 @@ async fn the_openapi_document_lists_the_operations_endpoints() {
             "{path} missing from the document"
         );
     }
+    // The answers the edge gives any request are on every operation.
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            for status in ["400", "413", "431", "500", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+    // An unsafe method without a body of its own still has any body sent typed and
+    // timed.
+    let logout = &doc["paths"]["/api/v1/auth/logout"]["post"];
+    assert!(logout["requestBody"].is_null(), "{logout}");
+    for status in ["408", "415"] {
+        assert!(
+            logout["responses"][status].is_object(),
+            "logout lacks {status}"
+        );
+    }
 }
 
 #[test]
