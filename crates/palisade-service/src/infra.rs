@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::repo::{audit, lockout, now, stats};
+
+use crate::identity::lockout::{HOUR, HOURLY_CAP};
 use palisade_store::{Db, StoreError, schema};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -57,7 +59,7 @@ pub struct TableStats {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecurityStats {
-    /// Accounts locked now.
+    /// Accounts refused now: locked, or at the hourly cap of failures.
     pub lockouts_active: i64,
     /// The last hour, then the last day.
     pub windows: Vec<SecurityWindow>,
@@ -229,7 +231,7 @@ impl Infra {
             });
         }
         Ok(SecurityStats {
-            lockouts_active: lockout::locked_at(&self.db, at).await?,
+            lockouts_active: lockout::locked_at(&self.db, at, HOURLY_CAP, at - HOUR).await?,
             windows,
         })
     }

@@ -105,6 +105,57 @@ async fn failures_lock_the_account_and_a_locked_account_answers_like_a_wrong_pas
     );
 }
 
+/// The statistics count an account as locked exactly when the policy refuses it: a
+/// lock running, or the hourly cap of failures reached within the hour.
+#[tokio::test]
+async fn the_locked_count_agrees_with_the_policy() {
+    use palisade_service::identity::lockout::HOURLY_CAP;
+    use palisade_store::repo::lockout::{self, Failures};
+    let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
+    let id = identity(&db);
+    let at = now();
+    let minutes = |m: i64| time::Duration::minutes(m);
+    let cap = i32::try_from(HOURLY_CAP).expect("cap");
+    let rows = [
+        ("locked", Some(at + minutes(5)), 3, cap, at),
+        ("lock ended", Some(at - minutes(5)), 0, 0, at),
+        ("at the cap this hour", None, 0, cap, at - minutes(50)),
+        ("at the cap an hour ago", None, 0, cap, at - minutes(70)),
+        ("under the cap", None, 2, cap - 1, at - minutes(10)),
+    ];
+    let policy = LockoutPolicy {
+        threshold: 3,
+        window: Duration::from_secs(900),
+        duration: Duration::from_secs(900),
+    };
+    let mut refused = 0;
+    for (i, (what, locked_until, failures, hour_failures, hour_started_at)) in
+        rows.into_iter().enumerate()
+    {
+        let user = id
+            .register(&format!("u{i}@example.com"), PASSWORD, "U", &from())
+            .await
+            .expect("register");
+        let f = Failures {
+            user_id: user.id,
+            failures,
+            window_started_at: at,
+            locked_until,
+            lockouts: 0,
+            hour_failures,
+            hour_started_at,
+        };
+        lockout::put(&db, &f).await.expect("put");
+        let locked = policy.is_locked(Some(&f), at);
+        assert_eq!(locked, matches!(i, 0 | 2), "{what}");
+        refused += i64::from(locked);
+    }
+    let counted = lockout::locked_at(&db, at, HOURLY_CAP, at - Duration::from_secs(3600))
+        .await
+        .expect("count");
+    assert_eq!(counted, refused);
+}
+
 /// Registers the spellings in turn: the first is accepted, the others are taken.
 async fn one_account_per_address(id: &Identity) {
     for spellings in [

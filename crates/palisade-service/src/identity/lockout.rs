@@ -33,7 +33,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// (ASVS 4.0.3 2.2.1).
 pub const HOURLY_CAP: u32 = 100;
 
-const HOUR: Duration = Duration::from_secs(3600);
+pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
 impl LockoutPolicy {
     /// Whether logins to the account are refused at `now`.

@@ -2,7 +2,7 @@
 //! long it lasts) is the identity service's; this is its storage.
 
 use palisade_auth::ids::UserId;
-use sea_query::{Expr, ExprTrait, Iden, OnConflict, Query};
+use sea_query::{Cond, Expr, ExprTrait, Iden, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -133,13 +133,26 @@ struct Count {
     n: i64,
 }
 
-/// Accounts locked at `now`.
-pub async fn locked_at(ex: impl Into<Exec<'_>>, now: OffsetDateTime) -> Result<i64, StoreError> {
+/// Accounts refused at `now`: locked, or with at least `hourly_cap` failures in an
+/// hour that started after `hour_since`.
+pub async fn locked_at(
+    ex: impl Into<Exec<'_>>,
+    now: OffsetDateTime,
+    hourly_cap: u32,
+    hour_since: OffsetDateTime,
+) -> Result<i64, StoreError> {
     let mut ex = ex.into();
+    let capped = Expr::col(LoginFailures::HourFailures)
+        .gte(i64::from(hourly_cap))
+        .and(Expr::col(LoginFailures::HourStartedAt).gt(hour_since));
     let stmt = Query::select()
         .expr_as(Expr::col(LoginFailures::UserId).count(), "n")
         .from(LoginFailures::Table)
-        .and_where(Expr::col(LoginFailures::LockedUntil).gt(now))
+        .cond_where(
+            Cond::any()
+                .add(Expr::col(LoginFailures::LockedUntil).gt(now))
+                .add(capped),
+        )
         .to_owned();
     let row: Option<Count> = ex.fetch_optional("login_failures", &stmt).await?;
     Ok(row.map_or(0, |c| c.n))
