@@ -39,9 +39,10 @@ pub fn routes() -> Routes {
     )
 }
 
+/// Every user, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "administration", security(("bearer" = [])),
     params(PageQuery),
-    responses((status = 200, body = List<UserView>),
+    responses((status = 200, body = List<UserView>, description = "Users in the order they were created"),
               (status = 403, description = "auth.forbidden: needs users:read")))]
 pub async fn list_users(
     State(state): State<AppState>,

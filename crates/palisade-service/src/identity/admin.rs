@@ -25,7 +25,7 @@ pub struct UserPatch {
     pub unlock: bool,
 }
 
-/// Where a user stands in the list: newest first, by creation time then id.
+/// Where a user stands in the list: oldest first, by creation time then id.
 struct UserPosition(OffsetDateTime, UserId);
 
 impl std::fmt::Display for UserPosition {
@@ -55,7 +55,8 @@ impl Identity {
             .ok_or(IdentityError::NotFound)
     }
 
-    /// Every user, newest first.
+    /// Every user, oldest first: a page that was read stays as it was when newer
+    /// accounts are added.
     pub async fn list_users(
         &self,
         cursor: Option<&Cursor>,
