@@ -3,8 +3,11 @@
 //!
 //! [`Tasks::stop`] is called once the server has drained: a task waiting for its next
 //! run stops at once, one in the middle of a run finishes it (within a grace period).
+//! Only `stop` stops them: dropping [`Tasks`] (a moved-out field, an early return)
+//! leaves them running, rather than ending the health check or the clean-up unseen.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -12,14 +15,16 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 pub struct Tasks {
-    stop: watch::Sender<bool>,
+    /// Shared with every task, so the channel lives as long as any of them: a
+    /// receiver sees a change only when `stop` sends one, never a closed channel.
+    stop: Arc<watch::Sender<bool>>,
     running: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl Default for Tasks {
     fn default() -> Self {
         Tasks {
-            stop: watch::Sender::new(false),
+            stop: Arc::new(watch::Sender::new(false)),
             running: Vec::new(),
         }
     }
@@ -33,8 +38,10 @@ impl Tasks {
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
-        let mut stop = self.stop.subscribe();
+        let sender = Arc::clone(&self.stop);
+        let mut stop = sender.subscribe();
         let handle = tokio::spawn(async move {
+            let _sender = sender;
             let mut ticker = tokio::time::interval(period);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
             ticker.tick().await;
@@ -89,5 +96,21 @@ mod tests {
         tasks.stop(Duration::from_secs(1)).await;
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3, "no run after stop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_tasks_does_not_stop_them() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Tasks::default();
+        let counter = runs.clone();
+        tasks.every("count", Duration::from_secs(10), move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        drop(tasks);
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 }
