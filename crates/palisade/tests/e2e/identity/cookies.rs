@@ -68,15 +68,17 @@ async fn a_cookie_refresh_needs_the_csrf_token_and_an_allowed_origin(e: Env) {
     };
     let missing = refresh(vec![]).await.expect(StatusCode::FORBIDDEN);
     assert_eq!(missing.code(), "auth.csrf");
-    refresh(vec![("x-csrf-token", "AAAA.BBBB".into())])
+    let wrong = refresh(vec![("x-csrf-token", "AAAA.BBBB".into())])
         .await
         .expect(StatusCode::FORBIDDEN);
-    refresh(vec![
+    assert_eq!(wrong.code(), "auth.csrf");
+    let foreign = refresh(vec![
         ("x-csrf-token", csrf.clone()),
         ("origin", "https://evil.example".into()),
     ])
     .await
     .expect(StatusCode::FORBIDDEN);
+    assert_eq!(foreign.code(), "auth.csrf");
     let ok = refresh(vec![("x-csrf-token", csrf.clone())])
         .await
         .expect(StatusCode::OK);
@@ -89,14 +91,16 @@ async fn a_bearer_request_with_the_session_cookie_is_in_cookie_mode(e: Env) {
     let csrf = l.cookies()["__Host-palisade_csrf"].clone();
     let auth = format!("Bearer {}", token(&l.body, "access_token"));
     let body = json!({"current_password": PASSWORD, "new_password": "another fine passphrase 77"});
-    api.call(
-        Method::POST,
-        "/api/v1/me/password",
-        Some(body.clone()),
-        &[("authorization", &auth), ("cookie", &cookie)],
-    )
-    .await
-    .expect(StatusCode::FORBIDDEN);
+    let cookie_mode = api
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            Some(body.clone()),
+            &[("authorization", &auth), ("cookie", &cookie)],
+        )
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(cookie_mode.code(), "auth.csrf");
     // Bearer clients need no CSRF token.
     api.call(
         Method::POST,
