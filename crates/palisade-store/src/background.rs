@@ -80,8 +80,8 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test(start_paused = true)]
-    async fn tasks_run_periodically_and_stop_when_told() {
+    /// Tasks with one that counts its runs, every 10 s.
+    fn counting() -> (Tasks, Arc<AtomicUsize>) {
         let runs = Arc::new(AtomicUsize::new(0));
         let mut tasks = Tasks::default();
         let counter = runs.clone();
@@ -91,6 +91,12 @@ mod tests {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         });
+        (tasks, runs)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_run_periodically_and_stop_when_told() {
+        let (tasks, runs) = counting();
         tokio::time::sleep(Duration::from_secs(35)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
         tasks.stop(Duration::from_secs(1)).await;
@@ -100,15 +106,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn dropping_the_tasks_does_not_stop_them() {
-        let runs = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Tasks::default();
-        let counter = runs.clone();
-        tasks.every("count", Duration::from_secs(10), move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        let (tasks, runs) = counting();
         drop(tasks);
         tokio::time::sleep(Duration::from_secs(35)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
