@@ -191,12 +191,16 @@ pub fn load(file: Option<&Path>) -> Loaded {
             toml_path.display()
         ));
     }
-    let figment =
-        Figment::new()
-            .merge(Toml::file(&toml_path))
-            .merge(Env::raw().filter_map(|k| {
-                registry::find(k.as_str()).map(|key| key.env.to_ascii_lowercase().into())
-            }));
+    // An empty variable is no value: it must not hide the file's (`PALISADE_ENV=` from
+    // a compose file's unset `${PALISADE_ENV}` would otherwise turn a production file
+    // into a development server).
+    let figment = Figment::new()
+        .merge(Toml::file(&toml_path))
+        .merge(Env::raw().filter_map(|k| {
+            let key = registry::find(k.as_str())?;
+            let set = std::env::var(k.as_str()).is_ok_and(|v| !v.is_empty());
+            set.then(|| key.env.to_ascii_lowercase().into())
+        }));
     for (name, _) in std::env::vars() {
         if name.starts_with("PALISADE_")
             && registry::find(&name).is_none()
@@ -223,6 +227,7 @@ pub fn load(file: Option<&Path>) -> Loaded {
         let lower = key.env.to_ascii_lowercase();
         let (value, source) = match raw.get(&lower) {
             Some(v) => match as_text(v) {
+                Ok(s) if s.is_empty() => (key.default.map(str::to_owned), "default".into()),
                 Ok(s) => {
                     let source = figment
                         .find_metadata(&lower)

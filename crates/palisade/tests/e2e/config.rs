@@ -171,3 +171,32 @@ fn a_toml_file_is_read_and_the_environment_wins() {
     assert_eq!(out.status.code(), Some(2), "the misspelt key is a problem");
     assert!(err.contains("unknown key `log_levle`"), "{err}");
 }
+
+#[test]
+fn an_empty_variable_leaves_the_file_and_the_default_in_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("palisade.toml");
+    std::fs::write(&file, "palisade_env = \"production\"\ndb_pool_max = \"\"\n").expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let out = run(
+        &["config", "check", "--config", &path],
+        &[("PALISADE_ENV", ""), ("PORT", "")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("PALISADE_ENV").contains("production"), "{text}");
+    assert!(
+        line("PORT ").contains(" 3000 ") && line("PORT ").contains("default"),
+        "{text}"
+    );
+    assert!(line("DB_POOL_MAX").contains(" 20 "), "{text}");
+    // Still production: its floors apply.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ENCRYPTION_KEY"), "{err}");
+}
