@@ -56,12 +56,16 @@ pub fn acceptable<B: HttpBody>(req: &Request<B>, accepts: &[String]) -> bool {
     !(unsafe_method && has_body) || accepts.iter().any(|m| is_media_type(headers, m))
 }
 
-/// Reads and discards a refused body (within `limit`) before answering 415, so the
+/// A request [`acceptable`] refused, read (within `limit`) to know: a body that turns
+/// out empty is no body (an HTTP/2 client may send its head, then an empty last DATA
+/// frame), so the request goes on; any other is answered 415 once read, so the
 /// connection stays usable and a client still writing is not cut off mid-request.
-pub async fn discard_then_refuse(body: Body, limit: usize) -> Response {
+pub async fn unless_empty(req: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, limit).await {
-        Ok(_) => not_json().into_response(),
-        Err(_) => too_large().into_response(),
+        Ok(bytes) if bytes.is_empty() => Ok(Request::from_parts(parts, Body::empty())),
+        Ok(_) => Err(not_json().into_response()),
+        Err(_) => Err(too_large().into_response()),
     }
 }
 

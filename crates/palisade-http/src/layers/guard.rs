@@ -41,10 +41,14 @@ pub async fn layer(State(guard): State<RouteGuard>, mut req: Request, next: Next
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let mut res = if body::acceptable(&req, &guard.accepts) {
-        next.run(req).await
+    let req = if body::acceptable(&req, &guard.accepts) {
+        Ok(req)
     } else {
-        body::discard_then_refuse(req.into_body(), guard.state.body_limit).await
+        body::unless_empty(req, guard.state.body_limit).await
+    };
+    let mut res = match req {
+        Ok(req) => next.run(req).await,
+        Err(refused) => refused,
     };
     if let Some(a) = admitted {
         a.headers(res.headers_mut());

@@ -140,6 +140,12 @@ async fn an_http2_body_without_a_length_still_needs_json() {
         h2_post_unsized(&mut send, refresh, "application/json", json).await,
         StatusCode::UNAUTHORIZED
     );
+    // A head without END_STREAM, then an empty last DATA frame: no body after all,
+    // whatever the type says (here: no token, so 401).
+    assert_eq!(
+        h2_post_unsized(&mut send, refresh, "text/plain", b"").await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
