@@ -8,7 +8,7 @@
 //!   same limit holds here for HTTP/2, where hyper bounds only the block's size.
 
 use axum::response::{IntoResponse, Response};
-use http::uri::Authority;
+use http::uri::{Authority, Scheme};
 use http::{HeaderMap, StatusCode, Uri, Version, header};
 
 use crate::problem::Problem;
@@ -57,11 +57,24 @@ fn bad_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Option<&'static
     };
     if version == Version::HTTP_2
         && let Some(pseudo) = uri.authority()
-        && !pseudo.as_str().eq_ignore_ascii_case(authority.as_str())
+        && !same_origin_server(uri, pseudo, &authority)
     {
         return Some("Host and :authority name different hosts (RFC 9113 § 8.3.1)");
     }
     None
+}
+
+/// Whether two authorities name the same server: host names compared without case or
+/// a trailing dot, a missing port read as the scheme's default.
+fn same_origin_server(uri: &Uri, a: &Authority, b: &Authority) -> bool {
+    let default_port = if uri.scheme() == Some(&Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    let host = |a: &Authority| a.host().trim_end_matches('.').to_ascii_lowercase();
+    let port = |a: &Authority| a.port_u16().unwrap_or(default_port);
+    host(a) == host(b) && port(a) == port(b)
 }
 
 /// The parser takes any characters after the host's `:`; a port is digits (or none).
@@ -136,8 +149,16 @@ mod tests {
             uri,
             &[("host", "A.Example:3000")]
         ));
+        assert!(!refused(
+            Version::HTTP_2,
+            uri,
+            &[("host", "a.example.:3000")]
+        ));
         assert!(refused(Version::HTTP_2, uri, &[("host", "b.example:3000")]));
         assert!(refused(Version::HTTP_2, uri, &[("host", "a.example")]));
+        let tls = "https://a.example/health";
+        assert!(!refused(Version::HTTP_2, tls, &[("host", "a.example:443")]));
+        assert!(refused(Version::HTTP_2, tls, &[("host", "a.example:80")]));
     }
 
     #[test]
