@@ -90,6 +90,10 @@ impl Identity {
         let at = now();
         let mut tx = self.0.db.begin().await?;
         users::lock_role_changes(&mut tx).await?;
+        // Read again under the lock: an admin may have been disabled meanwhile.
+        let user = users::by_id(&mut tx, user.id)
+            .await?
+            .ok_or(IdentityError::Unauthenticated)?;
         if is_last_active_admin(&mut tx, &user).await? {
             return Err(IdentityError::LastAdmin);
         }
