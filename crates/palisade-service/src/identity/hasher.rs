@@ -107,9 +107,12 @@ impl Hasher {
         pending.fetch_add(1, Ordering::Relaxed);
         let done = Pending(pending);
         let job: Job = Box::new(move |p, area| {
-            let _done = done;
+            let out = f(p, area);
+            // No longer pending once the caller can see the result: a request that
+            // follows its answer reads a load without it.
+            drop(done);
             // The caller may have gone (the request was cancelled): nothing to do.
-            let _ = tx.send(f(p, area));
+            let _ = tx.send(out);
         });
         self.queue
             .send(job)
