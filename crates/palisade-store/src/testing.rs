@@ -143,10 +143,21 @@ pub async fn failing_redis_counted() -> (String, std::sync::Arc<std::sync::atomi
 
 /// A loopback address nothing listens on (bound, then released), for a server that is
 /// down and comes up later with [`tcp_proxy`].
+///
+/// The port is taken below the kernel's ephemeral range: a port the kernel handed out
+/// could be handed out again, as the source port of some test's outgoing connection,
+/// before the proxy binds it.
 pub fn free_port() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+    use std::hash::{BuildHasher, RandomState};
+    let hasher = RandomState::new();
+    (0u64..1000)
+        .map(|i| 20_000 + u16::try_from(hasher.hash_one(i) % 12_000).unwrap_or(0))
+        .find_map(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .and_then(|l| l.local_addr())
+                .ok()
+        })
+        .expect("a free loopback port below the ephemeral range")
 }
 
 /// Forwards every connection to `addr` to the host and port of `target_url` (a
