@@ -34,11 +34,12 @@ token=$(curl -sf "$base/api/v1/auth/login" -H 'content-type: application/json' \
 # One worker: hypothesis describes strategies with Python's `ast`, which on the
 # CPython here fails now and then when two threads use it at once ("AST constructor
 # recursion depth mismatch"), a runtime error of the tool rather than a finding.
+# Run in the work directory: schemathesis writes a `.schemathesis/` cache where it runs.
 run() {
   echo "==> schemathesis ($1)"
   shift
-  schemathesis --config-file "$config" run "$base/openapi.json" --checks all \
-    --max-examples "$examples" --workers 1 --seed 1 "$@"
+  (cd "$work" && schemathesis --config-file "$config" run "$base/openapi.json" --checks all \
+    --max-examples "$examples" --workers 1 --seed 1 "$@")
 }
 run anonymous
 # Signing out would end the session the rest of the run uses.
