@@ -1,4 +1,4 @@
-//! Access tokens: JWTs per SECURITY-BASELINE.md § Tokens and sessions (RFC 9068, RFC 8725).
+//! Access tokens: JWTs per docs/SECURITY.md § Tokens and sessions (RFC 9068, RFC 8725).
 //!
 //! One key, one algorithm: EdDSA (Ed25519) by default, HS256 with a secret of at least
 //! 32 bytes as the option. Verification allows exactly the configured algorithm (so

@@ -1,5 +1,5 @@
 //! The signed double-submit CSRF token of cookie mode (OWASP CSRF Cheat Sheet,
-//! SECURITY-BASELINE.md § Tokens and sessions).
+//! docs/SECURITY.md § Tokens and sessions).
 //!
 //! A token is `base64url(64 random bytes) "." base64url(HMAC-SHA256(key, session id ‖
 //! random))`. It travels twice, in the `__Host-palisade_csrf` cookie and in the

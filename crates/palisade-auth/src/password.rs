@@ -1,5 +1,5 @@
 //! Passwords: argon2id hashes in PHC strings, and the policy a new password must meet
-//! (SECURITY-BASELINE.md § Passwords).
+//! (docs/SECURITY.md § Passwords).
 //!
 //! Hashing costs ~19 MiB and tens of milliseconds per call: callers run it off the
 //! async runtime, on a few threads, each with its own [`WorkArea`]. Nothing here does

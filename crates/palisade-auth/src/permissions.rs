@@ -1,4 +1,4 @@
-//! Roles and the permissions they grant (SECURITY-BASELINE.md § Authorization). The
+//! Roles and the permissions they grant (docs/SECURITY.md § Authorization). The
 //! permissions travel in the access token, so an ordinary check needs no query.
 
 use std::fmt;
@@ -43,7 +43,7 @@ const ALL: [Permission; 4] = [
 ];
 
 impl Permission {
-    /// The string in tokens and in API.md: `contracts:read`, …
+    /// The string in tokens and in the OpenAPI document: `users:read`, …
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::AuditRead => "audit:read",

@@ -1,5 +1,5 @@
 //! Refresh tokens: opaque, 256-bit, stored only as their SHA-256, rotated on every use
-//! (RFC 9700 §4.14.2; SECURITY-BASELINE.md § Tokens and sessions).
+//! (RFC 9700 §4.14.2; docs/SECURITY.md § Tokens and sessions).
 //!
 //! A token's successor is derived, not drawn: HMAC-SHA256(key, token ‖ session ‖
 //! generation). Two refreshes with the same token that race (several tabs) therefore

@@ -1,6 +1,6 @@
 //! TOTP (RFC 6238) as the baseline sets it: SHA-1, 6 digits, 30 s steps, a 160-bit
 //! secret, ±1 step accepted, and a code that succeeded once refused afterwards
-//! (SECURITY-BASELINE.md § Two-factor authentication). The arithmetic is totp-rs's;
+//! (docs/SECURITY.md § Two-factor authentication). The arithmetic is totp-rs's;
 //! this module fixes the parameters and adds the replay rule.
 
 use totp_rs::{Algorithm, Builder, Secret, Totp};

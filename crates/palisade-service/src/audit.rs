@@ -1,4 +1,4 @@
-//! The audit trail: append-only and hash-chained (SECURITY-BASELINE.md § Errors, logs,
+//! The audit trail: append-only and hash-chained (docs/SECURITY.md § Errors, logs,
 //! audit).
 //!
 //! Each row carries `prev_hash`, the hash of the row before it (32 zero bytes for the

@@ -1,7 +1,7 @@
-//! Operations endpoints (`/health/detailed`, `/metrics`) answer only operators: a caller
-//! whose address is in `PALISADE_OPS_ALLOW` (default: loopback), or one bearing a valid
-//! access token with `admin:infra` (API.md § Operations). Everyone else gets the same
-//! 404 as an unknown path, so their existence is not disclosed.
+//! Operations endpoints (`/health/detailed`, `/metrics`) answer only operators: a
+//! caller whose address is in `PALISADE_OPS_ALLOW` (default: loopback), or one bearing
+//! a valid access token with `admin:infra` (`/openapi.json`, tag operations). Everyone
+//! else gets the same 404 as an unknown path, so their existence is not disclosed.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;

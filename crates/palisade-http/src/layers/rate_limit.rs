@@ -1,4 +1,4 @@
-//! Rate-limit tiers on the `/api/v1` routes (SECURITY-BASELINE.md § Rate-limit tiers):
+//! Rate-limit tiers on the `/api/v1` routes (docs/SECURITY.md § Rate-limit tiers):
 //! per IP before authentication, per user after. A route's tier is given where its
 //! group is registered ([`crate::routes`]); its counter lives in the shared limiter
 //! ([`palisade_store::ratelimit`]). Every answer carries `RateLimit-Policy` and

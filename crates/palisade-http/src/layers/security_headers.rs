@@ -1,4 +1,4 @@
-//! The response headers of SECURITY-BASELINE.md § HTTP, on every response (errors,
+//! The response headers of docs/SECURITY.md § HTTP, on every response (errors,
 //! preflights and 404s included). `Cache-Control: no-store` is the default for every
 //! response that does not set its own: an API's answers are per-caller, and a cached
 //! one is a leak waiting for a shared cache.

@@ -1,5 +1,5 @@
-//! `/api/v1/admin/*` and `/api/v1/audit` (API.md § Administration). Each handler names
-//! its permission first.
+//! `/api/v1/admin/*` and `/api/v1/audit` (`/openapi.json`, tag administration). Each
+//! handler names its permission first.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,5 +1,5 @@
-//! `/api/v1/auth/*` (API.md § Identity): register, login (and its 2FA step), refresh,
-//! logout, and the CSRF token of cookie mode.
+//! `/api/v1/auth/*` (`/openapi.json`, tag identity): register, login (and its 2FA
+//! step), refresh, logout, and the CSRF token of cookie mode.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,6 +1,6 @@
-//! `/api/v1/admin/infra/*` (API.md § Administration): infrastructure statistics and
-//! actions for holders of `admin:infra`. Reading needs the permission alone; an action
-//! that changes something also needs a recent second factor (step-up,
+//! `/api/v1/admin/infra/*` (`/openapi.json`, tag administration): infrastructure
+//! statistics and actions for holders of `admin:infra`. Reading needs the permission
+//! alone; an action that changes something also needs a recent second factor (step-up,
 //! `POST /api/v1/auth/step-up`).
 
 use axum::Json;

@@ -1,5 +1,5 @@
-//! The list conventions of API.md: `?limit=` (1..=100, default 20) and `?cursor=` in,
-//! `{"items": [...], "next_cursor": "…" | null}` out.
+//! The list conventions (README § The HTTP API): `?limit=` (1..=100, default 20) and
+//! `?cursor=` in, `{"items": [...], "next_cursor": "…" | null}` out.
 
 use palisade_service::page::{Cursor, Limit, Page};
 use serde::{Deserialize, Serialize};

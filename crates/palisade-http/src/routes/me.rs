@@ -1,5 +1,5 @@
-//! `/api/v1/me*` (API.md § Identity): the signed-in user's account, password, sessions
-//! and 2FA. Each handler acts on the caller's own account only.
+//! `/api/v1/me*` (`/openapi.json`, tag identity): the signed-in user's account,
+//! password, sessions and 2FA. Each handler acts on the caller's own account only.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,4 +1,5 @@
-//! Operations endpoints (API.md § Operations): probes, metrics, the OpenAPI document.
+//! Operations endpoints (`/openapi.json`, tag operations): probes, metrics, the OpenAPI
+//! document.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,5 +1,5 @@
-//! Administration of other users (API.md § Administration) and the operations behind
-//! `palisade user …`.
+//! Administration of other users (`/openapi.json`, tag administration) and the
+//! operations behind `palisade user …`.
 
 use palisade_auth::email::Email;
 use palisade_auth::ids::UserId;

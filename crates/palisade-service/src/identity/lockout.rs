@@ -1,10 +1,10 @@
-//! The lockout (SECURITY-BASELINE.md § Lockout and throttling): `threshold` failed
+//! The lockout (docs/SECURITY.md § Lockout and throttling): `threshold` failed
 //! logins within `window` lock the account for `duration`, doubling with each further
 //! lock up to [`MAX_DURATION`]; a success resets; never more than [`HOURLY_CAP`]
 //! failures per hour.
 //!
 //! [`LockoutPolicy`] is the rule, pure functions over the stored counters, so it is
-//! tested without a database; [`Identity::count_failure`] applies it to the counters in
+//! tested without a database; `Identity::count_failure` applies it to the counters in
 //! the database, where every instance sees them.
 
 use std::time::Duration;

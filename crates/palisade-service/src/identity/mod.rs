@@ -1,10 +1,11 @@
 //! Identity and access: accounts, sign-in, sessions, 2FA and their administration
-//! (SECURITY-BASELINE.md; API.md § Identity, § Administration).
+//! (docs/SECURITY.md; README § The HTTP API).
 //!
 //! [`Identity`] holds what every flow needs (the database, the hasher, the token
 //! issuers, the revocation set, the audit trail); the flows live in the submodules:
-//! [`accounts`] (register, login, refresh, logout), [`profile`] (the signed-in user's own
-//! account and sessions), [`twofactor`] and [`admin`].
+//! [`accounts`] (registration and the steps of a login), `sessions` (a session's
+//! tokens: start, refresh, logout), [`lockout`], [`profile`] (the signed-in user's own
+//! account and sessions), [`twofactor`], [`admin`] and [`stored_emails`].
 
 pub mod accounts;
 pub mod admin;
@@ -49,7 +50,7 @@ pub struct IdentitySettings {
     pub lockout: LockoutPolicy,
 }
 
-/// How long the token of a login's code step lives (SECURITY-BASELINE.md § Two-factor
+/// How long the token of a login's code step lives (docs/SECURITY.md § Two-factor
 /// authentication: 5 minutes, single use).
 pub const MFA_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// The issuer label authenticator apps show.
@@ -186,8 +187,8 @@ struct Inner {
     views: ViewCache,
 }
 
-/// How recent a second factor an `admin:infra` action needs (SECURITY-BASELINE.md
-/// § Authentication: step-up).
+/// How recent a second factor an `admin:infra` action needs (docs/SECURITY.md
+/// § Authorization).
 pub const STEP_UP_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 impl Identity {

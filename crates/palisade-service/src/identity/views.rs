@@ -1,4 +1,4 @@
-//! What the identity flows return, as API.md names the fields.
+//! What the identity flows return, with the field names of the OpenAPI document.
 
 use palisade_auth::ids::{SessionId, UserId};
 use palisade_auth::permissions::Role;

@@ -60,7 +60,8 @@ const COLUMNS: [Users; 11] = [
 pub struct User {
     #[sqlx(try_from = "Uuid")]
     pub id: UserId,
-    /// Normalised: trimmed and case-folded.
+    /// In canonical form (`palisade_auth::email`), but for rows a data fix left as
+    /// they were.
     pub email: String,
     pub name: String,
     pub password_hash: String,

@@ -32,9 +32,9 @@ use reader::Reader;
 pub use registry::KEYS;
 pub use secret::Secret;
 
-/// Largest body limit accepted (SECURITY-BASELINE.md § HTTP).
+/// Largest body limit accepted (docs/SECURITY.md § HTTP).
 const BODY_LIMIT_CEILING: usize = 10 * 1024 * 1024;
-/// Production floors (SECURITY-BASELINE.md).
+/// Production floors (docs/SECURITY.md § Production floors).
 const PRODUCTION_MAX_LOCKOUT_THRESHOLD: u32 = 10;
 const PRODUCTION_MIN_LOCKOUT_TIME: Duration = Duration::from_secs(15 * 60);
 const PRODUCTION_MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
