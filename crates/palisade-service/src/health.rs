@@ -196,10 +196,28 @@ pub struct MemoryHealth {
 
 /// Resident set size from `/proc/self/status` (Linux); `None` elsewhere.
 pub(crate) fn resident_set_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    ProcStatus::read()?.resident_bytes()
+}
+
+/// `/proc/self/status` (Linux), read once for several of its fields.
+pub(crate) struct ProcStatus(String);
+
+impl ProcStatus {
+    pub(crate) fn read() -> Option<ProcStatus> {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .map(ProcStatus)
+    }
+
+    /// The number of the line starting with `field` (`Threads:`, say).
+    pub(crate) fn field(&self, field: &str) -> Option<u64> {
+        let line = self.0.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    pub(crate) fn resident_bytes(&self) -> Option<u64> {
+        self.field("VmRSS:").map(|kib| kib * 1024)
+    }
 }
 
 #[cfg(test)]

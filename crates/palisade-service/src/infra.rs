@@ -4,19 +4,18 @@
 //! instance (its caches, threads, descriptors) say so.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::repo::{audit, lockout, now, stats};
-
-use crate::identity::lockout::{HOUR, HOURLY_CAP};
 use palisade_store::{Db, StoreError, schema};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::health::{DatabaseHealth, HealthService, resident_set_bytes};
+use crate::audit::Action;
+use crate::health::{DatabaseHealth, HealthService, ProcStatus};
 use crate::identity::Identity;
+use crate::identity::lockout::{HOUR, HOURLY_CAP};
 
 /// The largest tables `database` lists.
 const LARGEST_TABLES: u64 = 10;
@@ -114,7 +113,8 @@ pub struct MigrationEntry {
     pub version: u64,
     pub name: String,
     /// `applied`, `pending`, `out_of_order`, `drifted` or `missing_file`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: palisade_migrate::State,
     /// RFC 3339, when applied.
     pub applied_at: Option<String>,
 }
@@ -193,10 +193,7 @@ impl Infra {
     pub async fn security(&self) -> Result<SecurityStats, InfraError> {
         let at = now();
         let mut windows = Vec::new();
-        for (window, span) in [
-            ("1h", Duration::from_secs(3600)),
-            ("24h", Duration::from_secs(86_400)),
-        ] {
+        for (window, span) in [("1h", HOUR), ("24h", 24 * HOUR)] {
             let since = at - span;
             let tallies = audit::tally_since(&self.db, since).await?;
             let count_of = |action: &str| {
@@ -209,10 +206,10 @@ impl Infra {
             windows.push(SecurityWindow {
                 window,
                 since,
-                refresh_reuses: count_of("auth.refresh_reused"),
+                refresh_reuses: count_of(Action::RefreshReused.as_str()),
                 rate_limited: tallies
                     .iter()
-                    .filter(|t| t.action == "rate_limit.blocked")
+                    .filter(|t| t.action == Action::RateLimited.as_str())
                     .map(|t| TierCount {
                         tier: t.detail.clone().unwrap_or_default(),
                         count: t.n,
@@ -254,10 +251,7 @@ impl Infra {
                 .map(|e| MigrationEntry {
                     version: e.version,
                     name: e.name.clone(),
-                    state: serde_json::to_value(e.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    state: e.state,
                     applied_at: e.applied.as_ref().map(|a| a.applied_at.clone()),
                 })
                 .collect(),
@@ -266,11 +260,12 @@ impl Infra {
 
     pub fn system(&self) -> SystemStats {
         let load = self.identity.hashing_load();
+        let status = ProcStatus::read();
         SystemStats {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.health.uptime().as_secs(),
-            rss_bytes: resident_set_bytes(),
-            threads: proc_status("Threads:"),
+            rss_bytes: status.as_ref().and_then(ProcStatus::resident_bytes),
+            threads: status.as_ref().and_then(|s| s.field("Threads:")),
             open_descriptors: std::fs::read_dir("/proc/self/fd")
                 .ok()
                 .map(|d| d.count() as u64),
@@ -315,11 +310,4 @@ impl Infra {
             ],
         }
     }
-}
-
-/// A number from `/proc/self/status` (Linux); `None` elsewhere.
-fn proc_status(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

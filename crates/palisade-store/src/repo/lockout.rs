@@ -128,11 +128,6 @@ pub async fn clear(ex: impl Into<Exec<'_>>, user_id: UserId) -> Result<bool, Sto
     Ok(ex.execute("login_failures", &stmt).await? > 0)
 }
 
-#[derive(sqlx::FromRow)]
-struct Count {
-    n: i64,
-}
-
 /// Accounts refused at `now`: locked, or with at least `hourly_cap` failures in an
 /// hour that started after `hour_since`.
 pub async fn locked_at(
@@ -141,7 +136,6 @@ pub async fn locked_at(
     hourly_cap: u32,
     hour_since: OffsetDateTime,
 ) -> Result<i64, StoreError> {
-    let mut ex = ex.into();
     let capped = Expr::col(LoginFailures::HourFailures)
         .gte(i64::from(hourly_cap))
         .and(Expr::col(LoginFailures::HourStartedAt).gt(hour_since));
@@ -154,6 +148,5 @@ pub async fn locked_at(
                 .add(capped),
         )
         .to_owned();
-    let row: Option<Count> = ex.fetch_optional("login_failures", &stmt).await?;
-    Ok(row.map_or(0, |c| c.n))
+    super::number(ex, "login_failures", &stmt).await
 }

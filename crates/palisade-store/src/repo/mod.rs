@@ -10,7 +10,25 @@ pub mod sessions;
 pub mod stats;
 pub mod users;
 
+use sea_query::SelectStatement;
 use time::OffsetDateTime;
+
+use crate::{Exec, StoreError};
+
+#[derive(sqlx::FromRow)]
+struct Number {
+    n: i64,
+}
+
+/// The `n` of a one-row `SELECT … AS n` (a count, a size); 0 without a row.
+pub(crate) async fn number(
+    ex: impl Into<Exec<'_>>,
+    table: &'static str,
+    stmt: &SelectStatement,
+) -> Result<i64, StoreError> {
+    let row: Option<Number> = ex.into().fetch_optional(table, stmt).await?;
+    Ok(row.map_or(0, |r| r.n))
+}
 
 /// The current time as stored: UTC, whole microseconds (PostgreSQL's precision), so a
 /// value read back equals the value written on both backends.

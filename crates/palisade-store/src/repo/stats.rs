@@ -15,11 +15,6 @@ pub struct TableSize {
 }
 
 #[derive(sqlx::FromRow)]
-struct Number {
-    n: i64,
-}
-
-#[derive(sqlx::FromRow)]
 struct Name {
     name: String,
 }
@@ -40,10 +35,7 @@ pub async fn database_size(db: &Db) -> Result<i64, StoreError> {
         }
     };
     let stmt = Query::select().expr_as(Expr::cust(size), "n").to_owned();
-    let row: Option<Number> = crate::Exec::from(db)
-        .fetch_optional("catalogue", &stmt)
-        .await?;
-    Ok(row.map_or(0, |r| r.n))
+    super::number(db, "catalogue", &stmt).await
 }
 
 /// The `limit` largest tables, largest first (SQLite: by rows, the only size it tells).
@@ -81,12 +73,10 @@ pub async fn largest_tables(db: &Db, limit: u64) -> Result<Vec<TableSize>, Store
             .expr_as(Expr::col(Asterisk).count(), "n")
             .from(Alias::new(name.as_str()))
             .to_owned();
-        let rows: Option<Number> = crate::Exec::from(db)
-            .fetch_optional("catalogue", &count)
-            .await?;
+        let rows = super::number(db, "catalogue", &count).await?;
         tables.push(TableSize {
             name,
-            rows: rows.map_or(0, |r| r.n),
+            rows,
             bytes: None,
         });
     }

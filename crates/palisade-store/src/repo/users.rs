@@ -227,11 +227,6 @@ pub async fn roles_of_many(
         .collect()
 }
 
-#[derive(sqlx::FromRow)]
-struct Count {
-    n: i64,
-}
-
 /// Serialises changes that could leave no active admin, until `tx` ends: two admins
 /// demoting each other at once must not both succeed. (PostgreSQL: a transaction-scoped
 /// advisory lock; SQLite's transactions take its one writer lock already.)
@@ -249,7 +244,6 @@ pub async fn count_active_with_role(
     ex: impl Into<Exec<'_>>,
     role: Role,
 ) -> Result<i64, StoreError> {
-    let mut ex = ex.into();
     let stmt = Query::select()
         .expr_as(
             Expr::col((UserRoles::Table, UserRoles::UserId)).count(),
@@ -263,8 +257,7 @@ pub async fn count_active_with_role(
         .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role.as_str()))
         .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
         .to_owned();
-    let row: Option<Count> = ex.fetch_optional("user_roles", &stmt).await?;
-    Ok(row.map_or(0, |c| c.n))
+    super::number(ex, "user_roles", &stmt).await
 }
 
 /// Replaces the user's roles with `roles`.
