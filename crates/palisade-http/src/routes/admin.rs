@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Authed, RequestProvenance};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, invalid_query};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::layers::rate_limit::Tier;
 use crate::problem::Problem;
 use crate::routes::list::{List, PageQuery};
@@ -142,6 +142,27 @@ pub async fn end_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An audit action's name as a filter: `[a-z0-9_.]`, at most 100 characters.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+pub struct ActionName(String);
+
+impl TryFrom<String> for ActionName {
+    type Error = &'static str;
+
+    fn try_from(name: String) -> Result<Self, &'static str> {
+        let ok = name.len() <= 100
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+        if ok {
+            Ok(ActionName(name))
+        } else {
+            Err("an action name ([a-z0-9_.], at most 100)")
+        }
+    }
+}
+
 /// `GET /api/v1/audit`'s filters.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -156,8 +177,8 @@ pub struct AuditQuery {
     /// Only events of this user.
     actor: Option<Uuid>,
     /// Only events of this action (`auth.login`, …).
-    #[param(max_length = 100, pattern = "^[a-z0-9_.]+$")]
-    action: Option<String>,
+    #[param(value_type = Option<String>, max_length = 100, pattern = "^[a-z0-9_.]+$")]
+    action: Option<ActionName>,
     /// Only events at or after this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<String>, format = DateTime)]
@@ -179,19 +200,9 @@ pub async fn audit(
         .identity
         .require(&who, Permission::AuditRead, &from)
         .await?;
-    if let Some(a) = &q.action
-        && (a.len() > 100
-            || !a
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'))
-    {
-        return Err(invalid_query(
-            "action: an action name ([a-z0-9_.], at most 100)",
-        ));
-    }
     let filter = Filter {
         actor: q.actor,
-        action: q.action,
+        action: q.action.map(|a| a.0),
         since: q.since,
         before: None,
     };

@@ -41,6 +41,15 @@ async fn the_audit_trail_records_and_detects_an_edited_row(e: Env) {
         !body.contains(PASSWORD) && !body.contains("wrong password"),
         "no password in the audit trail"
     );
+    // A filter that cannot name an action is refused, not searched for.
+    for bad in ["auth.login'%20OR%201=1", "AUTH.LOGIN", &"a".repeat(101)] {
+        let r = api
+            .get_as(&format!("/api/v1/audit?action={bad}"), &at)
+            .await
+            .expect(StatusCode::BAD_REQUEST);
+        assert_eq!(r.code(), "request.invalid_query", "{bad}");
+        assert!(r.text("detail").starts_with("action:"), "{bad}: {}", r.body);
+    }
 
     let ok = e.cli(&["audit", "verify"], "");
     assert!(
