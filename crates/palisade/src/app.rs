@@ -50,9 +50,12 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&store.url)))?;
     tracing::info!(backend = db.backend().as_str(), "database connected");
-    if config.database.migrate_on_start {
+    let schema_current = if config.database.migrate_on_start {
         migrate(&db).await?;
-    }
+        true
+    } else {
+        schema::counts(&db).await.is_ok_and(|c| c.pending == 0)
+    };
     let c = &config.identity;
     let keys = key_files::load(c)?;
     let access = AccessTokens::new(&keys.signing, &c.issuer, &c.audience, c.access_ttl);
@@ -71,23 +74,21 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         Audit::new(db.clone()),
         c.settings.clone(),
     );
-    // A fix that fails leaves the rows as they were, and the server works with them as
-    // the previous release did; it is not worth refusing to start over.
-    if let Err(e) = fix_stored_data(&db, &identity).await {
+    if !schema_current {
+        tracing::warn!(
+            "stored e-mail addresses are put in canonical form once the migrations are applied"
+        );
+    } else if let Err(e) = fix_stored_data(&identity).await {
+        // A fix that fails leaves the rows as they were, and the server works with them
+        // as the previous release did; it is not worth refusing to start over.
         tracing::error!(error = %format!("{e:#}"), "stored data not fixed; the next start tries again");
     }
     Ok(Services { db, identity, csrf })
 }
 
-/// The changes to existing rows that SQL cannot make (see `data_fixes`), once the schema
-/// is current: each is made once per database, by whichever instance comes first.
-async fn fix_stored_data(db: &Db, identity: &Identity) -> anyhow::Result<()> {
-    if schema::counts(db).await?.pending > 0 {
-        tracing::warn!(
-            "stored e-mail addresses are put in canonical form once the migrations are applied"
-        );
-        return Ok(());
-    }
+/// The changes to existing rows that SQL cannot make (see `data_fixes`), on a current
+/// schema: each is made once per database, by whichever instance comes first.
+async fn fix_stored_data(identity: &Identity) -> anyhow::Result<()> {
     let Some(report) = identity
         .canonicalise_stored_emails()
         .await

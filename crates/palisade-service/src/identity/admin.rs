@@ -8,7 +8,7 @@ use palisade_store::Tx;
 use palisade_store::repo::audit::Filter;
 use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
-use palisade_store::repo::{lockout, now};
+use palisade_store::repo::{lockout, now, sessions};
 use time::OffsetDateTime;
 
 use super::{Identity, IdentityError, Principal, Provenance, UserView};
@@ -151,12 +151,15 @@ impl Identity {
             )
             .detail("disabled", patch.disabled)
             .detail("unlocked", patch.unlock);
+        // The sessions end with the change, or neither happens.
+        let ended = match revoke_reason {
+            Some(reason) => sessions::revoke_all(&mut tx, id, None, reason, at).await?,
+            None => Vec::new(),
+        };
         audit::append(&mut tx, &from.actor(by.map(|p| p.user_id)), &entry).await?;
         tx.commit().await?;
+        self.0.revocations.note(&ended);
         self.0.views.forget(id);
-        if let Some(reason) = revoke_reason {
-            self.revoke_all(id, None, reason).await?;
-        }
         let roles = users::roles_of(&self.0.db, id).await?;
         let user = users::by_id(&self.0.db, id).await?.unwrap_or(user);
         Ok(UserView::of(&user, roles))

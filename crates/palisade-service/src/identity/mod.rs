@@ -95,7 +95,7 @@ pub enum IdentityError {
     #[error(transparent)]
     BadCursor(#[from] crate::page::BadCursor),
     /// The change would leave no active admin.
-    #[error("the last active admin cannot be disabled or demoted")]
+    #[error("the last active admin cannot be disabled, demoted or deleted")]
     LastAdmin,
     /// Not found, or someone else's.
     #[error("not found")]
