@@ -7,8 +7,9 @@
 //!
 //! | the operation … | can also answer |
 //! |---|---|
-//! | any | 400 (malformed request: a missing or repeated `Host`), 413 (declared body over the limit), 500, 503 (timed out, or the service is unavailable) |
-//! | takes a JSON body | 400 (malformed JSON), 408 (body not received in time), 415, 422 |
+//! | any | 400 (a missing, repeated or invalid `Host`), 413 (declared body over the limit), 431 (over 100 headers or 16 KiB of them), 500, 503 (timed out, or the service is unavailable) |
+//! | takes a JSON body, or is an unsafe method under a tier | 408 (body not received in time), 415 |
+//! | takes a JSON body | 400 (malformed JSON), 422 |
 //! | takes query parameters | 400 `request.invalid_query` |
 //! | takes path parameters | 404 |
 //! | needs a bearer token | 401; 403 `auth.csrf` on an unsafe method in cookie mode |

@@ -35,7 +35,8 @@ pub struct Shared {
     pub rate_limits: RateLimitSettings,
     pub metrics: &'static Metrics,
     pub ops_allow: Arc<[IpNet]>,
-    /// `PALISADE_BODY_LIMIT`: a refused body is read and discarded up to this size.
+    /// `PALISADE_BODY_LIMIT`: how much of a body of a refused type is read before the
+    /// 415 (so the connection stays usable).
     pub body_limit: usize,
     /// `/openapi.json`, rendered once.
     pub openapi: Bytes,

@@ -92,8 +92,7 @@ where
         let grant = cfg.cors.grant(req.headers());
         let in_progress = cfg.metrics.start(method);
 
-        let (stage, cors) = if let Some(res) = head::check(req.version(), req.uri(), req.headers())
-        {
+        let (stage, cors) = if let Some(res) = head::check(version, req.uri(), req.headers()) {
             (Stage::Done { res: Some(res) }, Some(grant))
         } else if let Some(res) = CorsPolicy::preflight(req.method(), req.headers(), &grant) {
             // A preflight's answer carries its own CORS headers.

@@ -2,8 +2,8 @@
 //!
 //! 1. the route's rate-limit tier ([`super::rate_limit`]);
 //! 2. the body's media type: on an unsafe method, a body must be one the route
-//!    declares (JSON unless it says otherwise), else it is read, discarded and answered
-//!    415 ([`super::body`]).
+//!    declares (JSON unless it says otherwise); any other is read, then answered 415
+//!    unless it turned out empty ([`super::body`]).
 //!
 //! It runs after routing, so an unknown path is 404 and a wrong method 405 whatever
 //! the body, and it wraps each route once, where its group is registered.

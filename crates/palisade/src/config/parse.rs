@@ -10,8 +10,8 @@ fn number_and_unit<N: std::str::FromStr>(s: &str, what: &str) -> Result<(N, Stri
     Ok((n, unit.trim().to_ascii_lowercase()))
 }
 
-/// `30s`, `500ms`, `2m`, `1h`; a plain number is milliseconds (as the reference
-/// backends' `DB_IDLE_TIMEOUT=30000`).
+/// `30s`, `500ms`, `2m`, `1h`; a plain number is milliseconds
+/// (`DB_IDLE_TIMEOUT=30000`).
 pub fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (n, unit): (u64, _) = number_and_unit(s, "a duration (e.g. 30s, 500ms, 2m)")?;
@@ -164,6 +164,8 @@ pub fn origin(s: &str) -> Result<String, String> {
                 .into(),
         );
     }
+    // A trailing slash is a common slip; browsers never send one.
+    let s = s.trim_end_matches('/');
     let rest = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
@@ -173,7 +175,7 @@ pub fn origin(s: &str) -> Result<String, String> {
             "`{s}` is not an origin: scheme://host[:port] with no path"
         ));
     }
-    Ok(s.trim_end_matches('/').to_owned())
+    Ok(s.to_owned())
 }
 
 /// `300/60s`: a count and a window.
@@ -234,6 +236,10 @@ mod tests {
         assert!(origin("*").is_err());
         assert!(origin("null").is_err());
         assert!(origin("https://a.example/path").is_err());
+        assert_eq!(
+            origin("https://a.example/").as_deref(),
+            Ok("https://a.example")
+        );
         assert!(origin("app.example.com").is_err());
     }
 

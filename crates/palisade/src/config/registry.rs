@@ -93,7 +93,7 @@ pub const KEYS: &[Key] = &[
     key(
         "PALISADE_RATE_LIMIT_AUTH",
         Some("10/15m"),
-        "register, login, refresh, 2FA, password change: per IP",
+        "whatever checks a password or a code (sign-up, login, refresh, step-up, 2FA, password change, account deletion): per IP",
     ),
     key(
         "PALISADE_RATE_LIMIT_ALLOW",
