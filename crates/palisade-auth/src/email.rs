@@ -162,6 +162,7 @@ mod tests {
             ("eve@[192.0.2.1]", EmailError::Domain),
             ("eve@.com", EmailError::Domain),
             ("x@erased.invalid", EmailError::Reserved),
+            ("x@foo.invalid", EmailError::Reserved),
             ("@example.com", EmailError::Format),
             ("eve", EmailError::Format),
             ("", EmailError::Format),

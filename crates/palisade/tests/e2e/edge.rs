@@ -349,4 +349,11 @@ fn whatever_checks_a_password_or_a_code_is_the_auth_tier() {
         checked >= 9,
         "only {checked} credential-taking operations found"
     );
+    // And what checks none is not: signing out must not spend the auth tier.
+    for (template, method) in [("/api/v1/auth/logout", "post"), ("/api/v1/me", "get")] {
+        assert_eq!(
+            doc["paths"][template][method]["x-rate-limit-tier"], "general",
+            "{method} {template}"
+        );
+    }
 }

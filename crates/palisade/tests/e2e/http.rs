@@ -157,10 +157,23 @@ async fn every_error_class_is_a_problem() {
         head.contains("content-type: application/problem+json"),
         "{answer}"
     );
+    let (head_text, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    let problem: Value = serde_json::from_str(body).expect("a problem body");
+    assert_eq!(problem["status"], 413, "{problem}");
+    assert_eq!(problem["code"], "request.body_too_large", "{problem}");
     assert!(
-        answer.contains("\"code\":\"request.body_too_large\""),
-        "{answer}"
+        problem["title"].is_string() && problem["type"].is_string(),
+        "{problem}"
     );
+    let request_id = head_text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-request-id: ")
+                .map(str::to_owned)
+        })
+        .expect("X-Request-ID");
+    assert_eq!(problem["request_id"], request_id.trim(), "{answer}");
 
     let res = c
         .post(server.url("/api/v1/auth/register"))

@@ -82,7 +82,27 @@ async fn a_cookie_refresh_needs_the_csrf_token_and_an_allowed_origin(e: Env) {
     let ok = refresh(vec![("x-csrf-token", csrf.clone())])
         .await
         .expect(StatusCode::OK);
-    assert!(ok.cookies().contains_key("__Host-palisade_session"));
+    // The refreshed cookies and tokens are the session from now on: signing out with
+    // them works.
+    let jar = ok.cookies();
+    let fresh_csrf = &jar["__Host-palisade_csrf"];
+    let fresh_cookie = format!(
+        "__Host-palisade_session={}; __Host-palisade_csrf={fresh_csrf}",
+        jar["__Host-palisade_session"]
+    );
+    let auth = format!("Bearer {}", token(&ok.body, "access_token"));
+    api.call(
+        Method::POST,
+        "/api/v1/auth/logout",
+        None,
+        &[
+            ("authorization", &auth),
+            ("cookie", &fresh_cookie),
+            ("x-csrf-token", fresh_csrf),
+        ],
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
 }
 
 async fn a_bearer_request_with_the_session_cookie_is_in_cookie_mode(e: Env) {
