@@ -84,9 +84,11 @@ async fn the_last_active_admin_cannot_delete_their_account(e: Env) {
         .expect(StatusCode::OK);
 }
 
-/// Two admins deleting their accounts at once: the check and the deletion are one
-/// serialised step, so exactly one goes and the other stays the last admin.
+/// Two admins deleting their accounts at once, each through another instance: the
+/// check and the deletion are one step serialised in the database, so exactly one goes
+/// and the other stays the last admin.
 async fn two_admins_leaving_at_once_leave_one(e: Env) {
+    let (_other, other) = e.second_instance();
     let mut pair = [
         token(&e.admin("first@example.com").await, "access_token"),
         token(&e.admin("second@example.com").await, "access_token"),
@@ -94,7 +96,7 @@ async fn two_admins_leaving_at_once_leave_one(e: Env) {
     for round in 0..3 {
         let (a, b) = tokio::join!(
             e.api.delete_me(&pair[0], PASSWORD, "DELETE"),
-            e.api.delete_me(&pair[1], PASSWORD, "DELETE"),
+            other.delete_me(&pair[1], PASSWORD, "DELETE"),
         );
         let mut statuses = [a.status, b.status];
         statuses.sort_unstable();
@@ -115,7 +117,34 @@ async fn two_admins_leaving_at_once_leave_one(e: Env) {
     }
 }
 
+/// An id that names no user, or is no id at all, answers 404 and changes nothing.
+async fn an_unknown_user_is_not_found(e: Env) {
+    let root = e.admin("root@example.com").await;
+    let at = token(&root, "access_token");
+    for id in [
+        "0190a0d6-0000-7000-8000-000000000000",
+        "not-a-uuid",
+        "1%20OR%201=1",
+    ] {
+        let r = patch_user(&e, &at, id, json!({"disabled": true}))
+            .await
+            .expect(StatusCode::NOT_FOUND);
+        assert_eq!(r.code(), "route.not_found", "{id}: {}", r.body);
+        e.api
+            .send_as(
+                Method::DELETE,
+                &format!("/api/v1/admin/users/{id}/sessions"),
+                &at,
+                None,
+            )
+            .await
+            .expect(StatusCode::NOT_FOUND);
+    }
+    e.api.me(&at).await.expect(StatusCode::OK);
+}
+
 on_both!(
+    an_unknown_user_is_not_found,
     the_last_active_admin_cannot_be_disabled_or_demoted,
     the_last_active_admin_cannot_delete_their_account,
     two_admins_leaving_at_once_leave_one,
