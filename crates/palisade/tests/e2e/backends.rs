@@ -90,27 +90,25 @@ pub async fn start_with(postgres: bool, extra: &[(&str, &str)]) -> Env {
 }
 
 impl Env {
+    /// The environment this server was started with.
+    fn settings(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
     /// Another instance of the server on the same database, keys and Redis: what a
     /// second replica behind a load balancer is. Stops when the returned server drops.
     pub fn second_instance(&self) -> (Server, Api) {
-        let pairs: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let server = Server::start(&pairs);
+        let server = Server::start(&self.settings());
         let api = Api::new(&server);
         (server, api)
     }
 
     /// Runs the CLI against this server's database and keys.
     pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        let pairs: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        run_with_stdin(args, &pairs, stdin)
+        run_with_stdin(args, &self.settings(), stdin)
     }
 
     pub fn tokens(&self, audience: &str, issuer: &str, lifetime: u64) -> AccessTokens {

@@ -130,13 +130,9 @@ async fn an_unknown_user_is_not_found(e: Env) {
             .await
             .expect(StatusCode::NOT_FOUND);
         assert_eq!(r.code(), "route.not_found", "{id}: {}", r.body);
+        let sessions = format!("/api/v1/admin/users/{id}/sessions");
         e.api
-            .send_as(
-                Method::DELETE,
-                &format!("/api/v1/admin/users/{id}/sessions"),
-                &at,
-                None,
-            )
+            .send_as(Method::DELETE, &sessions, &at, None)
             .await
             .expect(StatusCode::NOT_FOUND);
     }

@@ -5,9 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::api::Api;
 use crate::backends::{PASSWORD, start_with};
-use crate::harness::Server;
 
 async fn the_auth_tier_answers_429_with_its_headers(postgres: bool) {
     let e = start_with(postgres, &[("PALISADE_RATE_LIMIT_AUTH", "3/1m")]).await;
@@ -60,13 +58,8 @@ async fn the_auth_tier_answers_429_with_its_headers(postgres: bool) {
 
     if postgres {
         // A second instance on the same Redis shares the limit.
-        let pairs: Vec<(&str, &str)> = e
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let other = Server::start(&pairs);
-        let r = Api::new(&other)
+        let (_other, other) = e.second_instance();
+        let r = other
             .login("nobody@example.com", "wrong password 1234")
             .await;
         assert_eq!(
