@@ -1,0 +1,3 @@
+DROP TABLE payments;
+DROP TABLE contract_tags;
+DROP TABLE contracts;
