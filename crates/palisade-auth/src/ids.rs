@@ -1,5 +1,5 @@
-//! Identifiers of users and sessions: both UUIDv7, kept apart by their types so one
-//! cannot be passed where the other is meant.
+//! Identifiers of users, sessions and business records: all UUIDv7, kept apart by their
+//! types so one cannot be passed where another is meant.
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,4 +64,12 @@ id!(
 id!(
     /// A signed-in session: the family of its refresh tokens.
     SessionId
+);
+id!(
+    /// A contract.
+    ContractId
+);
+id!(
+    /// A payment against a contract.
+    PaymentId
 );

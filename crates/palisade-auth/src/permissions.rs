@@ -25,21 +25,29 @@ pub enum Role {
     Member,
 }
 
-/// What a handler may require. (The business API's permissions come with its
-/// endpoints.)
+/// What a handler may require.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Permission {
     AuditRead,
     UsersRead,
     UsersWrite,
     AdminInfra,
+    ContractsRead,
+    ContractsWrite,
+    ExportsRun,
+    /// Everyone's business records, not only one's own (lists take `?owner=`).
+    RecordsAll,
 }
 
-const ALL: [Permission; 4] = [
+const ALL: [Permission; 8] = [
     Permission::AuditRead,
     Permission::UsersRead,
     Permission::UsersWrite,
     Permission::AdminInfra,
+    Permission::ContractsRead,
+    Permission::ContractsWrite,
+    Permission::ExportsRun,
+    Permission::RecordsAll,
 ];
 
 impl Permission {
@@ -50,6 +58,10 @@ impl Permission {
             Permission::UsersRead => "users:read",
             Permission::UsersWrite => "users:write",
             Permission::AdminInfra => "admin:infra",
+            Permission::ContractsRead => "contracts:read",
+            Permission::ContractsWrite => "contracts:write",
+            Permission::ExportsRun => "exports:run",
+            Permission::RecordsAll => "records:all",
         }
     }
 }
@@ -63,15 +75,22 @@ impl Role {
         }
     }
 
-    /// What the role grants. A member works on their own account (and, with the
-    /// business API, their own records); a manager also reads the audit trail and the
-    /// user list; an admin holds everything.
+    /// What the role grants. A member works on their own account and their own
+    /// business records; a manager also on everyone's records, and reads the audit
+    /// trail and the user list; an admin holds everything.
     pub fn grants(self) -> &'static [Permission] {
         use Permission::*;
         match self {
             Role::Admin => &ALL,
-            Role::Manager => &[AuditRead, UsersRead],
-            Role::Member => &[],
+            Role::Manager => &[
+                AuditRead,
+                UsersRead,
+                ContractsRead,
+                ContractsWrite,
+                ExportsRun,
+                RecordsAll,
+            ],
+            Role::Member => &[ContractsRead, ContractsWrite, ExportsRun],
         }
     }
 }

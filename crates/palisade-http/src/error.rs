@@ -2,6 +2,7 @@
 //! per cause. A 5xx is logged here with its cause and answered with nothing of it.
 
 use http::StatusCode;
+use palisade_service::contracts::ContractError;
 use palisade_service::identity::IdentityError;
 use palisade_service::infra::InfraError;
 use palisade_store::StoreError;
@@ -95,6 +96,51 @@ impl From<IdentityError> for Problem {
                 tracing::error!(error = %e, "identity: internal error");
                 Problem::internal()
             }
+        }
+    }
+}
+
+impl From<ContractError> for Problem {
+    fn from(e: ContractError) -> Problem {
+        let p = |status, code, title: &'static str, detail: String| {
+            Problem::new(status, code, title).with_detail(detail)
+        };
+        match e {
+            ContractError::NotFound => Problem::not_found(),
+            ContractError::Invalid(errors) => Problem::invalid_fields(errors),
+            ContractError::VersionMismatch { current } => p(
+                StatusCode::PRECONDITION_FAILED,
+                "contracts.version_mismatch",
+                "The contract changed since the version you name",
+                format!("it is at version {current}: read it again, then repeat the change"),
+            ),
+            ContractError::Contended => p(
+                StatusCode::CONFLICT,
+                "contracts.contended",
+                "The contract is being changed by others",
+                "repeat the change".to_owned(),
+            ),
+            ContractError::InvalidTransition { from, to } => p(
+                StatusCode::CONFLICT,
+                "contracts.invalid_transition",
+                "The contract cannot move to that status",
+                format!("{from} → {to} is not allowed: draft → active | cancelled, active → completed | cancelled"),
+            ),
+            ContractError::Locked => p(
+                StatusCode::CONFLICT,
+                "contracts.locked",
+                "The amount and currency are fixed after draft",
+                "only a draft contract's amount or currency can change".to_owned(),
+            ),
+            ContractError::Undeletable => p(
+                StatusCode::CONFLICT,
+                "contracts.has_payments",
+                "Only a draft or cancelled contract without payments can be deleted",
+                "cancel it instead, or keep it".to_owned(),
+            ),
+            ContractError::Forbidden => IdentityError::Forbidden.into(),
+            ContractError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
+            ContractError::Store(e) => Problem::from(e),
         }
     }
 }

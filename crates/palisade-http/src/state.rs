@@ -6,6 +6,7 @@ use http::HeaderValue;
 use ipnet::IpNet;
 use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
+use palisade_service::contracts::Contracts;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
 use palisade_store::Db;
@@ -25,6 +26,7 @@ pub struct Shared {
     pub db: Db,
     pub health: HealthService,
     pub identity: Identity,
+    pub contracts: Contracts,
     pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.

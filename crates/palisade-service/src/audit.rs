@@ -53,6 +53,9 @@ pub enum Action {
     TwoFactorReset,
     CacheCleared,
     RateLimited,
+    ContractCreated,
+    ContractUpdated,
+    ContractDeleted,
 }
 
 impl Action {
@@ -76,6 +79,9 @@ impl Action {
             Action::TwoFactorReset => "admin.2fa_reset",
             Action::CacheCleared => "infra.cache_cleared",
             Action::RateLimited => "rate_limit.blocked",
+            Action::ContractCreated => "contract.created",
+            Action::ContractUpdated => "contract.updated",
+            Action::ContractDeleted => "contract.deleted",
         }
     }
 }

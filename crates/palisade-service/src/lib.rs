@@ -5,6 +5,8 @@
 //! what the service returns; that is documentation, not an HTTP dependency.
 
 pub mod audit;
+pub mod contracts;
+pub mod events;
 pub mod health;
 pub mod identity;
 pub mod infra;

@@ -76,3 +76,14 @@ impl Exec<'_> {
         }
     }
 }
+
+impl Exec<'_> {
+    /// The database this runs on: for the few statements written per dialect (full-text
+    /// search).
+    pub fn backend(&self) -> crate::Backend {
+        match self {
+            Exec::Pool(db) => db.backend(),
+            Exec::Tx(tx) => tx.backend(),
+        }
+    }
+}

@@ -21,6 +21,7 @@ use palisade_migrate::Quiet;
 use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
+use palisade_service::contracts::Contracts;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
@@ -188,6 +189,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         db: db.clone(),
         health: health.clone(),
         identity: services.identity.clone(),
+        contracts: Contracts::new(db.clone()),
         infra,
         csrf: services.csrf.clone(),
         cookie_secure: config.identity.cookie_secure,

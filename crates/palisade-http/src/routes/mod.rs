@@ -8,10 +8,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod contracts;
 pub mod infra;
 pub mod list;
 pub mod me;
 pub mod ops;
+pub mod search;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -105,6 +107,8 @@ pub fn all() -> Routes {
         .merge(me::routes())
         .merge(admin::routes())
         .merge(infra::routes())
+        .merge(contracts::routes())
+        .merge(search::routes())
 }
 
 /// Records the tier on each operation (`x-rate-limit-tier`), for clients and for the

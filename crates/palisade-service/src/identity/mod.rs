@@ -162,7 +162,7 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    fn actor(&self, user_id: Option<UserId>) -> Actor {
+    pub fn actor(&self, user_id: Option<UserId>) -> Actor {
         Actor {
             user_id,
             ip: self.ip.clone(),

@@ -4,8 +4,11 @@
 //! are the services'.
 
 pub mod audit;
+pub mod contracts;
+pub mod events;
 pub mod fixes;
 pub mod lockout;
+pub mod payments;
 pub mod sessions;
 pub mod stats;
 pub mod users;

@@ -1,0 +1,57 @@
+//! The domain-event log: every state change of a business record appends one event in
+//! the transaction of the change, so consumers (notifications, outbound webhooks,
+//! e-mail, cache invalidation) see exactly the changes that committed.
+
+use palisade_auth::ids::UserId;
+use palisade_store::repo::events::{self as repo, EventRow};
+use palisade_store::{StoreError, Tx};
+use uuid::Uuid;
+
+/// What happened, as consumers filter on it (`contract.created`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    ContractCreated,
+    ContractUpdated,
+    ContractDeleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ContractCreated => "contract.created",
+            EventType::ContractUpdated => "contract.updated",
+            EventType::ContractDeleted => "contract.deleted",
+        }
+    }
+
+    /// The kind of record the event is about.
+    pub fn subject_type(self) -> &'static str {
+        match self {
+            EventType::ContractCreated | EventType::ContractUpdated | EventType::ContractDeleted => {
+                "contract"
+            }
+        }
+    }
+}
+
+/// Appends an event about `subject`, done by `actor`, inside `tx`: it commits or rolls
+/// back with the change. Returns its id.
+pub async fn record(
+    tx: &mut Tx,
+    kind: EventType,
+    subject: impl ToString,
+    actor: Option<UserId>,
+    data: serde_json::Value,
+) -> Result<Uuid, StoreError> {
+    let row = EventRow {
+        id: Uuid::now_v7(),
+        kind: kind.as_str().to_owned(),
+        subject_type: kind.subject_type().to_owned(),
+        subject_id: subject.to_string(),
+        actor_id: actor.map(Uuid::from),
+        data,
+        created_at: palisade_store::repo::now(),
+    };
+    repo::append(tx, &row).await?;
+    Ok(row.id)
+}
