@@ -124,7 +124,9 @@ impl From<ContractError> for Problem {
                 StatusCode::CONFLICT,
                 "contracts.invalid_transition",
                 "The contract cannot move to that status",
-                format!("{from} → {to} is not allowed: draft → active | cancelled, active → completed | cancelled"),
+                format!(
+                    "{from} → {to} is not allowed: draft → active | cancelled, active → completed | cancelled"
+                ),
             ),
             ContractError::Locked => p(
                 StatusCode::CONFLICT,

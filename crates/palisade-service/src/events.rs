@@ -27,9 +27,9 @@ impl EventType {
     /// The kind of record the event is about.
     pub fn subject_type(self) -> &'static str {
         match self {
-            EventType::ContractCreated | EventType::ContractUpdated | EventType::ContractDeleted => {
-                "contract"
-            }
+            EventType::ContractCreated
+            | EventType::ContractUpdated
+            | EventType::ContractDeleted => "contract",
         }
     }
 }

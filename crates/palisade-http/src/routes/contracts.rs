@@ -28,10 +28,7 @@ use crate::state::AppState;
 pub fn routes() -> Routes {
     Routes::default().group(
         Guard::Limited(Tier::General),
-        [
-            routes!(create, list),
-            routes!(read, update, delete),
-        ],
+        [routes!(create, list), routes!(read, update, delete)],
     )
 }
 
@@ -150,7 +147,12 @@ pub async fn list(
     let filters = q.filters()?;
     let page = state
         .contracts
-        .list(&who, &filters, q.cursor.as_ref(), q.limit.unwrap_or_default())
+        .list(
+            &who,
+            &filters,
+            q.cursor.as_ref(),
+            q.limit.unwrap_or_default(),
+        )
         .await?;
     Ok(Json(page.into()))
 }

@@ -518,8 +518,12 @@ mod tests {
 
     #[test]
     fn a_virtual_tables_module_arguments_are_the_modules_own() {
-        let fts = "CREATE VIRTUAL TABLE t_fts USING fts5 (a, content = 't', content_rowid = 'seq');";
-        let files = [("0001_a.up.sql", fts), ("0001_a.down.sql", "DROP TABLE t_fts;")];
+        let fts =
+            "CREATE VIRTUAL TABLE t_fts USING fts5 (a, content = 't', content_rowid = 'seq');";
+        let files = [
+            ("0001_a.up.sql", fts),
+            ("0001_a.down.sql", "DROP TABLE t_fts;"),
+        ];
         assert!(found(Dialect::Sqlite, "unparsable-statement", &files).is_empty());
         // Only the arguments are let off: a broken statement is still reported.
         let broken = [("0001_a.up.sql", "CREATE VIRTUAL TABLE USING fts5 (a);")];

@@ -158,7 +158,10 @@ pub fn check_text(field: &'static str, value: &str, problems: &mut Problems) {
 /// control characters allowed.
 pub fn check_description(value: &str, problems: &mut Problems) {
     if value.chars().count() > MAX_DESCRIPTION {
-        problems.push(("description", format!("at most {MAX_DESCRIPTION} characters")));
+        problems.push((
+            "description",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        ));
     } else if value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -176,13 +179,15 @@ pub fn check_money(m: &Money, problems: &mut Problems) {
         problems.push(("amount.amount_cents", format!("1..={MAX_AMOUNT_CENTS}")));
     }
     match Currency::from_code(&m.currency) {
-        None => problems.push(("amount.currency", "not an ISO 4217 currency code".to_owned())),
-        Some(c) if c.exponent().is_none() || c.is_fund() || c.is_superseded().is_some() => {
-            problems.push((
+        None => problems.push((
+            "amount.currency",
+            "not an ISO 4217 currency code".to_owned(),
+        )),
+        Some(c) if c.exponent().is_none() || c.is_fund() || c.is_superseded().is_some() => problems
+            .push((
                 "amount.currency",
                 "not a currency of payment (no minor unit, a fund, or superseded)".to_owned(),
-            ))
-        }
+            )),
         Some(_) => {}
     }
 }

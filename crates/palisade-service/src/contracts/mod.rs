@@ -14,8 +14,8 @@ use std::sync::Arc;
 use palisade_auth::ids::{ContractId, UserId};
 use palisade_auth::permissions::Permission;
 use palisade_store::repo::contracts::{self as repo, ContractRow, Filter};
-use palisade_store::repo::payments::{self, Balance};
 use palisade_store::repo::now;
+use palisade_store::repo::payments::{self, Balance};
 use palisade_store::{Db, StoreError};
 use serde::Serialize;
 use serde_json::json;
@@ -44,7 +44,10 @@ pub enum ContractError {
     #[error("the contract is being changed by others")]
     Contended,
     #[error("a contract cannot move from {from} to {to}")]
-    InvalidTransition { from: &'static str, to: &'static str },
+    InvalidTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("the amount and currency are fixed once a contract leaves draft")]
     Locked,
     #[error("only a draft or cancelled contract without payments can be deleted")]
@@ -157,15 +160,26 @@ impl Contracts {
         let mut tx = self.0.db.begin().await?;
         repo::insert(&mut tx, &row).await?;
         let data = serde_json::to_value(&view).unwrap_or_default();
-        events::record(&mut tx, EventType::ContractCreated, row.id, Some(who.user_id), data)
-            .await?;
-        let entry = Entry::new(Action::ContractCreated, Outcome::Success).target("contract", row.id);
+        events::record(
+            &mut tx,
+            EventType::ContractCreated,
+            row.id,
+            Some(who.user_id),
+            data,
+        )
+        .await?;
+        let entry =
+            Entry::new(Action::ContractCreated, Outcome::Success).target("contract", row.id);
         audit::append(&mut tx, &from.actor(Some(who.user_id)), &entry).await?;
         tx.commit().await?;
         Ok(view)
     }
 
-    pub async fn get(&self, who: &Principal, id: ContractId) -> Result<ContractView, ContractError> {
+    pub async fn get(
+        &self,
+        who: &Principal,
+        id: ContractId,
+    ) -> Result<ContractView, ContractError> {
         let row = visible(who, repo::by_id(&self.0.db, id).await?)?;
         let balance = self.balance_of(id).await?;
         Ok(view_of(&row, balance)?)
@@ -181,7 +195,10 @@ impl Contracts {
     ) -> Result<Page<ContractView>, ContractError> {
         let before = Cursor::start::<uuid::Uuid>(cursor)?.map(ContractId::from);
         let Some(filter) = self.filter(who, query)? else {
-            return Ok(Page { items: Vec::new(), next: None });
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         };
         let rows = repo::page(&self.0.db, &filter, before, limit.fetch()).await?;
         let page = Page::of(rows, limit, |r| r.id);
@@ -195,12 +212,19 @@ impl Contracts {
                 view_of(r, b.unwrap_or_default())
             })
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, next: page.next })
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     }
 
     /// The store filter of `query` for `who`; `None` when it can match nothing (a
     /// search without words).
-    pub fn filter(&self, who: &Principal, query: &ListQuery) -> Result<Option<Filter>, ContractError> {
+    pub fn filter(
+        &self,
+        who: &Principal,
+        query: &ListQuery,
+    ) -> Result<Option<Filter>, ContractError> {
         let owner = match query.owner {
             Some(owner) if owner != who.user_id && !who.can(Permission::RecordsAll) => {
                 return Err(ContractError::Forbidden);
@@ -270,8 +294,14 @@ impl Contracts {
                 "status": next.status,
                 "previous_status": row.status,
             });
-            events::record(&mut tx, EventType::ContractUpdated, id, Some(who.user_id), data)
-                .await?;
+            events::record(
+                &mut tx,
+                EventType::ContractUpdated,
+                id,
+                Some(who.user_id),
+                data,
+            )
+            .await?;
             let entry = Entry::new(Action::ContractUpdated, Outcome::Success)
                 .target("contract", id)
                 .detail("changed", changed.clone());
@@ -298,7 +328,14 @@ impl Contracts {
         }
         repo::delete(&mut tx, id).await?;
         let data = json!({ "owner_id": row.owner_id, "status": row.status });
-        events::record(&mut tx, EventType::ContractDeleted, id, Some(who.user_id), data).await?;
+        events::record(
+            &mut tx,
+            EventType::ContractDeleted,
+            id,
+            Some(who.user_id),
+            data,
+        )
+        .await?;
         let entry = Entry::new(Action::ContractDeleted, Outcome::Success).target("contract", id);
         audit::append(&mut tx, &from.actor(Some(who.user_id)), &entry).await?;
         tx.commit().await?;
@@ -351,7 +388,10 @@ pub fn version_matches(if_match: &str, version: i64) -> bool {
 
 /// `row` with `patch` applied, and the names of the fields that changed; the rules of
 /// a change (fields, dates, the status machine, the amount fixed after draft) checked.
-fn apply(row: &ContractRow, patch: &ContractPatch) -> Result<(ContractRow, Vec<&'static str>), ContractError> {
+fn apply(
+    row: &ContractRow,
+    patch: &ContractPatch,
+) -> Result<(ContractRow, Vec<&'static str>), ContractError> {
     let mut next = row.clone();
     let mut changed = Vec::new();
     let mut problems = Problems::new();
@@ -443,11 +483,10 @@ fn view_of(row: &ContractRow, balance: Balance) -> Result<ContractView, StoreErr
 }
 
 fn status_of(row: &ContractRow) -> Result<Status, StoreError> {
-    Status::parse(&row.status)
-        .ok_or_else(|| StoreError::Corrupt {
-            table: "contracts",
-            what: format!("contract {}: status `{}`", row.id, row.status),
-        })
+    Status::parse(&row.status).ok_or_else(|| StoreError::Corrupt {
+        table: "contracts",
+        what: format!("contract {}: status `{}`", row.id, row.status),
+    })
 }
 
 #[cfg(test)]
@@ -475,7 +514,12 @@ mod tests {
             .collect();
         assert_eq!(
             allowed,
-            [(Draft, Active), (Draft, Cancelled), (Active, Completed), (Active, Cancelled)]
+            [
+                (Draft, Active),
+                (Draft, Cancelled),
+                (Active, Completed),
+                (Active, Cancelled)
+            ]
         );
     }
 }

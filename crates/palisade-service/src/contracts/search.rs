@@ -80,6 +80,9 @@ mod tests {
         assert!(SearchText::parse(&"🦀".repeat(200)).unwrap().is_empty());
         assert!(SearchText::parse("").is_err());
         assert!(SearchText::parse(&"a".repeat(201)).is_err());
-        assert_eq!(SearchText::parse(&"w ".repeat(100)).unwrap().words().len(), MAX_WORDS);
+        assert_eq!(
+            SearchText::parse(&"w ".repeat(100)).unwrap().words().len(),
+            MAX_WORDS
+        );
     }
 }

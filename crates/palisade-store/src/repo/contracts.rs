@@ -5,9 +5,7 @@
 //! full-text query language.
 
 use palisade_auth::ids::{ContractId, UserId};
-use sea_query::{
-    Alias, Cond, Expr, ExprTrait, Iden, Order, Query, SelectStatement, SimpleExpr,
-};
+use sea_query::{Alias, Cond, Expr, ExprTrait, Iden, Order, Query, SelectStatement, SimpleExpr};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -248,7 +246,8 @@ fn select(filter: &Filter, backend: Backend) -> SelectStatement {
     stmt
 }
 
-/// The condition "holds every word of `words`".
+/// The condition "holds every word of `words`". (sea-query numbers a custom
+/// expression's PostgreSQL placeholders `$1…` within the expression.)
 fn matches(backend: Backend, words: &[String]) -> SimpleExpr {
     match backend {
         Backend::Sqlite => Expr::cust_with_values(
@@ -256,7 +255,7 @@ fn matches(backend: Backend, words: &[String]) -> SimpleExpr {
             [fts5_query(words)],
         ),
         Backend::Postgres => Expr::cust_with_values(
-            "contracts.search @@ plainto_tsquery('simple', ?)",
+            "contracts.search @@ plainto_tsquery('simple', $1)",
             [words.join(" ")],
         ),
     }
@@ -322,7 +321,7 @@ pub async fn search(
             stmt.expr_as(
                 Expr::cust_with_values(
                     "ts_headline('simple', contracts.title || ' · ' || contracts.counterparty \
-                     || ' · ' || contracts.description, plainto_tsquery('simple', ?), \
+                     || ' · ' || contracts.description, plainto_tsquery('simple', $1), \
                      'StartSel=\"\", StopSel=\"\", MaxWords=24, MinWords=8')",
                     [query.clone()],
                 ),
@@ -330,7 +329,7 @@ pub async fn search(
             )
             .expr_as(
                 Expr::cust_with_values(
-                    "ts_rank(contracts.search, plainto_tsquery('simple', ?))::float8",
+                    "ts_rank(contracts.search, plainto_tsquery('simple', $1))::float8",
                     [query.clone()],
                 ),
                 Alias::new("score"),

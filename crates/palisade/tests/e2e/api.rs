@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Server, client};
 
+#[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::Client,

@@ -117,8 +117,13 @@ impl Env {
 
     /// An admin, created with the CLI; returns the login body.
     pub async fn admin(&self, email: &str) -> Value {
+        self.user_with_role(email, "admin").await
+    }
+
+    /// A user holding `role`, created with the CLI; returns the login body.
+    pub async fn user_with_role(&self, email: &str, role: &str) -> Value {
         let out = self.cli(
-            &["user", "create", "--email", email, "--role", "admin"],
+            &["user", "create", "--email", email, "--role", role],
             &format!("{PASSWORD}\n"),
         );
         assert!(

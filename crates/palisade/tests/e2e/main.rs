@@ -33,6 +33,7 @@ macro_rules! on_both {
 
 mod api;
 mod backends;
+mod business;
 mod config;
 mod connections;
 mod edge;

@@ -48,7 +48,11 @@ async fn a_login_issues_tokens_that_say_how_the_user_signed_in(e: Env) {
     );
     assert_eq!(c["amr"], json!(["pwd"]));
     assert_eq!(c["roles"], json!(["member"]));
-    assert_eq!(c["perms"], json!([]), "a member holds no permission yet");
+    assert_eq!(
+        c["perms"],
+        json!(["contracts:read", "contracts:write", "exports:run"]),
+        "a member works on their own records only"
+    );
 }
 
 async fn the_profile_is_read_and_renamed_but_not_mass_assigned(e: Env) {
