@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use palisade_store::ratelimit::RedisProbe;
+use palisade_store::redis::SharedRedis;
 use palisade_store::{Db, DbHealth, PoolStats};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -31,7 +31,7 @@ pub struct HealthService {
     db_health: DbHealth,
     started: Instant,
     draining: Arc<AtomicBool>,
-    redis: Option<RedisProbe>,
+    redis: Option<Arc<SharedRedis>>,
 }
 
 impl HealthService {
@@ -46,8 +46,8 @@ impl HealthService {
     }
 
     /// Reports this Redis in `detailed` (when `REDIS_URL` is configured).
-    pub fn with_redis(mut self, probe: Option<RedisProbe>) -> Self {
-        self.redis = probe;
+    pub fn with_redis(mut self, redis: Option<Arc<SharedRedis>>) -> Self {
+        self.redis = redis;
         self
     }
 
@@ -106,7 +106,8 @@ impl HealthService {
                 let ping = probe.ping().await;
                 Some(RedisHealth {
                     reachable: ping.is_ok(),
-                    latency_ms: ping.ok().map(|d| d.as_secs_f64() * 1000.0),
+                    latency_ms: ping.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
+                    shared_state: if ping.is_ok() { "redis" } else { "in_process" },
                 })
             }
         };
@@ -134,8 +135,8 @@ pub struct DetailedHealth {
     /// `ok` or `degraded`.
     pub status: &'static str,
     pub database: DatabaseHealth,
-    /// Present when `REDIS_URL` is configured (shared rate limits); while it is down the
-    /// limits fall back to each instance and the status is `degraded`.
+    /// Present when `REDIS_URL` is configured (shared rate limits and cache); while it
+    /// is down both fall back to each instance and the status is `degraded`.
     pub redis: Option<RedisHealth>,
     /// This build's migrations on the database at the last background check; absent
     /// before it could first be read.
@@ -161,6 +162,9 @@ pub struct RedisHealth {
     pub reachable: bool,
     /// Round trip of `PING`, when it succeeded.
     pub latency_ms: Option<f64>,
+    /// Where rate limits and the cache's second level live now: `redis`, or
+    /// `in_process` while Redis does not answer.
+    pub shared_state: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

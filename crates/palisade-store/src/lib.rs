@@ -18,6 +18,7 @@ mod error;
 mod exec;
 pub mod health;
 pub mod ratelimit;
+pub mod redis;
 pub mod repo;
 pub mod retry;
 pub mod schema;

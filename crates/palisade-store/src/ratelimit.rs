@@ -4,15 +4,14 @@
 //!
 //! The state lives in Redis when it is configured, updated atomically by one Lua script
 //! on Redis's own clock (`TIME`), so every instance shares one limit. Without Redis, or
-//! while Redis is unreachable, an in-process table applies the same arithmetic; falling
-//! back is counted in `rate_limit_fallback_total` and logged.
+//! while Redis rests after a failure ([`SharedRedis`]), an in-process table applies the
+//! same arithmetic.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::redis::SharedRedis;
 
 /// A limit: `count` requests per `window`, `burst` of them at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,20 +92,11 @@ return {1, remaining, new_tat - now, 0}
 const SWEEP_AT: usize = 100_000;
 
 pub struct RateLimiter {
-    redis: Option<(ConnectionManager, String)>,
+    redis: Option<Arc<SharedRedis>>,
     script: redis::Script,
     local: Mutex<HashMap<String, u64>>,
     epoch: Instant,
-    /// When the last fallback was logged (µs since `epoch`), to log it once a minute.
-    last_fallback_log: AtomicU64,
-    /// Until when (µs since `epoch`) Redis is not asked, after it failed (0: Redis
-    /// answers): an outage costs one request per [`REDIS_RETRY`] the wait for Redis,
-    /// not every request.
-    redis_skip_until: AtomicU64,
 }
-
-/// How long the limiter stays in-process after Redis failed before asking it again.
-const REDIS_RETRY: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     /// In-process only (one instance, or no Redis).
@@ -116,15 +106,14 @@ impl RateLimiter {
             script: redis::Script::new(SCRIPT),
             local: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
-            last_fallback_log: AtomicU64::new(0),
-            redis_skip_until: AtomicU64::new(0),
         }
     }
 
-    /// Shared through Redis; keys are prefixed with `prefix`.
-    pub fn shared(conn: ConnectionManager, prefix: &str) -> RateLimiter {
+    /// Shared through `redis` (keys `rl:…` under its prefix), in process while it
+    /// rests.
+    pub fn shared(redis: Arc<SharedRedis>) -> RateLimiter {
         RateLimiter {
-            redis: Some((conn, format!("{prefix}rl:"))),
+            redis: Some(redis),
             ..RateLimiter::in_process()
         }
     }
@@ -143,106 +132,32 @@ impl RateLimiter {
     /// Whether Redis failed and has not answered since: the limits are this
     /// instance's meanwhile.
     pub fn is_resting(&self) -> bool {
-        self.redis.is_some() && self.redis_skip_until.load(Ordering::Relaxed) != 0
+        self.redis.as_ref().is_some_and(|r| r.is_resting())
     }
 
     /// Counts one request of `key` against `quota`.
     pub async fn check(&self, key: &str, quota: &Quota) -> Verdict {
-        if let Some((conn, prefix)) = &self.redis {
-            if self.may_ask_redis() {
-                match self.check_redis(conn, prefix, key, quota).await {
-                    Ok(v) => return v,
-                    Err(e) => self.fell_back(&e),
-                }
-            } else {
-                // Redis failed moments ago; its connection reconnects meanwhile.
-                metrics::counter!("rate_limit_fallback_total").increment(1);
+        if let Some(redis) = &self.redis {
+            let key = redis.key(&format!("rl:{key}"));
+            let mut invocation = self.script.key(key);
+            invocation.arg(quota.interval_us()).arg(quota.burst.max(1));
+            let answer = redis
+                .run("rate_limit", |mut conn| async move {
+                    invocation
+                        .invoke_async::<(u8, u32, u64, u64)>(&mut conn)
+                        .await
+                })
+                .await;
+            if let Some((allowed, remaining, reset, retry)) = answer {
+                return Verdict {
+                    allowed: allowed == 1,
+                    remaining,
+                    reset: Duration::from_micros(reset),
+                    retry_after: Duration::from_micros(retry),
+                };
             }
         }
         self.check_local(key, quota)
-    }
-
-    /// [`gcra`] in Redis, by the script.
-    async fn check_redis(
-        &self,
-        conn: &ConnectionManager,
-        prefix: &str,
-        key: &str,
-        quota: &Quota,
-    ) -> redis::RedisResult<Verdict> {
-        let mut conn = conn.clone();
-        let (allowed, remaining, reset, retry): (u8, u32, u64, u64) = self
-            .script
-            .key(format!("{prefix}{key}"))
-            .arg(quota.interval_us())
-            .arg(quota.burst.max(1))
-            .invoke_async(&mut conn)
-            .await?;
-        // Written only after an outage: no shared write per request.
-        if self.redis_skip_until.load(Ordering::Relaxed) != 0 {
-            self.redis_skip_until.store(0, Ordering::Relaxed);
-        }
-        Ok(Verdict {
-            allowed: allowed == 1,
-            remaining,
-            reset: Duration::from_micros(reset),
-            retry_after: Duration::from_micros(retry),
-        })
-    }
-
-    /// Whether this request may ask Redis: always while it answers; after a failure,
-    /// no one until [`REDIS_RETRY`] has passed, then the one request that claims the
-    /// next try (the others stay in-process while it waits on the reconnection).
-    fn may_ask_redis(&self) -> bool {
-        let until = self.redis_skip_until.load(Ordering::Relaxed);
-        if until == 0 {
-            return true;
-        }
-        self.now_us() >= until
-            && self
-                .redis_skip_until
-                .compare_exchange(until, self.retry_at(), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-
-    /// Keeps requests off Redis for [`REDIS_RETRY`].
-    fn rest_redis(&self) {
-        self.redis_skip_until
-            .store(self.retry_at(), Ordering::Relaxed);
-    }
-
-    /// When Redis may be asked again after a failure now (never 0, which means "asks").
-    fn retry_at(&self) -> u64 {
-        (self.now_us() + REDIS_RETRY.as_micros() as u64).max(1)
-    }
-
-    /// Pings Redis, when the limiter is shared; a failure keeps requests off it for
-    /// [`REDIS_RETRY`], as a failed request does.
-    pub async fn ping_redis(&self) -> Option<Result<Duration, String>> {
-        let answer = self.probe()?.ping().await;
-        if answer.is_err() {
-            self.rest_redis();
-        }
-        Some(answer)
-    }
-
-    fn fell_back(&self, e: &redis::RedisError) {
-        metrics::counter!("rate_limit_fallback_total").increment(1);
-        self.rest_redis();
-        let now = self.now_us();
-        let last = self.last_fallback_log.load(Ordering::Relaxed);
-        if now.saturating_sub(last) > 60_000_000
-            && self
-                .last_fallback_log
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(error = %e, "Redis unreachable: rate limits fall back to this instance");
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
     }
 
     fn check_local(&self, key: &str, quota: &Quota) -> Verdict {
@@ -250,7 +165,7 @@ impl RateLimiter {
         // Read under the lock, so `now` never goes back behind a TAT another thread
         // stored: a clock read before waiting for the lock (or before being preempted)
         // refused requests of a quota whose tolerance is shorter than that wait.
-        let now = self.now_us();
+        let now = self.epoch.elapsed().as_micros() as u64;
         if table.len() >= SWEEP_AT {
             table.retain(|_, tat| *tat > now);
         }
@@ -265,42 +180,6 @@ impl RateLimiter {
         }
         verdict
     }
-}
-
-/// A handle to ping the Redis a shared limiter uses, for `/health/detailed`.
-#[derive(Clone)]
-pub struct RedisProbe(ConnectionManager);
-
-impl RedisProbe {
-    /// The round trip of `PING`, or why it failed.
-    pub async fn ping(&self) -> Result<Duration, String> {
-        let mut conn = self.0.clone();
-        let start = Instant::now();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| start.elapsed())
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl RateLimiter {
-    /// The probe of its Redis, when it is shared.
-    pub fn probe(&self) -> Option<RedisProbe> {
-        self.redis.as_ref().map(|(c, _)| RedisProbe(c.clone()))
-    }
-}
-
-/// A Redis connection that connects on first use and reconnects after a failure, with
-/// short timeouts so an outage costs a request milliseconds, not seconds. A Redis that
-/// is down when the server starts is used once it answers. Fails only on a bad URL.
-pub fn redis_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(url)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(500)))
-        .set_response_timeout(Some(Duration::from_millis(250)))
-        .set_number_of_retries(1);
-    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 #[cfg(test)]

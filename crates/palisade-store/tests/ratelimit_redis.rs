@@ -4,7 +4,17 @@
 
 use std::time::Duration;
 
-use palisade_store::ratelimit::{Quota, RateLimiter, redis_manager};
+use std::sync::Arc;
+
+use palisade_store::ratelimit::{Quota, RateLimiter};
+use palisade_store::redis::SharedRedis;
+
+/// A limiter on the Redis at `url`, keys under `prefix`.
+fn shared(url: &str, prefix: &str) -> RateLimiter {
+    RateLimiter::shared(Arc::new(
+        SharedRedis::connect(url, prefix).expect("redis url"),
+    ))
+}
 
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
@@ -20,8 +30,8 @@ fn prefix() -> String {
 async fn two_instances_share_one_limit_through_redis() {
     let url = redis_url();
     let p = prefix();
-    let a = RateLimiter::shared(redis_manager(&url).expect("redis url"), &p);
-    let b = RateLimiter::shared(redis_manager(&url).expect("redis url"), &p);
+    let a = shared(&url, &p);
+    let b = shared(&url, &p);
     let quota = Quota {
         count: 4,
         window: Duration::from_secs(60),
@@ -49,8 +59,7 @@ async fn two_instances_share_one_limit_through_redis() {
 
 #[tokio::test]
 async fn a_failing_redis_falls_back_to_the_process() {
-    let conn = redis_manager(&palisade_store::testing::failing_redis().await).expect("url");
-    let l = RateLimiter::shared(conn, &prefix());
+    let l = shared(&palisade_store::testing::failing_redis().await, &prefix());
     let quota = Quota {
         count: 2,
         window: Duration::from_secs(60),
@@ -70,7 +79,7 @@ async fn a_failing_redis_falls_back_to_the_process() {
 async fn a_redis_that_comes_up_later_is_used() {
     let addr = palisade_store::testing::free_port();
     let p = prefix();
-    let l = RateLimiter::shared(redis_manager(&format!("redis://{addr}")).expect("url"), &p);
+    let l = shared(&format!("redis://{addr}"), &p);
     let quota = Quota {
         count: 1000,
         window: Duration::from_secs(60),
@@ -109,7 +118,7 @@ async fn a_redis_that_comes_up_later_is_used() {
 async fn after_a_failure_redis_rests_for_a_second() {
     use std::sync::atomic::Ordering;
     let (url, commands) = palisade_store::testing::failing_redis_counted().await;
-    let l = RateLimiter::shared(redis_manager(&url).expect("url"), &prefix());
+    let l = shared(&url, &prefix());
     let quota = Quota {
         count: 1000,
         window: Duration::from_secs(60),

@@ -25,7 +25,8 @@ use palisade_service::contracts::Contracts;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
-use palisade_store::ratelimit::{self, RateLimiter};
+use palisade_store::ratelimit::RateLimiter;
+use palisade_store::redis::SharedRedis;
 use palisade_store::{Db, DbHealth, redact_url, schema};
 
 use crate::config::{Config, RedisConfig};
@@ -177,8 +178,12 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
             "migrations are pending: not ready until they are applied (palisade migrate up)"
         );
     }
-    let limiter = Arc::new(limiter(config.redis.as_ref()).await);
-    let health = HealthService::new(db.clone(), db_health).with_redis(limiter.probe());
+    let redis = shared_redis(config.redis.as_ref()).await;
+    let limiter = Arc::new(match &redis {
+        Some(r) => RateLimiter::shared(r.clone()),
+        None => RateLimiter::in_process(),
+    });
+    let health = HealthService::new(db.clone(), db_health).with_redis(redis.clone());
     let infra = Infra::new(
         db.clone(),
         health.clone(),
@@ -211,28 +216,24 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     })
 }
 
-/// The rate limiter: shared through Redis when `REDIS_URL` is set, else this
-/// instance's own. A Redis that does not answer at start is used once it does; until
-/// then the limits are this instance's.
-async fn limiter(redis: Option<&RedisConfig>) -> RateLimiter {
-    let Some(redis) = redis else {
-        return RateLimiter::in_process();
-    };
+/// The Redis handle shared state goes through, when `REDIS_URL` is set. A Redis that
+/// does not answer at start is used once it does; until then every instance keeps its
+/// own state.
+async fn shared_redis(redis: Option<&RedisConfig>) -> Option<Arc<SharedRedis>> {
+    let redis = redis?;
     let url = redis.url.expose();
-    let conn = match ratelimit::redis_manager(url) {
-        Ok(conn) => conn,
+    let handle = match SharedRedis::connect(url, &redis.prefix) {
+        Ok(handle) => Arc::new(handle),
         Err(e) => {
-            tracing::error!(error = %e, redis = %redact_url(url), "REDIS_URL is not usable: rate limits are this instance's own");
-            return RateLimiter::in_process();
+            tracing::error!(error = %e, redis = %redact_url(url), "REDIS_URL is not usable: rate limits and the cache are this instance's own");
+            return None;
         }
     };
-    let limiter = RateLimiter::shared(conn, &redis.prefix);
-    match limiter.ping_redis().await {
-        Some(Ok(_)) => tracing::info!("rate limits are shared through Redis"),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits are this instance's own until it answers");
+    match handle.ping().await {
+        Ok(_) => tracing::info!("rate limits and the cache are shared through Redis"),
+        Err(e) => {
+            tracing::error!(error = %e, redis = %redact_url(url), "Redis unreachable at start: rate limits and the cache are this instance's own until it answers");
         }
-        None => {}
     }
-    limiter
+    Some(handle)
 }
