@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 use palisade_service::contracts::ContractError;
+use palisade_service::dashboard::DashboardError;
 use palisade_service::identity::IdentityError;
 use palisade_service::infra::InfraError;
 use palisade_store::StoreError;
@@ -143,6 +144,15 @@ impl From<ContractError> for Problem {
             ContractError::Forbidden => IdentityError::Forbidden.into(),
             ContractError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
             ContractError::Store(e) => Problem::from(e),
+        }
+    }
+}
+
+impl From<DashboardError> for Problem {
+    fn from(e: DashboardError) -> Problem {
+        match e {
+            DashboardError::Forbidden => IdentityError::Forbidden.into(),
+            DashboardError::Store(e) => Problem::from(e),
         }
     }
 }

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
 use palisade_service::contracts::Contracts;
+use palisade_service::dashboard::Dashboard;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
 use palisade_store::Db;
@@ -27,6 +28,7 @@ pub struct Shared {
     pub health: HealthService,
     pub identity: Identity,
     pub contracts: Contracts,
+    pub dashboard: Dashboard,
     pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.

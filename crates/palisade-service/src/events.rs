@@ -1,8 +1,11 @@
 //! The domain-event log: every state change of a business record appends one event in
 //! the transaction of the change, so consumers (notifications, outbound webhooks,
-//! e-mail, cache invalidation) see exactly the changes that committed.
+//! e-mail) see exactly the changes that committed. Recording an event also moves the
+//! cache scopes it touches (its owner's and `all`) to their next version, in the same
+//! transaction: that is the cache's invalidation.
 
 use palisade_auth::ids::UserId;
+use palisade_store::repo::cache_scopes;
 use palisade_store::repo::events::{self as repo, EventRow};
 use palisade_store::{StoreError, Tx};
 use uuid::Uuid;
@@ -34,12 +37,26 @@ impl EventType {
     }
 }
 
-/// Appends an event about `subject`, done by `actor`, inside `tx`: it commits or rolls
-/// back with the change. Returns its id.
+/// The cache scopes of `owner`'s records: their own, and everyone's.
+pub fn scopes_of(owner: UserId) -> [String; 2] {
+    [owner_scope(owner), ALL_SCOPE.to_owned()]
+}
+
+/// The scope of everyone's records.
+pub const ALL_SCOPE: &str = "all";
+
+/// The scope of `owner`'s records.
+pub fn owner_scope(owner: UserId) -> String {
+    format!("owner:{owner}")
+}
+
+/// Appends an event about `subject` (a record of `owner`), done by `actor`, inside
+/// `tx`: it commits or rolls back with the change. Returns its id.
 pub async fn record(
     tx: &mut Tx,
     kind: EventType,
     subject: impl ToString,
+    owner: UserId,
     actor: Option<UserId>,
     data: serde_json::Value,
 ) -> Result<Uuid, StoreError> {
@@ -52,6 +69,7 @@ pub async fn record(
         data,
         created_at: palisade_store::repo::now(),
     };
-    repo::append(tx, &row).await?;
+    repo::append(&mut *tx, &row).await?;
+    cache_scopes::bump(tx, &scopes_of(owner)).await?;
     Ok(row.id)
 }

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use palisade_store::cache::Cache;
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::repo::{audit, lockout, now, stats};
 use palisade_store::{Db, StoreError, schema};
@@ -14,8 +15,8 @@ use utoipa::ToSchema;
 
 use crate::audit::Action;
 use crate::health::{DatabaseHealth, HealthService, ProcStatus};
-use crate::identity::Identity;
 use crate::identity::lockout::{HOUR, HOURLY_CAP};
+use crate::identity::{Identity, IdentityError, Principal, Provenance};
 
 /// The largest tables `database` lists.
 const LARGEST_TABLES: u64 = 10;
@@ -35,6 +36,7 @@ pub struct Infra {
     health: HealthService,
     identity: Identity,
     limiter: Arc<RateLimiter>,
+    records: Arc<Cache>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -139,9 +141,21 @@ pub struct HashingStats {
     pub queued: usize,
 }
 
-/// This instance's caches.
+/// The caches: the record cache (dashboard aggregates; this instance's first level,
+/// Redis the shared second) and what else this instance keeps.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CacheStats {
+    /// Lookups of the record cache answered from either level, since start.
+    pub hits: u64,
+    /// Lookups it had to compute.
+    pub misses: u64,
+    /// Entries in this instance's first level.
+    pub entries: u64,
+    /// Their size as stored (large values compressed).
+    pub bytes: u64,
+    /// The second level: `shared` (Redis answers), `resting` (Redis failed: this
+    /// instance's level only, until it answers again), or `absent` (no `REDIS_URL`).
+    pub redis: &'static str,
     pub caches: Vec<CacheEntry>,
 }
 
@@ -164,13 +178,28 @@ impl Infra {
         health: HealthService,
         identity: Identity,
         limiter: Arc<RateLimiter>,
+        records: Arc<Cache>,
     ) -> Infra {
         Infra {
             db,
             health,
             identity,
             limiter,
+            records,
         }
+    }
+
+    /// Drops this instance's caches (`admin:infra` with step-up): the identity caches
+    /// and the record cache's first level. The shared level needs no clearing: its
+    /// entries are only read under their scope's current version.
+    pub async fn clear_caches(
+        &self,
+        who: &Principal,
+        from: &Provenance,
+    ) -> Result<(), IdentityError> {
+        self.identity.clear_caches(who, from).await?;
+        self.records.clear();
+        Ok(())
     }
 
     pub async fn database(&self) -> Result<DatabaseStats, InfraError> {
@@ -284,7 +313,17 @@ impl Infra {
         } else {
             "process"
         };
+        let records = self.records.stats();
         CacheStats {
+            hits: records.hits,
+            misses: records.misses,
+            entries: records.entries,
+            bytes: records.bytes,
+            redis: match (records.redis_configured, records.redis_resting) {
+                (false, _) => "absent",
+                (true, true) => "resting",
+                (true, false) => "shared",
+            },
             caches: vec![
                 CacheEntry {
                     name: "user_views",

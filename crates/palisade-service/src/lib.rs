@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod contracts;
+pub mod dashboard;
 pub mod events;
 pub mod health;
 pub mod identity;

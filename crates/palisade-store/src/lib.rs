@@ -11,6 +11,7 @@
 //! current.
 
 pub mod background;
+pub mod cache;
 mod db;
 pub use db::redact_url;
 pub mod dialect;

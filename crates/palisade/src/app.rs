@@ -22,9 +22,11 @@ use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::contracts::Contracts;
+use palisade_service::dashboard::Dashboard;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
+use palisade_store::cache::Cache;
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::redis::SharedRedis;
 use palisade_store::{Db, DbHealth, redact_url, schema};
@@ -184,17 +186,24 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         None => RateLimiter::in_process(),
     });
     let health = HealthService::new(db.clone(), db_health).with_redis(redis.clone());
+    let records = Arc::new(Cache::new(
+        redis.clone(),
+        config.cache.max_bytes,
+        config.cache.ttl,
+    ));
     let infra = Infra::new(
         db.clone(),
         health.clone(),
         services.identity.clone(),
         limiter.clone(),
+        records.clone(),
     );
     let state = AppState::from(Shared {
         db: db.clone(),
         health: health.clone(),
         identity: services.identity.clone(),
         contracts: Contracts::new(db.clone()),
+        dashboard: Dashboard::new(db.clone(), records),
         infra,
         csrf: services.csrf.clone(),
         cookie_secure: config.identity.cookie_secure,

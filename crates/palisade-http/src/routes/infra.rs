@@ -106,8 +106,8 @@ pub async fn cache(State(state): State<AppState>, _: Operator) -> Json<CacheStat
     Json(state.infra.cache())
 }
 
-/// Drops this instance's caches (user views, the revocation snapshot); they reload on
-/// the next request. Needs `admin:infra` and a second factor within 10 minutes.
+/// Drops this instance's caches (user views, the revocation snapshot, the record
+/// cache's first level); they reload on the next request. Needs `admin:infra` and a second factor within 10 minutes.
 #[utoipa::path(post, path = "/api/v1/admin/infra/cache/clear", tag = "administration",
     security(("bearer" = [])),
     responses((status = 204, description = "The caches are dropped"),
@@ -117,6 +117,6 @@ pub async fn clear_cache(
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
 ) -> Result<StatusCode, Problem> {
-    state.identity.clear_caches(&who, &from).await?;
+    state.infra.clear_caches(&who, &from).await?;
     Ok(StatusCode::NO_CONTENT)
 }

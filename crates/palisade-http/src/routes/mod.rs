@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod contracts;
+pub mod dashboard;
 pub mod infra;
 pub mod list;
 pub mod me;
@@ -108,6 +109,7 @@ pub fn all() -> Routes {
         .merge(admin::routes())
         .merge(infra::routes())
         .merge(contracts::routes())
+        .merge(dashboard::routes())
         .merge(search::routes())
 }
 

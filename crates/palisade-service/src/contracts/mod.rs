@@ -164,6 +164,7 @@ impl Contracts {
             &mut tx,
             EventType::ContractCreated,
             row.id,
+            row.owner_id,
             Some(who.user_id),
             data,
         )
@@ -298,6 +299,7 @@ impl Contracts {
                 &mut tx,
                 EventType::ContractUpdated,
                 id,
+                row.owner_id,
                 Some(who.user_id),
                 data,
             )
@@ -332,6 +334,7 @@ impl Contracts {
             &mut tx,
             EventType::ContractDeleted,
             id,
+            row.owner_id,
             Some(who.user_id),
             data,
         )

@@ -4,7 +4,9 @@
 //! are the services'.
 
 pub mod audit;
+pub mod cache_scopes;
 pub mod contracts;
+pub mod dashboard;
 pub mod events;
 pub mod fixes;
 pub mod lockout;

@@ -67,8 +67,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_level: String,
     pub database: DatabaseConfig,
-    /// `REDIS_URL`: state shared between instances (rate limits).
+    /// `REDIS_URL`: state shared between instances (rate limits, the cache).
     pub redis: Option<RedisConfig>,
+    pub cache: CacheConfig,
     pub http: HttpSettings,
     pub rate_limits: RateLimitSettings,
     pub identity: IdentityConfig,
@@ -81,6 +82,15 @@ pub struct DatabaseConfig {
     pub health_interval: Duration,
     /// `serve` applies pending migrations before it listens.
     pub migrate_on_start: bool,
+}
+
+/// The record cache (dashboard aggregates).
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The in-process level's bound, in stored bytes.
+    pub max_bytes: u64,
+    /// How long an entry lives in either level.
+    pub ttl: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -328,6 +338,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let log_level = r.required("LOG_LEVEL", log_filter);
     let database = database(r);
     let redis = redis(r);
+    let cache = cache(r);
     let http = http(r, production);
     let rate_limits = rate_limits(r, production);
     let identity = identity(r, production);
@@ -337,6 +348,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
         log_level: log_level?,
         database: database?,
         redis: redis?,
+        cache: cache?,
         http: http?,
         rate_limits: rate_limits?,
         identity: identity?,
@@ -418,6 +430,18 @@ fn redis(r: &mut Reader) -> Option<Option<RedisConfig>> {
     let prefix = r.required("PALISADE_REDIS_PREFIX", |v| Ok(v.to_owned()));
     let (url, prefix) = (url?, prefix?);
     Some(url.map(|url| RedisConfig { url, prefix }))
+}
+
+fn cache(r: &mut Reader) -> Option<CacheConfig> {
+    let max_bytes = r.required("PALISADE_CACHE_SIZE", parse::size);
+    let ttl = r.required(
+        "PALISADE_CACHE_TTL",
+        parse::duration_in(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)),
+    );
+    Some(CacheConfig {
+        max_bytes: max_bytes? as u64,
+        ttl: ttl?,
+    })
 }
 
 /// Production refuses an allow-list that lets every address of a family in, whether

@@ -86,6 +86,16 @@ pub const KEYS: &[Key] = &[
         "prefix of every Redis key (several deployments on one Redis)",
     ),
     key(
+        "PALISADE_CACHE_SIZE",
+        Some("64MiB"),
+        "bound of the record cache (dashboard aggregates) in each process; Redis is its shared level",
+    ),
+    key(
+        "PALISADE_CACHE_TTL",
+        Some("5m"),
+        "how long a cached aggregate lives (a write makes it unreachable at once)",
+    ),
+    key(
         "PALISADE_RATE_LIMIT_GENERAL",
         Some("300/60s"),
         "requests per window, per IP (per user once signed in); burst 100",

@@ -97,6 +97,19 @@ impl Api {
             .await
     }
 
+    /// The body of a `GET` as text (`/metrics`).
+    pub async fn text_as(&self, path: &str, token: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
+    }
+
     pub async fn send_as(
         &self,
         method: Method,

@@ -1,6 +1,7 @@
-//! The business API: contracts and search.
+//! The business API: contracts, search and the dashboard.
 
 mod contracts;
+mod dashboard;
 mod search;
 
 use reqwest::{Method, StatusCode};
