@@ -8,6 +8,7 @@ use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
+use palisade_service::exports::Exports;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
 use palisade_store::Db;
@@ -29,6 +30,7 @@ pub struct Shared {
     pub identity: Identity,
     pub contracts: Contracts,
     pub dashboard: Dashboard,
+    pub exports: Exports,
     pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.

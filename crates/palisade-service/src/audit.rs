@@ -56,6 +56,8 @@ pub enum Action {
     ContractCreated,
     ContractUpdated,
     ContractDeleted,
+    ExportRun,
+    DataSeeded,
 }
 
 impl Action {
@@ -82,6 +84,8 @@ impl Action {
             Action::ContractCreated => "contract.created",
             Action::ContractUpdated => "contract.updated",
             Action::ContractDeleted => "contract.deleted",
+            Action::ExportRun => "export.run",
+            Action::DataSeeded => "data.seeded",
         }
     }
 }

@@ -8,9 +8,11 @@ pub mod audit;
 pub mod contracts;
 pub mod dashboard;
 pub mod events;
+pub mod exports;
 pub mod health;
 pub mod identity;
 pub mod infra;
 pub mod page;
+pub mod seed;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

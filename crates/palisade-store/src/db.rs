@@ -237,6 +237,25 @@ impl Db {
         Ok(self.retry.run(op).await?)
     }
 
+    /// Streams the rows of `stmt` into `rows` as they are read, with backpressure: a
+    /// full channel stops the reading, and a send waiting longer than `idle` ends it.
+    /// Not retried (rows may already have been sent). Returns how many rows were sent
+    /// and whether that was all of them.
+    pub async fn stream<T, S>(
+        &self,
+        table: &'static str,
+        stmt: &S,
+        rows: &tokio::sync::mpsc::Sender<T>,
+        idle: std::time::Duration,
+    ) -> Result<(u64, bool), StoreError>
+    where
+        T: FromAnyRow,
+        S: SqlxBinder + Operation,
+    {
+        let fut = run::stream(self.primary.target(), stmt, rows, idle);
+        Ok(observed(S::OPERATION, table, fut).await?)
+    }
+
     pub async fn fetch_optional<T, S>(
         &self,
         table: &'static str,

@@ -118,6 +118,36 @@ pub(crate) mod run {
         })
     }
 
+    /// Sends each row of `stmt` to `rows` as the database returns it (one query, read
+    /// through the driver's cursor), until the rows end, `rows` is closed, or a send
+    /// waits longer than `idle` (nobody reads). Returns how many rows were sent and
+    /// whether that was all of them.
+    pub async fn stream<T: FromAnyRow>(
+        target: Target<'_>,
+        stmt: &impl SqlxBinder,
+        rows: &tokio::sync::mpsc::Sender<T>,
+        idle: std::time::Duration,
+    ) -> Result<(u64, bool), sqlx::Error> {
+        use futures_core::Stream;
+        dispatch!(target, |exec, qb| {
+            let (sql, values) = stmt.build_sqlx(qb);
+            let mut cursor = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch(exec);
+            let mut sent = 0;
+            loop {
+                let next =
+                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut cursor).poll_next(cx)).await;
+                let Some(row) = next.transpose()? else {
+                    return Ok((sent, true));
+                };
+                match tokio::time::timeout(idle, rows.send(row)).await {
+                    Ok(Ok(())) => sent += 1,
+                    // The reader is gone, or stopped reading: stop.
+                    _ => return Ok((sent, false)),
+                }
+            }
+        })
+    }
+
     /// Runs value-free SQL (DDL, `SELECT 1`) as it is.
     pub async fn raw(target: Target<'_>, sql: &'static str) -> Result<(), sqlx::Error> {
         dispatch!(target, |exec, _qb| sqlx::raw_sql(sql)

@@ -24,6 +24,7 @@ pub mod repo;
 pub mod retry;
 pub mod schema;
 mod settings;
+pub mod slots;
 mod tx;
 
 pub use db::{Db, PoolStats, Reader};

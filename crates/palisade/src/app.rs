@@ -23,12 +23,14 @@ use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
+use palisade_service::exports::Exports;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
 use palisade_store::cache::Cache;
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::redis::SharedRedis;
+use palisade_store::slots::Slots;
 use palisade_store::{Db, DbHealth, redact_url, schema};
 
 use crate::config::{Config, RedisConfig};
@@ -191,6 +193,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         config.cache.max_bytes,
         config.cache.ttl,
     ));
+    let contracts = Contracts::new(db.clone());
     let infra = Infra::new(
         db.clone(),
         health.clone(),
@@ -202,8 +205,14 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         db: db.clone(),
         health: health.clone(),
         identity: services.identity.clone(),
-        contracts: Contracts::new(db.clone()),
+        contracts: contracts.clone(),
         dashboard: Dashboard::new(db.clone(), records),
+        exports: Exports::new(
+            db.clone(),
+            contracts,
+            services.identity.audit().clone(),
+            Slots::new(redis.clone()),
+        ),
         infra,
         csrf: services.csrf.clone(),
         cookie_secure: config.identity.cookie_secure,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cli_context;
+mod db;
 mod migrate;
 mod serve;
 mod user;
@@ -34,6 +35,8 @@ enum Command {
     User(user::UserArgs),
     /// Check the audit log's hash chain.
     Audit(audit::AuditArgs),
+    /// Fill the database with demo data.
+    Db(db::DbArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate::run(args, file),
         Command::User(args) => user::run(args, file),
         Command::Audit(args) => audit::run(args, file),
+        Command::Db(args) => db::run(args, file),
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(config::load(file)),

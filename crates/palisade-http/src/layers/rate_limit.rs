@@ -33,6 +33,7 @@ const QUOTA_EXCEEDED: &str = "https://iana.org/assignments/http-problem-types#qu
 pub struct RateLimitSettings {
     pub general: Quota,
     pub auth: Quota,
+    pub export: Quota,
     /// `PALISADE_RATE_LIMIT_ALLOW`.
     pub allow: Vec<IpNet>,
 }
@@ -44,6 +45,8 @@ pub enum Tier {
     General,
     /// Whatever checks a password or a second factor: per IP.
     Auth,
+    /// Exports: per user.
+    Export,
 }
 
 impl Tier {
@@ -51,6 +54,7 @@ impl Tier {
         match self {
             Tier::General => "general",
             Tier::Auth => "auth",
+            Tier::Export => "export",
         }
     }
 
@@ -58,6 +62,7 @@ impl Tier {
         match self {
             Tier::General => &s.general,
             Tier::Auth => &s.auth,
+            Tier::Export => &s.export,
         }
     }
 }
@@ -91,13 +96,13 @@ pub async fn admit(
     }
     let key = match tier {
         Tier::Auth => format!("auth:ip:{ip}"),
-        Tier::General => match bearer_caller(state, req.headers()).await {
+        Tier::General | Tier::Export => match bearer_caller(state, req.headers()).await {
             Some(p) => {
-                let key = format!("general:user:{}", p.user_id);
+                let key = format!("{}:user:{}", tier.name(), p.user_id);
                 req.extensions_mut().insert(Verified(p));
                 key
             }
-            None => format!("general:ip:{ip}"),
+            None => format!("{}:ip:{ip}", tier.name()),
         },
     };
     let quota = *tier.quota(settings);

@@ -110,21 +110,30 @@ pub struct ContractsQuery {
 impl ContractsQuery {
     /// The filters, with `q` parsed (422 when it is too long or empty).
     pub fn filters(&self) -> Result<ListQuery, Problem> {
-        let q = self
-            .q
-            .as_deref()
-            .map(SearchText::parse)
-            .transpose()
-            .map_err(|e| Problem::invalid_fields([("q", e)]))?;
-        Ok(ListQuery {
-            status: self.status,
-            tag: self.tag.clone(),
-            q,
-            owner: self.owner,
-            created_after: self.created_after,
-            created_before: self.created_before,
-        })
+        filters(
+            (self.status, self.tag.clone(), self.q.as_deref(), self.owner),
+            (self.created_after, self.created_before),
+        )
     }
+}
+
+/// The list filters, with `q` parsed (422 when it is too long or empty).
+pub fn filters(
+    (status, tag, q, owner): (Option<Status>, Option<Tag>, Option<&str>, Option<UserId>),
+    (created_after, created_before): (Option<OffsetDateTime>, Option<OffsetDateTime>),
+) -> Result<ListQuery, Problem> {
+    let q = q
+        .map(SearchText::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid_fields([("q", e)]))?;
+    Ok(ListQuery {
+        status,
+        tag,
+        q,
+        owner,
+        created_after,
+        created_before,
+    })
 }
 
 /// The contracts the caller sees (their own; everyone's with `records:all`), newest

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod contracts;
 pub mod dashboard;
+pub mod exports;
 pub mod infra;
 pub mod list;
 pub mod me;
@@ -110,6 +111,7 @@ pub fn all() -> Routes {
         .merge(infra::routes())
         .merge(contracts::routes())
         .merge(dashboard::routes())
+        .merge(exports::routes())
         .merge(search::routes())
 }
 

@@ -78,6 +78,11 @@ impl Identity {
     }
 
     /// An account with `roles`, under the same rules as registration (the CLI).
+    /// The stored form of `password` (argon2id), for accounts made in bulk (the seed).
+    pub async fn hash_password(&self, password: &str) -> Result<String, IdentityError> {
+        Ok(self.0.hasher.hash(password.to_owned()).await?)
+    }
+
     pub async fn create_account(
         &self,
         email: &str,

@@ -106,6 +106,34 @@ pub async fn insert(ex: impl Into<Exec<'_>>, c: &ContractRow) -> Result<(), Stor
     insert_tags(&mut ex, c).await
 }
 
+/// Inserts many contracts in two statements (rows, then tags): for bulk loads.
+pub async fn insert_many(ex: impl Into<Exec<'_>>, rows: &[ContractRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ex = ex.into();
+    let mut stmt = Query::insert();
+    stmt.into_table(Contracts::Table).columns(COLUMNS);
+    for c in rows {
+        stmt.values_panic(values(c));
+    }
+    ex.execute("contracts", &stmt).await?;
+    let mut tags = Query::insert();
+    tags.into_table(ContractTags::Table)
+        .columns([ContractTags::Tag, ContractTags::ContractId]);
+    let mut any = false;
+    for c in rows {
+        for tag in c.tag_list() {
+            tags.values_panic([tag.into(), c.id.as_uuid().into()]);
+            any = true;
+        }
+    }
+    if any {
+        ex.execute("contract_tags", &tags).await?;
+    }
+    Ok(())
+}
+
 fn values(c: &ContractRow) -> [SimpleExpr; 14] {
     [
         c.id.as_uuid().into(),
@@ -208,6 +236,18 @@ pub async fn page(
     }
     stmt.limit(limit);
     ex.fetch_all("contracts", &stmt).await
+}
+
+/// Streams every contract `filter` selects into `rows`, newest first (see
+/// [`crate::Db::stream`]).
+pub async fn stream(
+    db: &crate::Db,
+    filter: &Filter,
+    rows: &tokio::sync::mpsc::Sender<ContractRow>,
+    idle: std::time::Duration,
+) -> Result<(u64, bool), StoreError> {
+    db.stream("contracts", &select(filter, db.backend()), rows, idle)
+        .await
 }
 
 /// The `SELECT` of the rows `filter` selects, newest first.

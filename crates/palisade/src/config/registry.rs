@@ -106,6 +106,11 @@ pub const KEYS: &[Key] = &[
         "whatever checks a password or a code (sign-up, login, refresh, step-up, 2FA, password change, account deletion): per IP",
     ),
     key(
+        "PALISADE_RATE_LIMIT_EXPORT",
+        Some("10/60s"),
+        "exports started, per user (at most 2 running at once)",
+    ),
+    key(
         "PALISADE_RATE_LIMIT_ALLOW",
         Some(""),
         "comma-separated CIDRs that bypass rate limits (monitoring, internal)",

@@ -12,8 +12,8 @@ use crate::harness::{Server, client};
 
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    http: reqwest::Client,
+    pub base: String,
+    pub http: reqwest::Client,
 }
 
 /// An answer: status, headers, JSON body (`Null` when there is none).

@@ -106,6 +106,11 @@ impl Env {
         (server, api)
     }
 
+    /// The server process.
+    pub fn server(&self) -> &Server {
+        &self._server
+    }
+
     /// Runs the CLI against this server's database and keys.
     pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
         run_with_stdin(args, &self.settings(), stdin)

@@ -76,6 +76,18 @@ impl Server {
         }
     }
 
+    /// The process's resident set size now, in bytes (Linux).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
     /// The server's working directory (its SQLite file, its development keys in `data`).
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()

@@ -2,6 +2,7 @@
 
 mod contracts;
 mod dashboard;
+mod exports;
 mod search;
 
 use reqwest::{Method, StatusCode};
