@@ -24,6 +24,7 @@ const DAYS: i64 = 30;
 /// Whose records the dashboard sums.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = DashboardScope)]
 pub enum Scope {
     /// The caller's own.
     #[default]
@@ -59,6 +60,7 @@ pub struct ContractCounts {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = ContractsByStatus)]
 pub struct ByStatus {
     pub draft: i64,
     pub active: i64,
@@ -76,6 +78,7 @@ pub struct PaymentCounts {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = SucceededPayments)]
 pub struct Succeeded {
     pub count: i64,
     /// Per currency.
@@ -83,11 +86,13 @@ pub struct Succeeded {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = PaymentCount)]
 pub struct Count {
     pub count: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(as = CurrencyAmount)]
 pub struct Amount {
     pub currency: String,
     pub amount_cents: i64,

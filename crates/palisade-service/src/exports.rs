@@ -30,6 +30,7 @@ const CHUNK: usize = 64 * 1024;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ExportFormat)]
 pub enum Format {
     #[default]
     Csv,

@@ -29,6 +29,7 @@ pub struct Money {
 /// `cancelled`; no other move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ContractStatus)]
 pub enum Status {
     Draft,
     Active,
@@ -117,6 +118,7 @@ pub struct ContractPatch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String")]
 #[schema(value_type = String, pattern = "^[a-z0-9-]{1,32}$")]
+#[schema(as = ContractTag)]
 pub struct Tag(String);
 
 impl Tag {
@@ -192,16 +194,16 @@ pub fn check_money(m: &Money, problems: &mut Problems) {
     }
 }
 
-/// The tags as stored: at most 10, repeats kept once, in the order sent.
+/// The tags as stored: at most 10 sent, repeats kept once, in the order sent.
 pub fn tag_column(tags: &[Tag], problems: &mut Problems) -> String {
+    if tags.len() > MAX_TAGS {
+        problems.push(("tags", format!("at most {MAX_TAGS}")));
+    }
     let mut seen: Vec<&str> = Vec::new();
     for t in tags {
         if !seen.contains(&t.as_str()) {
             seen.push(t.as_str());
         }
-    }
-    if seen.len() > MAX_TAGS {
-        problems.push(("tags", format!("at most {MAX_TAGS}")));
     }
     seen.join(" ")
 }
