@@ -10,6 +10,10 @@
 //! bearer token with palisade's own verifier (the same key, issuer and audience) and
 //! returns a fixed user, the least an authenticated endpoint can do.
 //!
+//! With `BASELINE_DATABASE_URL` as well, it answers `GET /contracts`: after the same
+//! verification, the SELECT palisade's contract list runs for the caller (their newest
+//! 21 contracts, by the `contracts_owner` index), returned as JSON with no other work.
+//!
 //! `palisade-bench-baseline argon2 <n>` instead hashes `n` passwords with palisade's
 //! argon2id parameters in a work area allocated beforehand and prints the median
 //! seconds per hash: the login benchmark's limit is cores ÷ that time.
@@ -81,6 +85,57 @@ async fn me(
     }
 }
 
+/// The list's SELECT, as palisade's store renders it for each database.
+const LIST_SQLITE: &str = "SELECT id, title, counterparty, amount_cents, currency, status, version \
+     FROM contracts WHERE owner_id = ? ORDER BY id DESC LIMIT 21";
+const LIST_POSTGRES: &str = "SELECT id, title, counterparty, amount_cents, currency, status, version \
+     FROM contracts WHERE owner_id = $1 ORDER BY id DESC LIMIT 21";
+
+type ContractRow = (uuid::Uuid, String, String, i64, String, String, i64);
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+async fn contracts(
+    axum::extract::State((tokens, pool)): axum::extract::State<(Arc<AccessTokens>, Pool)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(Ok(claims)) = token.map(|t| tokens.verify(t)) else {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Ok(owner) = claims.sub.parse::<uuid::Uuid>() else {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    };
+    let rows: Result<Vec<ContractRow>, sqlx::Error> = match &pool {
+        Pool::Sqlite(p) => sqlx::query_as(LIST_SQLITE).bind(owner).fetch_all(p).await,
+        Pool::Postgres(p) => sqlx::query_as(LIST_POSTGRES).bind(owner).fetch_all(p).await,
+    };
+    match rows {
+        Ok(rows) => {
+            let items: Vec<_> = rows
+                .iter()
+                .take(20)
+                .map(
+                    |(id, title, counterparty, amount, currency, status, version)| {
+                        json!({"id": id, "title": title, "counterparty": counterparty,
+                           "amount": {"amount_cents": amount, "currency": currency},
+                           "status": status, "version": version})
+                    },
+                )
+                .collect();
+            Json(json!({"items": items, "next_cursor": null})).into_response()
+        }
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// Median seconds of one argon2id hash with palisade's parameters, over `n` hashes:
 /// the computation alone, in a work area allocated and touched once beforehand, so
 /// the limit does not include the allocator's or the kernel's work (which the server
@@ -132,12 +187,37 @@ async fn main() -> std::io::Result<()> {
     if let Ok(file) = std::env::var("BASELINE_JWT_KEY_FILE") {
         let pem = std::fs::read_to_string(&file)?;
         let key = SigningKey::ed25519_from_pem(&pem).map_err(std::io::Error::other)?;
-        let tokens = AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900));
+        let tokens = Arc::new(AccessTokens::new(
+            &key,
+            "palisade",
+            "palisade-api",
+            Duration::from_secs(900),
+        ));
         router = router.merge(
             Router::new()
                 .route("/me", get(me))
-                .with_state(Arc::new(tokens)),
+                .with_state(tokens.clone()),
         );
+        if let Ok(url) = std::env::var("BASELINE_DATABASE_URL") {
+            let pool = if url.starts_with("sqlite:") {
+                Pool::Sqlite(
+                    sqlx::SqlitePool::connect(&url)
+                        .await
+                        .map_err(std::io::Error::other)?,
+                )
+            } else {
+                Pool::Postgres(
+                    sqlx::PgPool::connect(&url)
+                        .await
+                        .map_err(std::io::Error::other)?,
+                )
+            };
+            router = router.merge(
+                Router::new()
+                    .route("/contracts", get(contracts))
+                    .with_state((tokens, pool)),
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!(

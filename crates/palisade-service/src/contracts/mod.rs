@@ -202,15 +202,16 @@ impl Contracts {
             });
         };
         let rows = repo::page(&self.0.db, &filter, before, limit.fetch()).await?;
-        let page = Page::of(rows, limit, |r| r.id);
-        let ids: Vec<ContractId> = page.items.iter().map(|r| r.id).collect();
-        let balances = payments::balances(&self.0.db, &ids).await?;
+        let page = Page::of(rows, limit, |r| r.row.id);
         let items = page
             .items
             .iter()
             .map(|r| {
-                let b = balances.iter().find(|(id, _)| *id == r.id).map(|(_, b)| *b);
-                view_of(r, b.unwrap_or_default())
+                let balance = Balance {
+                    paid_cents: r.paid_cents,
+                    refunded_cents: r.refunded_cents,
+                };
+                view_of(&r.row, balance)
             })
             .collect::<Result<_, _>>()?;
         Ok(Page {

@@ -221,16 +221,39 @@ pub async fn delete(ex: impl Into<Exec<'_>>, id: ContractId) -> Result<bool, Sto
     Ok(ex.into().execute("contracts", &stmt).await? > 0)
 }
 
-/// A page of the contracts `filter` selects, newest first (ids are UUIDv7), older than
-/// `before` when given.
+/// A contract with its balance (see [`super::payments::balances`]).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct WithBalance {
+    #[sqlx(flatten)]
+    pub row: ContractRow,
+    pub paid_cents: i64,
+    pub refunded_cents: i64,
+}
+
+/// A page of the contracts `filter` selects with their balances, newest first (ids are
+/// UUIDv7), older than `before` when given: one query, the balance of each row summed
+/// by `payments_contract`.
 pub async fn page(
     ex: impl Into<Exec<'_>>,
     filter: &Filter,
     before: Option<ContractId>,
     limit: u64,
-) -> Result<Vec<ContractRow>, StoreError> {
+) -> Result<Vec<WithBalance>, StoreError> {
     let mut ex = ex.into();
     let mut stmt = select(filter, ex.backend());
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back.
+    for (sum, name) in [
+        ("amount_cents", "paid_cents"),
+        ("refunded_cents", "refunded_cents"),
+    ] {
+        stmt.expr_as(
+            Expr::cust(format!(
+                "(SELECT CAST(COALESCE(SUM(p.{sum}), 0) AS BIGINT) FROM payments p \
+                 WHERE p.contract_id = contracts.id AND p.status = 'succeeded')"
+            )),
+            Alias::new(name),
+        );
+    }
     if let Some(id) = before {
         stmt.and_where(Expr::col((Contracts::Table, Contracts::Id)).lt(id.as_uuid()));
     }
