@@ -12,7 +12,8 @@
 //!
 //! With `BASELINE_DATABASE_URL` as well, it answers `GET /contracts`: after the same
 //! verification, the SELECT palisade's contract list runs for the caller (their newest
-//! 21 contracts, by the `contracts_owner` index), returned as JSON with no other work.
+//! 21 contracts with their balances, by the `contracts_owner` index), returned as the
+//! same JSON with no other work.
 //!
 //! `palisade-bench-baseline argon2 <n>` instead hashes `n` passwords with palisade's
 //! argon2id parameters in a work area allocated beforehand and prints the median
@@ -66,16 +67,24 @@ async fn same_headers() -> Response {
     res
 }
 
+/// The verified claims of the request's bearer token.
+fn caller(
+    tokens: &AccessTokens,
+    headers: &axum::http::HeaderMap,
+) -> Option<palisade_auth::access::Claims> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    tokens.verify(token).ok()
+}
+
 async fn me(
     axum::extract::State(tokens): axum::extract::State<Arc<AccessTokens>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match token.map(|t| tokens.verify(t)) {
-        Some(Ok(c)) => Json(json!({
+    match caller(&tokens, &headers) {
+        Some(c) => Json(json!({
             "id": c.sub, "email": "bench@example.com", "name": "Bench",
             "roles": c.roles, "two_factor": false, "disabled": false,
             "created_at": "2026-01-01T00:00:00Z",
@@ -85,13 +94,35 @@ async fn me(
     }
 }
 
-/// The list's SELECT, as palisade's store renders it for each database.
-const LIST_SQLITE: &str = "SELECT id, title, counterparty, amount_cents, currency, status, version \
-     FROM contracts WHERE owner_id = ? ORDER BY id DESC LIMIT 21";
-const LIST_POSTGRES: &str = "SELECT id, title, counterparty, amount_cents, currency, status, version \
+/// The list's SELECT, as palisade's store renders it (the page's rows with their
+/// balances), for each database.
+const LIST: &str = "SELECT id, owner_id, title, counterparty, amount_cents, currency, status, \
+     starts_on, ends_on, description, tags, version, created_at, updated_at, \
+     (SELECT CAST(COALESCE(SUM(p.amount_cents), 0) AS BIGINT) FROM payments p \
+      WHERE p.contract_id = contracts.id AND p.status = 'succeeded') AS paid_cents, \
+     (SELECT CAST(COALESCE(SUM(p.refunded_cents), 0) AS BIGINT) FROM payments p \
+      WHERE p.contract_id = contracts.id AND p.status = 'succeeded') AS refunded_cents \
      FROM contracts WHERE owner_id = $1 ORDER BY id DESC LIMIT 21";
 
-type ContractRow = (uuid::Uuid, String, String, i64, String, String, i64);
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    id: uuid::Uuid,
+    owner_id: uuid::Uuid,
+    title: String,
+    counterparty: String,
+    amount_cents: i64,
+    currency: String,
+    status: String,
+    starts_on: Option<String>,
+    ends_on: Option<String>,
+    description: String,
+    tags: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    paid_cents: i64,
+    refunded_cents: i64,
+}
 
 #[derive(Clone)]
 enum Pool {
@@ -103,32 +134,46 @@ async fn contracts(
     axum::extract::State((tokens, pool)): axum::extract::State<(Arc<AccessTokens>, Pool)>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(Ok(claims)) = token.map(|t| tokens.verify(t)) else {
+    let Some(claims) = caller(&tokens, &headers) else {
         return axum::http::StatusCode::UNAUTHORIZED.into_response();
     };
     let Ok(owner) = claims.sub.parse::<uuid::Uuid>() else {
         return axum::http::StatusCode::UNAUTHORIZED.into_response();
     };
     let rows: Result<Vec<ContractRow>, sqlx::Error> = match &pool {
-        Pool::Sqlite(p) => sqlx::query_as(LIST_SQLITE).bind(owner).fetch_all(p).await,
-        Pool::Postgres(p) => sqlx::query_as(LIST_POSTGRES).bind(owner).fetch_all(p).await,
+        Pool::Sqlite(p) => sqlx::query_as(LIST).bind(owner).fetch_all(p).await,
+        Pool::Postgres(p) => {
+            // Dates and times as text, as SQLite hands them over.
+            let sql = LIST
+                .replace("starts_on, ends_on,", "starts_on::text, ends_on::text,")
+                .replace(
+                    "created_at, updated_at,",
+                    "created_at::text, updated_at::text,",
+                );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .fetch_all(p)
+                .await
+        }
     };
     match rows {
         Ok(rows) => {
             let items: Vec<_> = rows
                 .iter()
                 .take(20)
-                .map(
-                    |(id, title, counterparty, amount, currency, status, version)| {
-                        json!({"id": id, "title": title, "counterparty": counterparty,
-                           "amount": {"amount_cents": amount, "currency": currency},
-                           "status": status, "version": version})
-                    },
-                )
+                .map(|c| {
+                    json!({"id": c.id, "owner_id": c.owner_id, "title": c.title,
+                           "counterparty": c.counterparty,
+                           "amount": {"amount_cents": c.amount_cents, "currency": c.currency},
+                           "status": c.status, "starts_on": c.starts_on, "ends_on": c.ends_on,
+                           "description": c.description,
+                           "tags": c.tags.split_whitespace().collect::<Vec<_>>(),
+                           "balance": {"paid_cents": c.paid_cents,
+                                       "refunded_cents": c.refunded_cents,
+                                       "outstanding_cents": c.amount_cents - c.paid_cents + c.refunded_cents},
+                           "version": c.version, "created_at": c.created_at,
+                           "updated_at": c.updated_at})
+                })
                 .collect();
             Json(json!({"items": items, "next_cursor": null})).into_response()
         }

@@ -3,7 +3,8 @@
 //! leaves neither.
 
 use palisade_auth::amr::AuthMethods;
-use palisade_auth::ids::{SessionId, UserId};
+use palisade_auth::email::Email;
+use palisade_auth::ids::SessionId;
 use palisade_auth::permissions::{Role, permissions_of};
 use palisade_service::contracts::fields::{ContractPatch, Money, NewContract, Status};
 use palisade_service::contracts::{ContractError, Contracts};
@@ -13,21 +14,9 @@ use palisade_store::repo::events::{self, EventRow};
 use palisade_store::repo::{audit, now, users};
 
 async fn member(db: &Db, email: &str) -> Principal {
-    let id = UserId::generate();
-    let at = now();
-    let user = users::User {
-        id,
-        email: email.to_owned(),
-        name: "Member".to_owned(),
-        password_hash: "!".to_owned(),
-        password_changed_at: at,
-        disabled_at: None,
-        totp_secret: None,
-        totp_enabled_at: None,
-        totp_last_step: None,
-        created_at: at,
-        updated_at: at,
-    };
+    let email = Email::parse(email).expect("email");
+    let user = users::User::new(&email, "Member", "!".to_owned(), now());
+    let id = user.id;
     users::insert(db, &user, &[Role::Member])
         .await
         .expect("user");

@@ -106,6 +106,15 @@ impl Env {
         (server, api)
     }
 
+    /// The database the server uses.
+    pub fn database_url(&self) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "DATABASE_URL")
+            .map(|(_, v)| v.as_str())
+            .expect("DATABASE_URL")
+    }
+
     /// The server process.
     pub fn server(&self) -> &Server {
         &self._server

@@ -12,18 +12,13 @@ use crate::backends::{Env, start_with};
 
 /// Contracts per status straight from the database the server uses.
 async fn counts_in_database(e: &Env) -> Value {
-    let url = e
-        .env
-        .iter()
-        .find(|(k, _)| k == "DATABASE_URL")
-        .map(|(_, v)| v.clone())
-        .expect("DATABASE_URL");
+    let url = e.database_url();
     const SQL: &str = "SELECT status, COUNT(*) FROM contracts GROUP BY status";
     let rows: Vec<(String, i64)> = if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
         sqlx::query_as(SQL).fetch_all(&pool).await.expect("count")
     } else {
-        let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
         sqlx::query_as(SQL).fetch_all(&pool).await.expect("count")
     };
     let mut by_status = json!({"draft": 0, "active": 0, "completed": 0, "cancelled": 0});

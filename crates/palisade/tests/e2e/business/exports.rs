@@ -46,20 +46,15 @@ async fn export(e: &Env, who: &Caller, query: &str) -> reqwest::Response {
 
 /// Every contract as the database holds it, newest first, as the CSV shows it.
 async fn rows_in_database(e: &Env) -> Vec<Vec<String>> {
-    let url = e
-        .env
-        .iter()
-        .find(|(k, _)| k == "DATABASE_URL")
-        .map(|(_, v)| v.clone())
-        .expect("DATABASE_URL");
+    let url = e.database_url();
     const SQL: &str = "SELECT title, counterparty, amount_cents, currency, status, tags, version \
                        FROM contracts ORDER BY id DESC";
     type Row = (String, String, i64, String, String, String, i64);
     let rows: Vec<Row> = if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
         sqlx::query_as(SQL).fetch_all(&pool).await.expect("rows")
     } else {
-        let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
         sqlx::query_as(SQL).fetch_all(&pool).await.expect("rows")
     };
     rows.into_iter()
