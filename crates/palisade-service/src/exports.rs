@@ -79,8 +79,8 @@ pub struct Exports {
 /// One exported contract: its columns, in order.
 #[derive(Serialize)]
 struct Line<'a> {
-    id: String,
-    owner_id: String,
+    id: uuid::Uuid,
+    owner_id: uuid::Uuid,
     title: &'a str,
     counterparty: &'a str,
     amount_cents: i64,
@@ -91,8 +91,10 @@ struct Line<'a> {
     description: &'a str,
     tags: Vec<&'a str>,
     version: i64,
-    created_at: String,
-    updated_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: time::OffsetDateTime,
 }
 
 const HEADER: [&str; 14] = [
@@ -114,10 +116,9 @@ const HEADER: [&str; 14] = [
 
 impl<'a> Line<'a> {
     fn of(c: &'a ContractRow) -> Line<'a> {
-        let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         Line {
-            id: c.id.to_string(),
-            owner_id: c.owner_id.to_string(),
+            id: c.id.as_uuid(),
+            owner_id: c.owner_id.as_uuid(),
             title: &c.title,
             counterparty: &c.counterparty,
             amount_cents: c.amount_cents,
@@ -128,29 +129,36 @@ impl<'a> Line<'a> {
             description: &c.description,
             tags: c.tags.split_whitespace().collect(),
             version: c.version,
-            created_at: time(c.created_at),
-            updated_at: time(c.updated_at),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
         }
     }
+}
 
-    fn csv_cells(&self) -> [Cow<'_, str>; 14] {
-        [
-            self.id.as_str().into(),
-            self.owner_id.as_str().into(),
-            guard(self.title),
-            guard(self.counterparty),
-            self.amount_cents.to_string().into(),
-            guard(self.currency),
-            guard(self.status),
-            self.starts_on.as_deref().unwrap_or("").into(),
-            self.ends_on.as_deref().unwrap_or("").into(),
-            guard(self.description),
-            guard(&self.tags.join(" ")).into_owned().into(),
-            self.version.to_string().into(),
-            self.created_at.as_str().into(),
-            self.updated_at.as_str().into(),
-        ]
-    }
+/// Writes one contract as a CSV line, formatting into stack buffers where it can.
+fn csv_contract<W: std::io::Write>(w: &mut csv::Writer<W>, c: &ContractRow) {
+    let mut id = uuid::Uuid::encode_buffer();
+    let mut owner = uuid::Uuid::encode_buffer();
+    let (mut amount, mut version) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let date = |d: Option<time::Date>| d.map(date::format).unwrap_or_default();
+    let cells: [Cow<'_, str>; 14] = [
+        Cow::Borrowed(c.id.as_uuid().hyphenated().encode_lower(&mut id)),
+        Cow::Borrowed(c.owner_id.as_uuid().hyphenated().encode_lower(&mut owner)),
+        guard(&c.title),
+        guard(&c.counterparty),
+        Cow::Borrowed(amount.format(c.amount_cents)),
+        guard(&c.currency),
+        guard(&c.status),
+        date(c.starts_on).into(),
+        date(c.ends_on).into(),
+        guard(&c.description),
+        guard(&c.tags),
+        Cow::Borrowed(version.format(c.version)),
+        time(c.created_at).into(),
+        time(c.updated_at).into(),
+    ];
+    csv_record(w, cells);
 }
 
 /// A cell a spreadsheet would read as a formula (it begins with `=`, `+`, `-`, `@`, a
@@ -244,7 +252,7 @@ async fn write(
                 let mut more = true;
                 while w.get_ref().len() < CHUNK {
                     match rows.recv().await {
-                        Some(row) => csv_record(&mut w, Line::of(&row).csv_cells()),
+                        Some(row) => csv_contract(&mut w, &row),
                         None => {
                             more = false;
                             break;

@@ -55,9 +55,17 @@ async fn a_step_up_gives_the_session_a_fresh_second_factor(e: Env) {
     assert!(claims["auth_time"].as_u64().expect("auth_time") + 5 >= now());
     let replayed = api.step_up(&admin_at, &code).await;
     assert_eq!(replayed.code(), "auth.wrong_code", "a used code is refused");
+    // The record cache holds the dashboard once read; clearing drops it.
+    api.get_as("/api/v1/dashboard", &stepped_at)
+        .await
+        .expect(StatusCode::OK);
+    let cache = api.get_as("/api/v1/admin/infra/cache", &stepped_at).await;
+    assert_eq!(cache.body["entries"], 1, "{}", cache.body);
     api.send_as(Method::POST, CLEAR, &stepped_at, None)
         .await
         .expect(StatusCode::NO_CONTENT);
+    let cache = api.get_as("/api/v1/admin/infra/cache", &stepped_at).await;
+    assert_eq!(cache.body["entries"], 0, "{}", cache.body);
     let audit = api
         .get_as("/api/v1/audit?action=infra.cache_cleared", &stepped_at)
         .await;
