@@ -58,15 +58,6 @@ n=$(curl -sf -H "Authorization: Bearer $access" "http://$baseline/contracts" | p
 n=$(curl -sf -H "Authorization: Bearer $access" "http://$palisade/api/v1/contracts?limit=20" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 [ "$n" = 20 ] || { echo "palisade listed $n contracts, not 20" >&2; exit 1; }
 
-# load URL → requests/s; more than 0.1 % errors would measure the error path.
-load() {
-  local out
-  out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "$1")
-  awk -v url="$1" '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } /Non-2xx/ { bad = $5 }
-    END { if (bad > 0) printf "%s: %d non-2xx of %d\n", url, bad, n > "/dev/stderr"
-          if (bad > n / 1000) exit 1
-          printf "%.0f\n", rps }' <<<"$out"
-}
 ratio() { awk -v p="$1" -v b="$2" 'BEGIN { printf "%.3f", p / b }'; }
 
 # compare NAME URL_A NAME_B URL_B: alternating rounds of both, the median ratio A ÷ B.

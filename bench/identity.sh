@@ -69,15 +69,6 @@ access=$(curl -sf -X POST "http://$palisade/api/v1/auth/login" -H 'content-type:
   -d "{\"email\":\"$email\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $access" "http://$palisade/api/v1/me")
 [ "$code" = 200 ] || { echo "GET /api/v1/me answered $code, not 200" >&2; exit 1; }
-load() {
-  local out
-  out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "$1")
-  # Errors are reported; more than 0.1 % would measure the error path, not /me.
-  awk -v url="$1" '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } /Non-2xx/ { bad = $5 }
-    END { if (bad > 0) printf "%s: %d non-2xx of %d\n", url, bad, n > "/dev/stderr"
-          if (bad > n / 1000) exit 1
-          printf "%.0f\n", rps }' <<<"$out"
-}
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$baseline/me" >/dev/null
 wrk -t1 -c"$conns" -d2s -H "Authorization: Bearer $access" "http://$palisade/api/v1/me" >/dev/null
 ratios=()
