@@ -79,6 +79,30 @@ impl Routes {
         doc
     }
 
+    /// Names given to two different schemas. utoipa keeps one of them silently, so
+    /// an operation would be documented with another type's schema.
+    pub fn schema_name_clashes(&self) -> Vec<String> {
+        let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+        let mut clashes = Vec::new();
+        for (_, routes) in &self.groups {
+            for (schemas, _, _) in routes {
+                for (name, schema) in schemas {
+                    let json = serde_json::to_string(schema).unwrap_or_default();
+                    match seen.get(name) {
+                        Some(other) if *other != json => clashes.push(name.clone()),
+                        Some(_) => {}
+                        None => {
+                            seen.insert(name.clone(), json);
+                        }
+                    }
+                }
+            }
+        }
+        clashes.sort();
+        clashes.dedup();
+        clashes
+    }
+
     /// The router: each route behind its group's guard.
     pub fn into_router(self, state: &AppState) -> Router<AppState> {
         let mut router = OpenApiRouter::<AppState>::default();
@@ -128,5 +152,13 @@ fn mark_tier(paths: &mut utoipa::openapi::path::Paths, tier: Tier) {
                 None => op.extensions = Some(tier),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        assert_eq!(super::all().schema_name_clashes(), Vec::<String>::new());
     }
 }
