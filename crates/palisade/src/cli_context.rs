@@ -12,6 +12,8 @@ use crate::EXIT_CONFIG;
 pub struct CliContext {
     pub runtime: tokio::runtime::Runtime,
     pub services: Services,
+    /// `PALISADE_ENV=production`.
+    pub production: bool,
 }
 
 /// Builds the context, or says why not and returns the exit code.
@@ -31,7 +33,11 @@ pub fn open(config_file: Option<&Path>) -> Result<CliContext, ExitCode> {
             ExitCode::FAILURE
         })?;
     match runtime.block_on(app::services(&config)) {
-        Ok(services) => Ok(CliContext { runtime, services }),
+        Ok(services) => Ok(CliContext {
+            runtime,
+            services,
+            production: config.env == config::Environment::Production,
+        }),
         Err(e) => {
             eprintln!("error: {e:#}");
             Err(ExitCode::FAILURE)

@@ -33,10 +33,19 @@ enum Action {
 }
 
 pub fn run(args: DbArgs, config_file: Option<&Path>) -> ExitCode {
-    let CliContext { runtime, services } = match cli_context::open(config_file) {
+    let CliContext {
+        runtime,
+        services,
+        production,
+    } = match cli_context::open(config_file) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Seeded members share one passphrase, printed on the terminal: demo data only.
+    if production {
+        eprintln!("error: palisade db seed refuses to run with PALISADE_ENV=production");
+        return ExitCode::FAILURE;
+    }
     let Action::Seed {
         users,
         contracts_per_user,

@@ -64,7 +64,9 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let CliContext { runtime, services } = ctx;
+    let CliContext {
+        runtime, services, ..
+    } = ctx;
     let identity = services.identity;
     let from = Provenance {
         user_agent: Some("palisade-cli".into()),

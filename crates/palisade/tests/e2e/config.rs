@@ -200,3 +200,32 @@ fn an_empty_variable_leaves_the_file_and_the_default_in_force() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("ENCRYPTION_KEY"), "{err}");
 }
+
+#[test]
+fn the_seed_refuses_a_production_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/palisade.db", dir.path().display());
+    let env = [
+        ("PALISADE_ENV", "production"),
+        ("DATABASE_URL", url.as_str()),
+        (
+            "JWT_SECRET",
+            "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",
+        ),
+        (
+            "ENCRYPTION_KEY",
+            "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07",
+        ),
+    ];
+    let out = run(
+        &["db", "seed", "--users", "1", "--contracts-per-user", "1"],
+        &env,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refuses to run with PALISADE_ENV=production"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passphrase"));
+}
