@@ -27,6 +27,8 @@ pub const MAX_RUNNING: usize = 2;
 pub const IDLE: Duration = Duration::from_secs(30);
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 64 * 1024;
+/// Rows handed from the reading to the encoding at once.
+const BATCH: usize = 256;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -195,13 +197,13 @@ impl Exports {
             .await
             .ok_or(ExportError::TooManyRunning)?;
         let (chunks_tx, chunks) = mpsc::channel::<Vec<u8>>(4);
-        let (rows_tx, rows) = mpsc::channel::<ContractRow>(256);
+        let (rows_tx, rows) = mpsc::channel::<Vec<ContractRow>>(4);
         let db = self.db.clone();
         let reading = async move {
             let Some(filter) = filter else {
                 return Ok((0, true));
             };
-            repo::stream(&db, &filter, &rows_tx, IDLE).await
+            repo::stream(&db, &filter, &rows_tx, BATCH, IDLE).await
         };
         let writing = write(format, rows, chunks_tx);
         let (audit, actor) = (self.audit.clone(), from.actor(Some(who.user_id)));
@@ -235,9 +237,13 @@ impl Exports {
 /// the client went away or stopped reading.
 async fn write(
     format: Format,
-    mut rows: mpsc::Receiver<ContractRow>,
+    rows: mpsc::Receiver<Vec<ContractRow>>,
     chunks: mpsc::Sender<Vec<u8>>,
 ) -> bool {
+    let mut rows = Rows {
+        batches: rows,
+        current: Vec::new().into_iter(),
+    };
     let mut header = format == Format::Csv;
     loop {
         let mut buf = Vec::with_capacity(CHUNK + 16 * 1024);
@@ -292,6 +298,23 @@ async fn write(
         }
         if !more {
             return true;
+        }
+    }
+}
+
+/// The rows of the batches, one at a time.
+struct Rows {
+    batches: mpsc::Receiver<Vec<ContractRow>>,
+    current: std::vec::IntoIter<ContractRow>,
+}
+
+impl Rows {
+    async fn recv(&mut self) -> Option<ContractRow> {
+        loop {
+            if let Some(row) = self.current.next() {
+                return Some(row);
+            }
+            self.current = self.batches.recv().await?.into_iter();
         }
     }
 }

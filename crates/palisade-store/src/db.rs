@@ -237,22 +237,23 @@ impl Db {
         Ok(self.retry.run(op).await?)
     }
 
-    /// Streams the rows of `stmt` into `rows` as they are read, with backpressure: a
-    /// full channel stops the reading, and a send waiting longer than `idle` ends it.
-    /// Not retried (rows may already have been sent). Returns how many rows were sent
-    /// and whether that was all of them.
+    /// Streams the rows of `stmt` into `rows` as they are read, in batches of up to
+    /// `batch`, with backpressure: a full channel stops the reading, and a send waiting
+    /// longer than `idle` ends it. Not retried (rows may already have been sent).
+    /// Returns how many rows were sent and whether that was all of them.
     pub async fn stream<T, S>(
         &self,
         table: &'static str,
         stmt: &S,
-        rows: &tokio::sync::mpsc::Sender<T>,
+        rows: &tokio::sync::mpsc::Sender<Vec<T>>,
+        batch: usize,
         idle: std::time::Duration,
     ) -> Result<(u64, bool), StoreError>
     where
         T: FromAnyRow,
         S: SqlxBinder + Operation,
     {
-        let fut = run::stream(self.primary.target(), stmt, rows, idle);
+        let fut = run::stream(self.primary.target(), stmt, rows, batch, idle);
         Ok(observed(S::OPERATION, table, fut).await?)
     }
 

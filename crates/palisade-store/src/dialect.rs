@@ -118,14 +118,16 @@ pub(crate) mod run {
         })
     }
 
-    /// Sends each row of `stmt` to `rows` as the database returns it (one query, read
-    /// through the driver's cursor), until the rows end, `rows` is closed, or a send
-    /// waits longer than `idle` (nobody reads). Returns how many rows were sent and
-    /// whether that was all of them.
+    /// Sends the rows of `stmt` to `rows` as the database returns them (one query, read
+    /// through the driver's cursor), in batches of up to `batch` rows so the hand-off
+    /// between tasks is paid per batch, not per row; until the rows end, `rows` is
+    /// closed, or a send waits longer than `idle` (nobody reads). Returns how many rows
+    /// were sent and whether that was all of them.
     pub async fn stream<T: FromAnyRow>(
         target: Target<'_>,
         stmt: &impl SqlxBinder,
-        rows: &tokio::sync::mpsc::Sender<T>,
+        rows: &tokio::sync::mpsc::Sender<Vec<T>>,
+        batch: usize,
         idle: std::time::Duration,
     ) -> Result<(u64, bool), sqlx::Error> {
         use futures_core::Stream;
@@ -133,16 +135,28 @@ pub(crate) mod run {
             let (sql, values) = stmt.build_sqlx(qb);
             let mut cursor = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch(exec);
             let mut sent = 0;
+            let mut pending = Vec::with_capacity(batch);
             loop {
                 let next =
                     std::future::poll_fn(|cx| std::pin::Pin::new(&mut cursor).poll_next(cx)).await;
-                let Some(row) = next.transpose()? else {
-                    return Ok((sent, true));
+                let ended = match next.transpose()? {
+                    Some(row) => {
+                        pending.push(row);
+                        false
+                    }
+                    None => true,
                 };
-                match tokio::time::timeout(idle, rows.send(row)).await {
-                    Ok(Ok(())) => sent += 1,
-                    // The reader is gone, or stopped reading: stop.
-                    _ => return Ok((sent, false)),
+                if pending.len() >= batch || (ended && !pending.is_empty()) {
+                    let n = pending.len() as u64;
+                    let full = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+                    match tokio::time::timeout(idle, rows.send(full)).await {
+                        Ok(Ok(())) => sent += n,
+                        // The reader is gone, or stopped reading: stop.
+                        _ => return Ok((sent, false)),
+                    }
+                }
+                if ended {
+                    return Ok((sent, true));
                 }
             }
         })

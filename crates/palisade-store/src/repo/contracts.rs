@@ -261,16 +261,23 @@ pub async fn page(
     ex.fetch_all("contracts", &stmt).await
 }
 
-/// Streams every contract `filter` selects into `rows`, newest first (see
-/// [`crate::Db::stream`]).
+/// Streams every contract `filter` selects into `rows`, newest first, in batches of
+/// up to `batch` (see [`crate::Db::stream`]).
 pub async fn stream(
     db: &crate::Db,
     filter: &Filter,
-    rows: &tokio::sync::mpsc::Sender<ContractRow>,
+    rows: &tokio::sync::mpsc::Sender<Vec<ContractRow>>,
+    batch: usize,
     idle: std::time::Duration,
 ) -> Result<(u64, bool), StoreError> {
-    db.stream("contracts", &select(filter, db.backend()), rows, idle)
-        .await
+    db.stream(
+        "contracts",
+        &select(filter, db.backend()),
+        rows,
+        batch,
+        idle,
+    )
+    .await
 }
 
 /// The `SELECT` of the rows `filter` selects, newest first.
