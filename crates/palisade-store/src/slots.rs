@@ -41,6 +41,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
+/// The scripts, hashed once (Redis runs them by their SHA-1).
+static TAKE_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TAKE));
+static RENEW_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(RENEW));
+
 #[derive(Clone)]
 pub struct Slots {
     redis: Option<Arc<SharedRedis>>,
@@ -78,7 +84,7 @@ impl Slots {
             let (set2, holder2) = (set.clone(), holder.clone());
             let taken = redis
                 .run("slots", |mut c| async move {
-                    redis::Script::new(TAKE)
+                    TAKE_SCRIPT
                         .key(set2)
                         .arg(holder2)
                         .arg(LEASE.as_millis() as u64)
@@ -123,7 +129,7 @@ async fn renew(redis: Arc<SharedRedis>, key: String, holder: String) {
         let (key, holder) = (key.clone(), holder.clone());
         redis
             .run("slots", |mut c| async move {
-                redis::Script::new(RENEW)
+                RENEW_SCRIPT
                     .key(key)
                     .arg(holder)
                     .arg(LEASE.as_millis() as u64)

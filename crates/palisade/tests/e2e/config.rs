@@ -55,19 +55,22 @@ fn production_refuses_weak_settings() {
     }
 }
 
+/// A production configuration with strong secrets: valid as it is.
+const PRODUCTION: [(&str, &str); 3] = [
+    ("PALISADE_ENV", "production"),
+    (
+        "JWT_SECRET",
+        "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",
+    ),
+    (
+        "ENCRYPTION_KEY",
+        "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07",
+    ),
+];
+
 #[test]
 fn production_refuses_allow_lists_of_everyone_a_loose_auth_tier_and_a_long_header_timeout() {
-    let strong = [
-        ("PALISADE_ENV", "production"),
-        (
-            "JWT_SECRET",
-            "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",
-        ),
-        (
-            "ENCRYPTION_KEY",
-            "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07",
-        ),
-    ];
+    let strong = PRODUCTION;
     let ok = run(&["config", "check"], &strong);
     assert_eq!(
         ok.status.code(),
@@ -205,18 +208,8 @@ fn an_empty_variable_leaves_the_file_and_the_default_in_force() {
 fn the_seed_refuses_a_production_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/palisade.db", dir.path().display());
-    let env = [
-        ("PALISADE_ENV", "production"),
-        ("DATABASE_URL", url.as_str()),
-        (
-            "JWT_SECRET",
-            "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",
-        ),
-        (
-            "ENCRYPTION_KEY",
-            "3b8f2a9c7e1d6b4a0f5e8c2d9a7b3e1f6c4d8a2b0e9f7c5d3a1b6e8f2c4d9a07",
-        ),
-    ];
+    let mut env = PRODUCTION.to_vec();
+    env.push(("DATABASE_URL", url.as_str()));
     let out = run(
         &["db", "seed", "--users", "1", "--contracts-per-user", "1"],
         &env,
