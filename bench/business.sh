@@ -14,7 +14,9 @@
 # PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432), dropped at exit.
 # Targets 127.0.0.1 only; every run is bounded.
 #
-# Usage: [BENCH_DB=postgres] bench/business.sh [rounds=3] [seconds=10] [connections=32]
+# BENCH_ONLY picks parts (BENCH_ONLY="2 3"); all three by default.
+#
+# Usage: [BENCH_DB=postgres] [BENCH_ONLY=…] bench/business.sh [rounds=3] [seconds=10] [connections=32]
 # Needs: wrk, curl, python3, sqlite3 or psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +60,8 @@ n=$(curl -sf -H "Authorization: Bearer $access" "http://$baseline/contracts" | p
 n=$(curl -sf -H "Authorization: Bearer $access" "http://$palisade/api/v1/contracts?limit=20" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 [ "$n" = 20 ] || { echo "palisade listed $n contracts, not 20" >&2; exit 1; }
 
+want() { [[ " ${BENCH_ONLY:-1 2 3} " == *" $1 "* ]]; }
+
 ratio() { awk -v p="$1" -v b="$2" 'BEGIN { printf "%.3f", p / b }'; }
 
 # compare NAME URL_A NAME_B URL_B: alternating rounds of both, the median ratio A ÷ B.
@@ -75,14 +79,19 @@ compare() {
   echo "median ratio $a_name ÷ $b_name: $(median "${ratios[@]}")"
 }
 
-echo "== 1. GET /api/v1/contracts?limit=20 (100 of 10,000 contracts, $db) against the same SELECT"
-compare palisade "http://$palisade/api/v1/contracts?limit=20" baseline "http://$baseline/contracts"
-echo
-echo "== 2. cached GET /api/v1/dashboard against GET /api/v1/me ($db)"
-x=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $access" "http://$palisade/api/v1/dashboard" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }')
-echo "first read: X-Cache $x"
-compare dashboard "http://$palisade/api/v1/dashboard" me "http://$palisade/api/v1/me"
-echo
+if want 1; then
+  echo "== 1. GET /api/v1/contracts?limit=20 (100 of 10,000 contracts, $db) against the same SELECT"
+  compare palisade "http://$palisade/api/v1/contracts?limit=20" baseline "http://$baseline/contracts"
+  echo
+fi
+if want 2; then
+  echo "== 2. cached GET /api/v1/dashboard against GET /api/v1/me ($db)"
+  x=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $access" "http://$palisade/api/v1/dashboard" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { print $2 }')
+  echo "first read: X-Cache $x"
+  compare dashboard "http://$palisade/api/v1/dashboard" me "http://$palisade/api/v1/me"
+  echo
+fi
+want 3 || exit 0
 
 echo "== 3. CSV export of 200,000 contracts ($db) against the database's own CSV"
 seed 190 1000 >/dev/null

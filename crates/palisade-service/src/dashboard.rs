@@ -1,15 +1,16 @@
 //! The dashboard (README § Dashboard): aggregates of the caller's records (or
 //! everyone's), computed in SQL and cached per scope. The cache key carries the scope's
 //! version, which every recorded event bumps ([`crate::events`]), so a write shows on
-//! the next read on every instance.
+//! this instance's next read and on another's as soon as it hears of it (at worst
+//! [`palisade_store::cache::versions::MAX_AGE`] later).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use palisade_auth::ids::UserId;
 use palisade_auth::permissions::Permission;
-use palisade_store::cache::{Cache, Lookup};
-use palisade_store::repo::{cache_scopes, dashboard as repo};
+use palisade_store::cache::{Cache, Lookup, ScopeVersions};
+use palisade_store::repo::dashboard as repo;
 use palisade_store::{Db, StoreError};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -110,11 +111,16 @@ pub struct DayView {
 pub struct Dashboard {
     db: Db,
     cache: Arc<Cache>,
+    versions: Arc<ScopeVersions>,
 }
 
 impl Dashboard {
-    pub fn new(db: Db, cache: Arc<Cache>) -> Dashboard {
-        Dashboard { db, cache }
+    pub fn new(db: Db, cache: Arc<Cache>, versions: Arc<ScopeVersions>) -> Dashboard {
+        Dashboard {
+            db,
+            cache,
+            versions,
+        }
     }
 
     /// The dashboard of `scope` as JSON, and whether it came from the cache.
@@ -128,7 +134,7 @@ impl Dashboard {
             Scope::All if who.can(Permission::RecordsAll) => (None, ALL_SCOPE.to_owned()),
             Scope::All => return Err(DashboardError::Forbidden),
         };
-        let version = cache_scopes::version(&self.db, &cache_scope).await?;
+        let version = self.versions.version(&cache_scope).await?;
         let key = format!("dashboard:{cache_scope}:{version}");
         let loaded = self
             .cache

@@ -4,8 +4,10 @@
 //! cache scopes it touches (its owner's and `all`) to their next version, in the same
 //! transaction: that is the cache's invalidation.
 
+use std::sync::Arc;
+
 use palisade_auth::ids::UserId;
-use palisade_store::repo::cache_scopes;
+use palisade_store::cache::ScopeVersions;
 use palisade_store::repo::events::{self as repo, EventRow};
 use palisade_store::{StoreError, Tx};
 use uuid::Uuid;
@@ -50,26 +52,40 @@ pub fn owner_scope(owner: UserId) -> String {
     format!("owner:{owner}")
 }
 
-/// Appends an event about `subject` (a record of `owner`), done by `actor`, inside
-/// `tx`: it commits or rolls back with the change. Returns its id.
-pub async fn record(
-    tx: &mut Tx,
-    kind: EventType,
-    subject: impl ToString,
-    owner: UserId,
-    actor: Option<UserId>,
-    data: serde_json::Value,
-) -> Result<Uuid, StoreError> {
-    let row = EventRow {
-        id: Uuid::now_v7(),
-        kind: kind.as_str().to_owned(),
-        subject_type: kind.subject_type().to_owned(),
-        subject_id: subject.to_string(),
-        actor_id: actor.map(Uuid::from),
-        data,
-        created_at: palisade_store::repo::now(),
-    };
-    repo::append(&mut *tx, &row).await?;
-    cache_scopes::bump(tx, &scopes_of(owner)).await?;
-    Ok(row.id)
+/// The event log, through which every change of a business record is recorded. Cheap
+/// to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    versions: Arc<ScopeVersions>,
+}
+
+impl EventLog {
+    pub fn new(versions: Arc<ScopeVersions>) -> EventLog {
+        EventLog { versions }
+    }
+
+    /// Appends an event about `subject` (a record of `owner`), done by `actor`, inside
+    /// `tx`: it commits or rolls back with the change. Returns its id.
+    pub async fn record(
+        &self,
+        tx: &mut Tx,
+        kind: EventType,
+        subject: impl ToString,
+        owner: UserId,
+        actor: Option<UserId>,
+        data: serde_json::Value,
+    ) -> Result<Uuid, StoreError> {
+        let row = EventRow {
+            id: Uuid::now_v7(),
+            kind: kind.as_str().to_owned(),
+            subject_type: kind.subject_type().to_owned(),
+            subject_id: subject.to_string(),
+            actor_id: actor.map(Uuid::from),
+            data,
+            created_at: palisade_store::repo::now(),
+        };
+        repo::append(&mut *tx, &row).await?;
+        self.versions.bump(tx, &scopes_of(owner)).await?;
+        Ok(row.id)
+    }
 }

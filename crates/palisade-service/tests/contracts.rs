@@ -2,14 +2,18 @@
 //! one domain event and one audit entry, written in its transaction; a refused write
 //! leaves neither.
 
+use std::sync::Arc;
+
 use palisade_auth::amr::AuthMethods;
 use palisade_auth::email::Email;
 use palisade_auth::ids::SessionId;
 use palisade_auth::permissions::{Role, permissions_of};
 use palisade_service::contracts::fields::{ContractPatch, Money, NewContract, Status};
 use palisade_service::contracts::{ContractError, Contracts};
+use palisade_service::events::EventLog;
 use palisade_service::identity::{Principal, Provenance};
 use palisade_store::Db;
+use palisade_store::cache::ScopeVersions;
 use palisade_store::repo::events::{self, EventRow};
 use palisade_store::repo::{audit, now, users};
 
@@ -60,7 +64,8 @@ async fn audit_actions(db: &Db) -> Vec<String> {
 }
 
 async fn every_write_leaves_one_event_and_one_audit_entry(db: Db) {
-    let contracts = Contracts::new(db.clone());
+    let versions = Arc::new(ScopeVersions::new(db.clone()));
+    let contracts = Contracts::new(db.clone(), EventLog::new(versions));
     let who = member(&db, "a@example.com").await;
     let from = Provenance::default();
     let c = contracts

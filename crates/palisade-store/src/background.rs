@@ -55,6 +55,21 @@ impl Tasks {
         self.running.push((name, handle));
     }
 
+    /// Runs `work` until it returns or [`Tasks::stop`] is called: for a task that waits
+    /// on something else than a clock (a database connection's notifications). It is
+    /// handed a [`Stop`] to wait on beside its own work, and must end soon after.
+    pub fn run<F, Fut>(&mut self, name: &'static str, work: F)
+    where
+        F: FnOnce(Stop) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = Stop {
+            receiver: self.stop.subscribe(),
+            _sender: Arc::clone(&self.stop),
+        };
+        self.running.push((name, tokio::spawn(work(stop))));
+    }
+
     /// Stops every task; a run in progress gets `grace` to finish, then is abandoned.
     pub async fn stop(self, grace: Duration) {
         self.stop.send_replace(true);
@@ -71,6 +86,21 @@ impl Tasks {
                 handle.abort();
             }
         }
+    }
+}
+
+/// The stop signal, as [`Tasks::run`] hands it to its task.
+pub struct Stop {
+    receiver: watch::Receiver<bool>,
+    /// Keeps the channel open while the task runs (see [`Tasks::stop`]).
+    _sender: Arc<watch::Sender<bool>>,
+}
+
+impl Stop {
+    /// Returns once [`Tasks::stop`] was called.
+    pub async fn requested(&mut self) {
+        // The sender lives in `self`: the channel cannot close under the wait.
+        let _ = self.receiver.wait_for(|stopped| *stopped).await;
     }
 }
 
@@ -110,5 +140,20 @@ mod tests {
         drop(tasks);
         tokio::time::sleep(Duration::from_secs(35)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_task_sees_the_stop() {
+        let mut tasks = Tasks::default();
+        let ended = Arc::new(AtomicUsize::new(0));
+        let seen = ended.clone();
+        tasks.run("wait", move |mut stop| async move {
+            stop.requested().await;
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(ended.load(Ordering::SeqCst), 0, "it waits until told");
+        tasks.stop(Duration::from_secs(1)).await;
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
     }
 }

@@ -11,7 +11,11 @@ use crate::dialect::{FromAnyRow, Operation, Target, run};
 use crate::{Db, StoreError};
 
 /// An open transaction. Dropped without [`Db::transaction`] committing it, it rolls back.
-pub struct Tx(Inner);
+pub struct Tx {
+    inner: Inner,
+    /// Run once the commit succeeded ([`Tx::on_commit`]).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
+}
 
 enum Inner {
     Sqlite(Transaction<'static, Sqlite>),
@@ -34,34 +38,49 @@ impl MaybeTransient for StoreError {
 
 impl Tx {
     async fn begin(pool: &Pool) -> Result<Tx, sqlx::Error> {
-        Ok(Tx(match pool {
+        let inner = match pool {
             // IMMEDIATE takes SQLite's write lock up front: a deferred transaction that
             // later upgrades to a writer can fail with SQLITE_BUSY at once, without
             // honouring the busy timeout.
             Pool::Sqlite(p) => Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Inner::Postgres(p.begin().await?),
-        }))
+        };
+        Ok(Tx {
+            inner,
+            after_commit: Vec::new(),
+        })
+    }
+
+    /// Runs `hook` after this transaction commits, and never if it rolls back: for
+    /// what this process must do only once the change is visible to others (forget
+    /// what it cached of the old state).
+    pub fn on_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(hook));
     }
 
     pub fn backend(&self) -> crate::Backend {
-        match &self.0 {
+        match &self.inner {
             Inner::Sqlite(_) => crate::Backend::Sqlite,
             Inner::Postgres(_) => crate::Backend::Postgres,
         }
     }
 
     fn target(&mut self) -> Target<'_> {
-        match &mut self.0 {
+        match &mut self.inner {
             Inner::Sqlite(t) => Target::SqliteConn(t),
             Inner::Postgres(t) => Target::PgConn(t),
         }
     }
 
     async fn commit_inner(self) -> Result<(), sqlx::Error> {
-        match self.0 {
-            Inner::Sqlite(t) => t.commit().await,
-            Inner::Postgres(t) => t.commit().await,
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await?,
+            Inner::Postgres(t) => t.commit().await?,
         }
+        for hook in self.after_commit {
+            hook();
+        }
+        Ok(())
     }
 
     /// Commits. A `Tx` dropped without this rolls back.
@@ -70,7 +89,7 @@ impl Tx {
     }
 
     async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.0 {
+        match self.inner {
             Inner::Sqlite(t) => t.rollback().await,
             Inner::Postgres(t) => t.rollback().await,
         }

@@ -23,11 +23,13 @@ use palisade_service::HealthService;
 use palisade_service::audit::Audit;
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
+use palisade_service::events::EventLog;
 use palisade_service::exports::Exports;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_store::background::Tasks;
-use palisade_store::cache::Cache;
+use palisade_store::cache::{Cache, ScopeVersions};
+use palisade_store::listen::Subscriptions;
 use palisade_store::ratelimit::RateLimiter;
 use palisade_store::redis::SharedRedis;
 use palisade_store::slots::Slots;
@@ -193,7 +195,11 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         config.cache.max_bytes,
         config.cache.ttl,
     ));
-    let contracts = Contracts::new(db.clone());
+    let versions = Arc::new(ScopeVersions::new(db.clone()));
+    let mut subscriptions = Subscriptions::default();
+    versions.subscribe(&mut subscriptions);
+    subscriptions.start(db, &mut tasks);
+    let contracts = Contracts::new(db.clone(), EventLog::new(versions.clone()));
     let infra = Infra::new(
         db.clone(),
         health.clone(),
@@ -206,7 +212,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         health: health.clone(),
         identity: services.identity.clone(),
         contracts: contracts.clone(),
-        dashboard: Dashboard::new(db.clone(), records),
+        dashboard: Dashboard::new(db.clone(), records, versions),
         exports: Exports::new(
             db.clone(),
             contracts,

@@ -23,7 +23,7 @@ use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Action, Entry, Outcome};
-use crate::events::{self, EventType};
+use crate::events::{EventLog, EventType};
 use crate::identity::{Principal, Provenance};
 use crate::page::{BadCursor, Cursor, Limit, Page};
 use fields::{ContractPatch, Money, NewContract, Problems, Status, Tag};
@@ -115,11 +115,12 @@ pub struct Contracts(Arc<Inner>);
 
 struct Inner {
     db: Db,
+    events: EventLog,
 }
 
 impl Contracts {
-    pub fn new(db: Db) -> Contracts {
-        Contracts(Arc::new(Inner { db }))
+    pub fn new(db: Db, events: EventLog) -> Contracts {
+        Contracts(Arc::new(Inner { db, events }))
     }
 
     pub async fn create(
@@ -160,15 +161,17 @@ impl Contracts {
         let mut tx = self.0.db.begin().await?;
         repo::insert(&mut tx, &row).await?;
         let data = serde_json::to_value(&view).unwrap_or_default();
-        events::record(
-            &mut tx,
-            EventType::ContractCreated,
-            row.id,
-            row.owner_id,
-            Some(who.user_id),
-            data,
-        )
-        .await?;
+        self.0
+            .events
+            .record(
+                &mut tx,
+                EventType::ContractCreated,
+                row.id,
+                row.owner_id,
+                Some(who.user_id),
+                data,
+            )
+            .await?;
         let entry =
             Entry::new(Action::ContractCreated, Outcome::Success).target("contract", row.id);
         audit::append(&mut tx, &from.actor(Some(who.user_id)), &entry).await?;
@@ -296,15 +299,17 @@ impl Contracts {
                 "status": next.status,
                 "previous_status": row.status,
             });
-            events::record(
-                &mut tx,
-                EventType::ContractUpdated,
-                id,
-                row.owner_id,
-                Some(who.user_id),
-                data,
-            )
-            .await?;
+            self.0
+                .events
+                .record(
+                    &mut tx,
+                    EventType::ContractUpdated,
+                    id,
+                    row.owner_id,
+                    Some(who.user_id),
+                    data,
+                )
+                .await?;
             let entry = Entry::new(Action::ContractUpdated, Outcome::Success)
                 .target("contract", id)
                 .detail("changed", changed.clone());
@@ -331,15 +336,17 @@ impl Contracts {
         }
         repo::delete(&mut tx, id).await?;
         let data = json!({ "owner_id": row.owner_id, "status": row.status });
-        events::record(
-            &mut tx,
-            EventType::ContractDeleted,
-            id,
-            row.owner_id,
-            Some(who.user_id),
-            data,
-        )
-        .await?;
+        self.0
+            .events
+            .record(
+                &mut tx,
+                EventType::ContractDeleted,
+                id,
+                row.owner_id,
+                Some(who.user_id),
+                data,
+            )
+            .await?;
         let entry = Entry::new(Action::ContractDeleted, Outcome::Success).target("contract", id);
         audit::append(&mut tx, &from.actor(Some(who.user_id)), &entry).await?;
         tx.commit().await?;

@@ -159,7 +159,7 @@ impl Identity {
         audit::append(&mut tx, &from.actor(by.map(|p| p.user_id)), &entry).await?;
         tx.commit().await?;
         self.0.revocations.note(&ended);
-        self.0.views.forget(id);
+        self.0.views.forget(&id);
         let roles = users::roles_of(&self.0.db, id).await?;
         let user = users::by_id(&self.0.db, id).await?.unwrap_or(user);
         Ok(UserView::of(&user, roles))

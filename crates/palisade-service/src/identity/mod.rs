@@ -16,7 +16,6 @@ mod revocation;
 mod sessions;
 pub mod stored_emails;
 pub mod twofactor;
-mod view_cache;
 mod views;
 
 use std::sync::Arc;
@@ -34,8 +33,8 @@ use palisade_store::{Db, StoreError};
 use crate::audit::{Action, Actor, Audit, Entry, Outcome};
 pub use hasher::{Hasher, HashingLoad};
 pub use lockout::LockoutPolicy;
+use palisade_store::fresh::Fresh;
 use revocation::Revocations;
-use view_cache::ViewCache;
 pub use views::{LoginOutcome, SessionView, TokenPair, UserView};
 
 /// Lifetimes and limits, from the configuration.
@@ -184,8 +183,13 @@ struct Inner {
     revocations: Revocations,
     audit: Audit,
     settings: IdentitySettings,
-    views: ViewCache,
+    /// Users as `GET /me` shows them: a change made here drops its entry at once, one
+    /// made on another instance shows within [`VIEW_MAX_AGE`].
+    views: Fresh<UserId, UserView>,
 }
+
+/// How stale a cached `/me` view may be (as stale as the revocation set).
+const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// How recent a second factor an `admin:infra` action needs (docs/SECURITY.md
 /// § Authorization).
@@ -214,7 +218,7 @@ impl Identity {
             revocations,
             audit,
             settings,
-            views: ViewCache::default(),
+            views: Fresh::new(VIEW_MAX_AGE),
         }))
     }
 

@@ -51,7 +51,7 @@ impl Identity {
     }
 
     pub async fn me(&self, who: &Principal) -> Result<UserView, IdentityError> {
-        if let Some(view) = self.0.views.get(who.user_id) {
+        if let Some(view) = self.0.views.get(&who.user_id) {
             return Ok(view);
         }
         let loaded_at = std::time::Instant::now();
@@ -59,7 +59,9 @@ impl Identity {
         let user = self.own_user(who).await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         let view = UserView::of(&user, roles);
-        self.0.views.put(&view, loaded_at, generation);
+        self.0
+            .views
+            .put(view.id, view.clone(), loaded_at, generation);
         Ok(view)
     }
 
@@ -71,7 +73,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&self.0.db, who.user_id, change, now()).await?;
-        self.0.views.forget(who.user_id);
+        self.0.views.forget(&who.user_id);
         self.me(who).await
     }
 
@@ -106,7 +108,7 @@ impl Identity {
         audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;
         tx.commit().await?;
         self.0.revocations.note(&ended);
-        self.0.views.forget(user.id);
+        self.0.views.forget(&user.id);
         Ok(())
     }
 

@@ -63,7 +63,7 @@ impl Identity {
         fixes::report(&mut tx, FIX, &text).await?;
         tx.commit().await?;
         for id in &report.changed {
-            self.0.views.forget(*id);
+            self.0.views.forget(id);
         }
         Ok(Some(report))
     }

@@ -114,7 +114,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&self.0.db, user.id, change, now()).await?;
-        self.0.views.forget(user.id);
+        self.0.views.forget(&user.id);
         self.revoke_all(
             user.id,
             Some(who.session_id),
@@ -205,7 +205,7 @@ impl Identity {
         };
         users::update(&self.0.db, user.id, change, now()).await?;
         users::replace_backup_codes(&self.0.db, user.id, &[]).await?;
-        self.0.views.forget(user.id);
+        self.0.views.forget(&user.id);
         Ok(())
     }
 

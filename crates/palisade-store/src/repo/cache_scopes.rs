@@ -1,9 +1,13 @@
 //! `cache_scopes`: the version of each cache scope, bumped in the transaction of a
-//! change so that every instance sees the change on its next read.
+//! change so that every instance sees the change on its next read. On PostgreSQL the
+//! bump also notifies [`CHANGED`] with the scope, delivered when the change commits.
 
 use sea_query::{Expr, ExprTrait, Iden, OnConflict, Query};
 
-use crate::{Exec, StoreError};
+use crate::{Backend, Exec, StoreError};
+
+/// The notification channel a bumped scope is announced on (PostgreSQL).
+pub const CHANGED: &str = "palisade_cache_scopes";
 
 #[derive(Iden)]
 enum CacheScopes {
@@ -41,5 +45,18 @@ pub async fn bump(ex: impl Into<Exec<'_>>, scopes: &[String]) -> Result<(), Stor
             )
             .to_owned(),
     );
-    ex.into().execute("cache_scopes", &stmt).await.map(|_| ())
+    let mut ex = ex.into();
+    ex.execute("cache_scopes", &stmt).await?;
+    if ex.backend() == Backend::Postgres {
+        for scope in scopes {
+            let notify = Query::select()
+                .expr(Expr::cust_with_values(
+                    "pg_notify($1, $2)",
+                    [CHANGED, scope.as_str()],
+                ))
+                .to_owned();
+            ex.execute("cache_scopes", &notify).await?;
+        }
+    }
+    Ok(())
 }

@@ -3,8 +3,9 @@
 //! Redis rests after a failure, the cache is this instance's alone; nothing is wrong
 //! meanwhile, only colder.
 //!
-//! Keys carry the version of their scope ([`crate::repo::cache_scopes`]), so a change
-//! is never served stale: the next read asks for a key that no level holds. Old
+//! Keys carry the version of their scope ([`crate::repo::cache_scopes`], as this
+//! process knows it: [`ScopeVersions`]), so a change is not served stale: the next
+//! read asks for a key that no level holds. Old
 //! versions are left to expire ([`Cache::ttl`]) or to the first level's size bound.
 //! Values above [`COMPRESS_ABOVE`] bytes are kept LZ4-compressed in both levels.
 //! `cache_hits_total` / `cache_misses_total{cache_type}` count the lookups.
@@ -17,6 +18,9 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use crate::redis::SharedRedis;
+
+pub mod versions;
+pub use versions::ScopeVersions;
 
 /// Values longer than this are compressed.
 pub const COMPRESS_ABOVE: usize = 1024;
