@@ -73,3 +73,7 @@ id!(
     /// A payment against a contract.
     PaymentId
 );
+id!(
+    /// A refund of (part of) a payment.
+    RefundId
+);

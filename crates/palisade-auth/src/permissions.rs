@@ -35,11 +35,13 @@ pub enum Permission {
     ContractsRead,
     ContractsWrite,
     ExportsRun,
+    /// Taking payments and refunding them (reading them is `contracts:read`).
+    PaymentsCreate,
     /// Everyone's business records, not only one's own (lists take `?owner=`).
     RecordsAll,
 }
 
-const ALL: [Permission; 8] = [
+const ALL: [Permission; 9] = [
     Permission::AuditRead,
     Permission::UsersRead,
     Permission::UsersWrite,
@@ -47,6 +49,7 @@ const ALL: [Permission; 8] = [
     Permission::ContractsRead,
     Permission::ContractsWrite,
     Permission::ExportsRun,
+    Permission::PaymentsCreate,
     Permission::RecordsAll,
 ];
 
@@ -61,6 +64,7 @@ impl Permission {
             Permission::ContractsRead => "contracts:read",
             Permission::ContractsWrite => "contracts:write",
             Permission::ExportsRun => "exports:run",
+            Permission::PaymentsCreate => "payments:create",
             Permission::RecordsAll => "records:all",
         }
     }
@@ -88,9 +92,10 @@ impl Role {
                 ContractsRead,
                 ContractsWrite,
                 ExportsRun,
+                PaymentsCreate,
                 RecordsAll,
             ],
-            Role::Member => &[ContractsRead, ContractsWrite, ExportsRun],
+            Role::Member => &[ContractsRead, ContractsWrite, ExportsRun, PaymentsCreate],
         }
     }
 }

@@ -6,6 +6,7 @@ use palisade_service::contracts::ContractError;
 use palisade_service::dashboard::DashboardError;
 use palisade_service::identity::IdentityError;
 use palisade_service::infra::InfraError;
+use palisade_service::payments::PaymentError;
 use palisade_store::StoreError;
 
 use crate::problem::Problem;
@@ -144,6 +145,57 @@ impl From<ContractError> for Problem {
             ContractError::Forbidden => IdentityError::Forbidden.into(),
             ContractError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
             ContractError::Store(e) => Problem::from(e),
+        }
+    }
+}
+
+impl From<PaymentError> for Problem {
+    fn from(e: PaymentError) -> Problem {
+        let p = |status, code, title: &'static str, detail: String| {
+            Problem::new(status, code, title).with_detail(detail)
+        };
+        match e {
+            PaymentError::NotFound => Problem::not_found(),
+            PaymentError::Invalid(errors) => Problem::invalid_fields(errors),
+            PaymentError::ContractNotActive => p(
+                StatusCode::CONFLICT,
+                "payments.contract_not_active",
+                "The contract is not active",
+                "payments are taken against an active contract only".to_owned(),
+            ),
+            PaymentError::CurrencyMismatch => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "payments.currency_mismatch",
+                "The payment's currency is not the contract's",
+                "pay in the contract's currency".to_owned(),
+            ),
+            PaymentError::ExceedsBalance { outstanding_cents } => p(
+                StatusCode::CONFLICT,
+                "payments.exceeds_balance",
+                "The payment exceeds what is left to pay",
+                format!("at most {outstanding_cents} can be paid on this contract now"),
+            )
+            .with_extension("outstanding_cents", outstanding_cents.into()),
+            PaymentError::RefundExceedsPayment { refundable_cents } => p(
+                StatusCode::CONFLICT,
+                "payments.refund_exceeds_payment",
+                "The refund exceeds what is left of the payment",
+                format!("at most {refundable_cents} can be refunded of this payment"),
+            )
+            .with_extension("refundable_cents", refundable_cents.into()),
+            PaymentError::Forbidden => IdentityError::Forbidden.into(),
+            PaymentError::ClaimLost(_) => crate::idempotent::in_progress(),
+            PaymentError::Provider(e) => {
+                tracing::warn!(error = %e, "payment provider");
+                p(
+                    StatusCode::BAD_GATEWAY,
+                    "payments.provider_unavailable",
+                    "The payment provider could not be reached",
+                    "retry with the same Idempotency-Key; nothing will be charged twice".to_owned(),
+                )
+            }
+            PaymentError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
+            PaymentError::Store(e) => Problem::from(e),
         }
     }
 }

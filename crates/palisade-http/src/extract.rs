@@ -80,23 +80,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        if !is_json(req.headers()) {
-            return Err(not_json());
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "request.unreadable_body",
-                    "Bad Request",
-                )
-                .with_detail("the request body could not be read")
-            }
-        })?;
+        let bytes = json_body(req, state).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// The bytes of a JSON body (415 for another type, 413 above the limit), unparsed.
+pub async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    if !is_json(req.headers()) {
+        return Err(not_json());
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "request.unreadable_body",
+                "Bad Request",
+            )
+            .with_detail("the request body could not be read")
+        }
+    })
 }
 
 /// Deserialises `bytes` as `T`, mapping errors as the module documentation says.

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotent;
 pub mod layers;
 pub mod openapi;
 pub mod problem;

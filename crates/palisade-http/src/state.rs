@@ -9,8 +9,10 @@ use palisade_service::HealthService;
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
 use palisade_service::exports::Exports;
+use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
+use palisade_service::payments::Payments;
 use palisade_store::Db;
 use palisade_store::ratelimit::RateLimiter;
 
@@ -31,6 +33,9 @@ pub struct Shared {
     pub contracts: Contracts,
     pub dashboard: Dashboard,
     pub exports: Exports,
+    pub payments: Payments,
+    /// The Idempotency-Key store of every POST that takes one.
+    pub idempotency: Idempotency,
     pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.

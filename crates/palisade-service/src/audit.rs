@@ -58,6 +58,9 @@ pub enum Action {
     ContractDeleted,
     ExportRun,
     DataSeeded,
+    PaymentCreated,
+    PaymentSettled,
+    PaymentRefunded,
 }
 
 impl Action {
@@ -86,6 +89,9 @@ impl Action {
             Action::ContractDeleted => "contract.deleted",
             Action::ExportRun => "export.run",
             Action::DataSeeded => "data.seeded",
+            Action::PaymentCreated => "payment.created",
+            Action::PaymentSettled => "payment.settled",
+            Action::PaymentRefunded => "payment.refunded",
         }
     }
 }

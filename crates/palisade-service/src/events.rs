@@ -18,6 +18,10 @@ pub enum EventType {
     ContractCreated,
     ContractUpdated,
     ContractDeleted,
+    PaymentCreated,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentRefunded,
 }
 
 impl EventType {
@@ -26,6 +30,10 @@ impl EventType {
             EventType::ContractCreated => "contract.created",
             EventType::ContractUpdated => "contract.updated",
             EventType::ContractDeleted => "contract.deleted",
+            EventType::PaymentCreated => "payment.created",
+            EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::PaymentFailed => "payment.failed",
+            EventType::PaymentRefunded => "payment.refunded",
         }
     }
 
@@ -35,6 +43,10 @@ impl EventType {
             EventType::ContractCreated
             | EventType::ContractUpdated
             | EventType::ContractDeleted => "contract",
+            EventType::PaymentCreated
+            | EventType::PaymentSucceeded
+            | EventType::PaymentFailed
+            | EventType::PaymentRefunded => "payment",
         }
     }
 }

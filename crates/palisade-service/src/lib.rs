@@ -10,9 +10,11 @@ pub mod dashboard;
 pub mod events;
 pub mod exports;
 pub mod health;
+pub mod idempotency;
 pub mod identity;
 pub mod infra;
 pub mod page;
+pub mod payments;
 pub mod seed;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

@@ -25,8 +25,11 @@ use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
 use palisade_service::events::EventLog;
 use palisade_service::exports::Exports;
+use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
+use palisade_service::payments::Payments;
+use palisade_service::payments::provider::Simulated;
 use palisade_store::background::Tasks;
 use palisade_store::cache::{Cache, ScopeVersions};
 use palisade_store::listen::Subscriptions;
@@ -199,7 +202,25 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     let mut subscriptions = Subscriptions::default();
     versions.subscribe(&mut subscriptions);
     subscriptions.start(db, &mut tasks);
-    let contracts = Contracts::new(db.clone(), EventLog::new(versions.clone()));
+    let events = EventLog::new(versions.clone());
+    let contracts = Contracts::new(db.clone(), events.clone());
+    let payments = Payments::new(db.clone(), events, Arc::new(Simulated));
+    let idempotency = Idempotency::new(db.clone());
+    let keys = idempotency.clone();
+    tasks.every(
+        "expired idempotency keys clean-up",
+        CLEANUP_EVERY,
+        move || {
+            let keys = keys.clone();
+            async move {
+                match keys.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "expired idempotency keys deleted"),
+                    Err(e) => tracing::warn!(error = %e, "clean-up of idempotency keys failed"),
+                }
+            }
+        },
+    );
     let infra = Infra::new(
         db.clone(),
         health.clone(),
@@ -219,6 +240,8 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
             services.identity.audit().clone(),
             Slots::new(redis.clone()),
         ),
+        payments,
+        idempotency,
         infra,
         csrf: services.csrf.clone(),
         cookie_secure: config.identity.cookie_secure,

@@ -34,6 +34,7 @@ pub struct RateLimitSettings {
     pub general: Quota,
     pub auth: Quota,
     pub export: Quota,
+    pub payment: Quota,
     /// `PALISADE_RATE_LIMIT_ALLOW`.
     pub allow: Vec<IpNet>,
 }
@@ -47,6 +48,8 @@ pub enum Tier {
     Auth,
     /// Exports: per user.
     Export,
+    /// Payments and refunds: per user.
+    Payment,
 }
 
 impl Tier {
@@ -55,6 +58,7 @@ impl Tier {
             Tier::General => "general",
             Tier::Auth => "auth",
             Tier::Export => "export",
+            Tier::Payment => "payment",
         }
     }
 
@@ -63,6 +67,7 @@ impl Tier {
             Tier::General => &s.general,
             Tier::Auth => &s.auth,
             Tier::Export => &s.export,
+            Tier::Payment => &s.payment,
         }
     }
 }
@@ -96,14 +101,16 @@ pub async fn admit(
     }
     let key = match tier {
         Tier::Auth => format!("auth:ip:{ip}"),
-        Tier::General | Tier::Export => match bearer_caller(state, req.headers()).await {
-            Some(p) => {
-                let key = format!("{}:user:{}", tier.name(), p.user_id);
-                req.extensions_mut().insert(Verified(p));
-                key
+        Tier::General | Tier::Export | Tier::Payment => {
+            match bearer_caller(state, req.headers()).await {
+                Some(p) => {
+                    let key = format!("{}:user:{}", tier.name(), p.user_id);
+                    req.extensions_mut().insert(Verified(p));
+                    key
+                }
+                None => format!("{}:ip:{ip}", tier.name()),
             }
-            None => format!("{}:ip:{ip}", tier.name()),
-        },
+        }
     };
     let quota = *tier.quota(settings);
     let verdict = state.limiter.check(&key, &quota).await;

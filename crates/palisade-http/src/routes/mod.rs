@@ -15,6 +15,7 @@ pub mod infra;
 pub mod list;
 pub mod me;
 pub mod ops;
+pub mod payments;
 pub mod search;
 
 use axum::Router;
@@ -136,6 +137,7 @@ pub fn all() -> Routes {
         .merge(contracts::routes())
         .merge(dashboard::routes())
         .merge(exports::routes())
+        .merge(payments::routes())
         .merge(search::routes())
 }
 

@@ -179,6 +179,22 @@ pub async fn by_id(
     ex.into().fetch_optional("contracts", &stmt).await
 }
 
+/// The contract, locked until the transaction ends (PostgreSQL `FOR UPDATE`; a SQLite
+/// write transaction holds the whole database already): money moved against it is
+/// checked and written by one transaction at a time.
+pub async fn lock(
+    ex: impl Into<Exec<'_>>,
+    id: ContractId,
+) -> Result<Option<ContractRow>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Contracts::Table)
+        .and_where(Expr::col(Contracts::Id).eq(id.as_uuid()))
+        .lock(sea_query::LockType::Update)
+        .to_owned();
+    ex.into().fetch_optional("contracts", &stmt).await
+}
+
 /// Writes `c` over the stored row if that is still at `c.version - 1`; `false` when
 /// another change came first. Tags are replaced with `c`'s.
 pub async fn update(ex: impl Into<Exec<'_>>, c: &ContractRow) -> Result<bool, StoreError> {

@@ -9,6 +9,7 @@ pub mod contracts;
 pub mod dashboard;
 pub mod events;
 pub mod fixes;
+pub mod idempotency_keys;
 pub mod lockout;
 pub mod payments;
 pub mod sessions;

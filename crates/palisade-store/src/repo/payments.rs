@@ -1,7 +1,9 @@
-//! `payments`: what the contracts read of them (their balances, whether any exist).
+//! `payments` and `refunds`: payments against contracts, their settlement and
+//! refunds, and what the contracts read of them (balances, whether any exist).
 
-use palisade_auth::ids::ContractId;
-use sea_query::{Expr, ExprTrait, Iden, Query};
+use palisade_auth::ids::{ContractId, PaymentId, RefundId, UserId};
+use sea_query::{Expr, ExprTrait, Iden, Order, Query, SimpleExpr};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Exec, StoreError};
@@ -9,8 +11,260 @@ use crate::{Exec, StoreError};
 #[derive(Iden)]
 enum Payments {
     Table,
+    Id,
     ContractId,
+    PayerId,
+    AmountCents,
+    Currency,
     Status,
+    PaymentMethod,
+    FailureCode,
+    RefundedCents,
+    Provider,
+    ProviderRef,
+    Description,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden)]
+enum Refunds {
+    Table,
+    Id,
+    PaymentId,
+    AmountCents,
+    RequestedBy,
+    ProviderRef,
+    CreatedAt,
+}
+
+const COLUMNS: [Payments; 14] = [
+    Payments::Id,
+    Payments::ContractId,
+    Payments::PayerId,
+    Payments::AmountCents,
+    Payments::Currency,
+    Payments::Status,
+    Payments::PaymentMethod,
+    Payments::FailureCode,
+    Payments::RefundedCents,
+    Payments::Provider,
+    Payments::ProviderRef,
+    Payments::Description,
+    Payments::CreatedAt,
+    Payments::UpdatedAt,
+];
+
+/// The status of a payment the provider has not answered for yet.
+pub const PENDING: &str = "pending";
+/// The status of a payment the provider refused.
+pub const FAILED: &str = "failed";
+
+/// A `payments` row.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct PaymentRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: PaymentId,
+    #[sqlx(try_from = "Uuid")]
+    pub contract_id: ContractId,
+    pub payer_id: Option<Uuid>,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub status: String,
+    pub payment_method: String,
+    pub failure_code: Option<String>,
+    pub refunded_cents: i64,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn insert(ex: impl Into<Exec<'_>>, p: &PaymentRow) -> Result<(), StoreError> {
+    let values: [SimpleExpr; 14] = [
+        p.id.as_uuid().into(),
+        p.contract_id.as_uuid().into(),
+        p.payer_id.into(),
+        p.amount_cents.into(),
+        p.currency.clone().into(),
+        p.status.clone().into(),
+        p.payment_method.clone().into(),
+        p.failure_code.clone().into(),
+        p.refunded_cents.into(),
+        p.provider.clone().into(),
+        p.provider_ref.clone().into(),
+        p.description.clone().into(),
+        p.created_at.into(),
+        p.updated_at.into(),
+    ];
+    let stmt = Query::insert()
+        .into_table(Payments::Table)
+        .columns(COLUMNS)
+        .values_panic(values)
+        .to_owned();
+    ex.into().execute("payments", &stmt).await.map(|_| ())
+}
+
+pub async fn by_id(
+    ex: impl Into<Exec<'_>>,
+    id: PaymentId,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::Id).eq(id.as_uuid()))
+        .to_owned();
+    ex.into().fetch_optional("payments", &stmt).await
+}
+
+/// Which payments a list reads. Every field narrows.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub payer: Option<UserId>,
+    pub contract: Option<ContractId>,
+    pub status: Option<&'static str>,
+}
+
+/// A page of the payments `filter` selects, newest first (ids are UUIDv7), older than
+/// `before` when given.
+pub async fn page(
+    ex: impl Into<Exec<'_>>,
+    filter: &Filter,
+    before: Option<PaymentId>,
+    limit: u64,
+) -> Result<Vec<PaymentRow>, StoreError> {
+    let mut stmt = Query::select();
+    stmt.columns(COLUMNS)
+        .from(Payments::Table)
+        .order_by(Payments::Id, Order::Desc)
+        .limit(limit);
+    if let Some(payer) = filter.payer {
+        stmt.and_where(Expr::col(Payments::PayerId).eq(payer.as_uuid()));
+    }
+    if let Some(contract) = filter.contract {
+        stmt.and_where(Expr::col(Payments::ContractId).eq(contract.as_uuid()));
+    }
+    if let Some(status) = filter.status {
+        stmt.and_where(Expr::col(Payments::Status).eq(status));
+    }
+    if let Some(id) = before {
+        stmt.and_where(Expr::col(Payments::Id).lt(id.as_uuid()));
+    }
+    ex.into().fetch_all("payments", &stmt).await
+}
+
+/// Moves a pending payment to its outcome; `false` when it was no longer pending.
+pub async fn settle(ex: impl Into<Exec<'_>>, p: &PaymentRow) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(Payments::Table)
+        .values([
+            (Payments::Status, p.status.clone().into()),
+            (Payments::FailureCode, p.failure_code.clone().into()),
+            (Payments::ProviderRef, p.provider_ref.clone().into()),
+            (Payments::UpdatedAt, p.updated_at.into()),
+        ])
+        .and_where(Expr::col(Payments::Id).eq(p.id.as_uuid()))
+        .and_where(Expr::col(Payments::Status).eq(PENDING))
+        .to_owned();
+    Ok(ex.into().execute("payments", &stmt).await? == 1)
+}
+
+/// The cents a contract has taken or is taking: succeeded and pending payments, less
+/// what was refunded of them.
+pub async fn committed_cents(
+    ex: impl Into<Exec<'_>>,
+    contract: ContractId,
+) -> Result<i64, StoreError> {
+    let stmt = Query::select()
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back.
+        .expr_as(
+            Expr::cust("CAST(COALESCE(SUM(amount_cents - refunded_cents), 0) AS BIGINT)"),
+            "n",
+        )
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::ContractId).eq(contract.as_uuid()))
+        .and_where(Expr::col(Payments::Status).is_in([SUCCEEDED, PENDING]))
+        .to_owned();
+    super::number(ex, "payments", &stmt).await
+}
+
+/// A `refunds` row.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct RefundRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: RefundId,
+    #[sqlx(try_from = "Uuid")]
+    pub payment_id: PaymentId,
+    pub amount_cents: i64,
+    pub requested_by: Option<Uuid>,
+    pub provider_ref: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Records a refund and adds it to its payment's `refunded_cents`, if the payment
+/// succeeded and that leaves the refunded sum within the amount paid; `false` (and
+/// nothing written) otherwise.
+pub async fn refund(ex: impl Into<Exec<'_>>, r: &RefundRow) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
+    let add = Query::update()
+        .table(Payments::Table)
+        .value(
+            Payments::RefundedCents,
+            Expr::col(Payments::RefundedCents).add(r.amount_cents),
+        )
+        .value(Payments::UpdatedAt, r.created_at)
+        .and_where(Expr::col(Payments::Id).eq(r.payment_id.as_uuid()))
+        .and_where(Expr::col(Payments::Status).eq(SUCCEEDED))
+        .and_where(
+            Expr::col(Payments::RefundedCents)
+                .add(r.amount_cents)
+                .lte(Expr::col(Payments::AmountCents)),
+        )
+        .to_owned();
+    if ex.execute("payments", &add).await? == 0 {
+        return Ok(false);
+    }
+    let stmt = Query::insert()
+        .into_table(Refunds::Table)
+        .columns([
+            Refunds::Id,
+            Refunds::PaymentId,
+            Refunds::AmountCents,
+            Refunds::RequestedBy,
+            Refunds::ProviderRef,
+            Refunds::CreatedAt,
+        ])
+        .values_panic([
+            r.id.as_uuid().into(),
+            r.payment_id.as_uuid().into(),
+            r.amount_cents.into(),
+            r.requested_by.into(),
+            r.provider_ref.clone().into(),
+            r.created_at.into(),
+        ])
+        .to_owned();
+    ex.execute("refunds", &stmt).await?;
+    Ok(true)
+}
+
+pub async fn refund_by_id(
+    ex: impl Into<Exec<'_>>,
+    id: RefundId,
+) -> Result<Option<RefundRow>, StoreError> {
+    let stmt = Query::select()
+        .columns([
+            Refunds::Id,
+            Refunds::PaymentId,
+            Refunds::AmountCents,
+            Refunds::RequestedBy,
+            Refunds::ProviderRef,
+            Refunds::CreatedAt,
+        ])
+        .from(Refunds::Table)
+        .and_where(Expr::col(Refunds::Id).eq(id.as_uuid()))
+        .to_owned();
+    ex.into().fetch_optional("refunds", &stmt).await
 }
 
 /// The status whose amount counts as paid.
@@ -77,4 +331,32 @@ pub async fn any_for(ex: impl Into<Exec<'_>>, contract: ContractId) -> Result<bo
         .limit(1)
         .to_owned();
     Ok(super::number(ex, "payments", &stmt).await? > 0)
+}
+
+/// Notes the provider's reference of a refund.
+pub async fn set_refund_ref(
+    ex: impl Into<Exec<'_>>,
+    id: RefundId,
+    reference: &str,
+) -> Result<(), StoreError> {
+    let stmt = Query::update()
+        .table(Refunds::Table)
+        .value(Refunds::ProviderRef, reference)
+        .and_where(Expr::col(Refunds::Id).eq(id.as_uuid()))
+        .to_owned();
+    ex.into().execute("refunds", &stmt).await.map(|_| ())
+}
+
+/// Notes the provider's reference of a payment that stays pending.
+pub async fn set_reference(
+    ex: impl Into<Exec<'_>>,
+    id: PaymentId,
+    reference: Option<&str>,
+) -> Result<(), StoreError> {
+    let stmt = Query::update()
+        .table(Payments::Table)
+        .value(Payments::ProviderRef, reference.map(str::to_owned))
+        .and_where(Expr::col(Payments::Id).eq(id.as_uuid()))
+        .to_owned();
+    ex.into().execute("payments", &stmt).await.map(|_| ())
 }

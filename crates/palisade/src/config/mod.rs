@@ -527,6 +527,7 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
     let general = r.required("PALISADE_RATE_LIMIT_GENERAL", parse::rate);
     let auth = r.required("PALISADE_RATE_LIMIT_AUTH", parse::rate);
     let export = r.required("PALISADE_RATE_LIMIT_EXPORT", parse::rate);
+    let payment = r.required("PALISADE_RATE_LIMIT_PAYMENT", parse::rate);
     let (ceiling, per) = PRODUCTION_AUTH_TIER_CEILING;
     // The auth tier's burst is its whole count, so both the rate and the count are
     // bounded: 100 000 per 10 000 × 15m has the ceiling's rate and lets 100 000
@@ -544,7 +545,7 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
     let allow = r.required("PALISADE_RATE_LIMIT_ALLOW", parse::cidrs);
     let allow = not_everyone(r, "PALISADE_RATE_LIMIT_ALLOW", allow, production);
     // The general tier allows a burst of 100 (or its whole count when smaller); the
-    // auth and export tiers take their whole count at once.
+    // auth, export and payment tiers take their whole count at once.
     let quota = |(count, window): (u32, Duration), burst: u32| Quota {
         count,
         window,
@@ -554,6 +555,7 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
         general: quota(general?, 100),
         auth: quota(auth?, u32::MAX),
         export: quota(export?, u32::MAX),
+        payment: quota(payment?, u32::MAX),
         allow: allow?,
     })
 }

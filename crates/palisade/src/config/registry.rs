@@ -111,6 +111,11 @@ pub const KEYS: &[Key] = &[
         "exports started, per user (at most 2 running at once)",
     ),
     key(
+        "PALISADE_RATE_LIMIT_PAYMENT",
+        Some("60/60s"),
+        "payments and refunds requested, per user",
+    ),
+    key(
         "PALISADE_RATE_LIMIT_ALLOW",
         Some(""),
         "comma-separated CIDRs that bypass rate limits (monitoring, internal)",

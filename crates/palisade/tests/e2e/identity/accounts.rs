@@ -50,7 +50,12 @@ async fn a_login_issues_tokens_that_say_how_the_user_signed_in(e: Env) {
     assert_eq!(c["roles"], json!(["member"]));
     assert_eq!(
         c["perms"],
-        json!(["contracts:read", "contracts:write", "exports:run"]),
+        json!([
+            "contracts:read",
+            "contracts:write",
+            "exports:run",
+            "payments:create"
+        ]),
         "a member works on their own records only"
     );
 }
