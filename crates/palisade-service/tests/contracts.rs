@@ -2,52 +2,18 @@
 //! one domain event and one audit entry, written in its transaction; a refused write
 //! leaves neither.
 
+mod common;
+
 use std::sync::Arc;
 
-use palisade_auth::amr::AuthMethods;
-use palisade_auth::email::Email;
-use palisade_auth::ids::SessionId;
-use palisade_auth::permissions::{Role, permissions_of};
-use palisade_service::contracts::fields::{ContractPatch, Money, NewContract, Status};
+use palisade_service::contracts::fields::{ContractPatch, Status};
 use palisade_service::contracts::{ContractError, Contracts};
 use palisade_service::events::EventLog;
-use palisade_service::identity::{Principal, Provenance};
+use palisade_service::identity::Provenance;
 use palisade_store::Db;
 use palisade_store::cache::ScopeVersions;
+use palisade_store::repo::audit;
 use palisade_store::repo::events::{self, EventRow};
-use palisade_store::repo::{audit, now, users};
-
-async fn member(db: &Db, email: &str) -> Principal {
-    let email = Email::parse(email).expect("email");
-    let user = users::User::new(&email, "Member", "!".to_owned(), now());
-    let id = user.id;
-    users::insert(db, &user, &[Role::Member])
-        .await
-        .expect("user");
-    Principal {
-        user_id: id,
-        session_id: SessionId::generate(),
-        roles: vec![Role::Member],
-        perms: permissions_of(&[Role::Member]),
-        amr: AuthMethods::from_claim(&["pwd".to_owned()]).expect("amr"),
-        auth_time: 0,
-    }
-}
-
-fn new_contract() -> NewContract {
-    NewContract {
-        title: "Bolts".to_owned(),
-        counterparty: "Acme".to_owned(),
-        amount: Money {
-            amount_cents: 500,
-            currency: "EUR".to_owned(),
-        },
-        starts_on: None,
-        ends_on: None,
-        description: None,
-        tags: None,
-    }
-}
 
 async fn all_events(db: &Db) -> Vec<EventRow> {
     events::after(db, None, 1000).await.expect("events")
@@ -62,6 +28,8 @@ async fn audit_actions(db: &Db) -> Vec<String> {
         .map(|e| e.action)
         .collect()
 }
+
+use common::{member, new_contract};
 
 async fn every_write_leaves_one_event_and_one_audit_entry(db: Db) {
     let versions = Arc::new(ScopeVersions::new(db.clone()));

@@ -29,11 +29,11 @@ pub fn routes() -> Routes {
     Routes::default()
         .group(
             Guard::Limited(Tier::Payment),
-            [routes!(create), routes!(refund)],
+            [routes!(pay), routes!(refund)],
         )
         .group(
             Guard::Limited(Tier::General),
-            [routes!(list), routes!(read)],
+            [routes!(list_payments), routes!(read_payment)],
         )
 }
 
@@ -52,7 +52,7 @@ pub fn routes() -> Routes {
               (status = 409, description = "payments.contract_not_active, payments.exceeds_balance or idempotency.in_progress"),
               (status = 422, description = "request.invalid_fields, payments.currency_mismatch or idempotency.key_reused"),
               (status = 502, description = "payments.provider_unavailable: retry with the same key")))]
-pub async fn create(
+pub async fn pay(
     State(state): State<AppState>,
     RequestProvenance(from): RequestProvenance,
     request: Idempotent<NewPayment>,
@@ -105,7 +105,7 @@ pub struct PaymentsQuery {
     params(PaymentsQuery),
     responses((status = 200, body = List<PaymentView>),
               (status = 403, description = "auth.forbidden: needs contracts:read, and records:all for `owner` other than oneself")))]
-pub async fn list(
+pub async fn list_payments(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
@@ -131,7 +131,7 @@ pub async fn list(
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = PaymentView),
               (status = 403, description = "auth.forbidden: needs contracts:read")))]
-pub async fn read(
+pub async fn read_payment(
     State(state): State<AppState>,
     Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,

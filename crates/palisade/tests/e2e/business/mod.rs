@@ -3,6 +3,7 @@
 mod contracts;
 mod dashboard;
 mod exports;
+mod payments;
 mod search;
 
 use reqwest::{Method, StatusCode};
@@ -12,6 +13,7 @@ use crate::api::{Answer, token};
 use crate::backends::{Env, PASSWORD};
 
 /// A signed-in caller: their access token and user id.
+#[derive(Clone)]
 pub struct Caller {
     pub at: String,
     pub id: String,
