@@ -237,6 +237,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         exports: Exports::new(
             db.clone(),
             contracts,
+            payments.clone(),
             services.identity.audit().clone(),
             Slots::new(redis.clone()),
         ),

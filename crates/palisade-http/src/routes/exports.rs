@@ -1,4 +1,4 @@
-//! `GET /api/v1/exports/contracts` (`/openapi.json`, tag contracts): every contract a
+//! `GET /api/v1/exports/contracts` and `/payments` (`/openapi.json`): every record a
 //! list would show, streamed as CSV or NDJSON as it is read, under the export tier.
 
 use std::convert::Infallible;
@@ -9,10 +9,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use palisade_auth::ids::UserId;
+use palisade_auth::ids::{ContractId, UserId};
 use palisade_auth::permissions::Permission;
 use palisade_service::contracts::fields::{Status, Tag};
-use palisade_service::exports::{ExportError, Format, MAX_RUNNING};
+use palisade_service::exports::{Export, ExportError, Format, MAX_RUNNING};
+use palisade_service::payments::{ListQuery as PaymentsQuery, Status as PaymentStatus};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -28,7 +29,10 @@ use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().group(Guard::Limited(Tier::Export), [routes!(export_contracts)])
+    Routes::default().group(
+        Guard::Limited(Tier::Export),
+        [routes!(export_contracts), routes!(export_payments)],
+    )
 }
 
 /// `GET /api/v1/exports/contracts`'s query: the format and the list's filters.
@@ -86,6 +90,57 @@ pub async fn export_contracts(
     )?;
     let format = q.format.unwrap_or_default();
     let export = state.exports.contracts(&who, &from, &query, format).await?;
+    Ok(streamed(export, format))
+}
+
+/// `GET /api/v1/exports/payments`'s query: the format and the list's filters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentExportQuery {
+    /// `csv` (default) or `ndjson`.
+    #[param(inline)]
+    format: Option<Format>,
+    /// Only payments against this contract.
+    #[param(value_type = Option<String>, format = Uuid)]
+    contract_id: Option<ContractId>,
+    #[param(inline)]
+    status: Option<PaymentStatus>,
+    /// Only this user's payments (`records:all` for anyone but oneself).
+    #[param(value_type = Option<String>, format = Uuid)]
+    owner: Option<UserId>,
+}
+
+/// Every payment the list would show for these filters (all pages), newest first, as
+/// the contracts export.
+#[utoipa::path(get, path = "/api/v1/exports/payments", tag = "payments", security(("bearer" = [])),
+    params(PaymentExportQuery),
+    responses((status = 200, description = "The rows, streamed (chunked)",
+               content((String = "text/csv"), (String = "application/x-ndjson")),
+               headers(("Content-Disposition" = String, description = "`attachment; filename=\"payments-YYYY-MM-DD.csv\"`"))),
+              (status = 403, description = "auth.forbidden: needs exports:run, and records:all for `owner` other than oneself")))]
+pub async fn export_payments(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiQuery(q): ApiQuery<PaymentExportQuery>,
+) -> Result<Response, Problem> {
+    state
+        .identity
+        .require(&who, Permission::ExportsRun, &from)
+        .await?;
+    let query = PaymentsQuery {
+        contract_id: q.contract_id,
+        status: q.status,
+        owner: q.owner,
+    };
+    let format = q.format.unwrap_or_default();
+    let export = state.exports.payments(&who, &from, &query, format).await?;
+    Ok(streamed(export, format))
+}
+
+/// The export as a chunked attachment.
+fn streamed(export: Export, format: Format) -> Response {
     let disposition = format!("attachment; filename=\"{}\"", export.filename);
     let mut res = Body::from_stream(Chunks(export.chunks)).into_response();
     let h = res.headers_mut();
@@ -96,7 +151,7 @@ pub async fn export_contracts(
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(res)
+    res
 }
 
 /// The export's chunks as a body stream.
@@ -122,6 +177,7 @@ impl From<ExportError> for Problem {
                 "at most {MAX_RUNNING} of your exports run at once; retry when one has finished"
             )),
             ExportError::Contract(e) => e.into(),
+            ExportError::Payment(e) => e.into(),
         }
     }
 }

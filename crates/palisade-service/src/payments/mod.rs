@@ -384,6 +384,17 @@ impl Payments {
         limit: Limit,
     ) -> Result<Page<PaymentView>, PaymentError> {
         let before = Cursor::start::<Uuid>(cursor)?.map(PaymentId::from);
+        let filter = self.filter(who, query)?;
+        let rows = repo::page(&self.0.db, &filter, before, limit.fetch()).await?;
+        let page = Page::of(rows, limit, |r| r.id);
+        Ok(Page {
+            items: page.items.iter().map(view_of).collect::<Result<_, _>>()?,
+            next: page.next,
+        })
+    }
+
+    /// The store filter of `query` for `who`.
+    pub fn filter(&self, who: &Principal, query: &ListQuery) -> Result<repo::Filter, PaymentError> {
         let payer = match query.owner {
             Some(owner) if owner != who.user_id && !who.can(Permission::RecordsAll) => {
                 return Err(PaymentError::Forbidden);
@@ -392,16 +403,10 @@ impl Payments {
             None if who.can(Permission::RecordsAll) => None,
             None => Some(who.user_id),
         };
-        let filter = repo::Filter {
+        Ok(repo::Filter {
             payer,
             contract: query.contract_id,
             status: query.status.map(Status::as_str),
-        };
-        let rows = repo::page(&self.0.db, &filter, before, limit.fetch()).await?;
-        let page = Page::of(rows, limit, |r| r.id);
-        Ok(Page {
-            items: page.items.iter().map(view_of).collect::<Result<_, _>>()?,
-            next: page.next,
         })
     }
 

@@ -134,11 +134,33 @@ pub async fn page(
     before: Option<PaymentId>,
     limit: u64,
 ) -> Result<Vec<PaymentRow>, StoreError> {
+    let mut stmt = select(filter);
+    stmt.limit(limit);
+    if let Some(id) = before {
+        stmt.and_where(Expr::col(Payments::Id).lt(id.as_uuid()));
+    }
+    ex.into().fetch_all("payments", &stmt).await
+}
+
+/// Streams every payment `filter` selects into `rows`, newest first, in batches of up
+/// to `batch` (see [`crate::Db::stream`]).
+pub async fn stream(
+    db: &crate::Db,
+    filter: &Filter,
+    rows: &tokio::sync::mpsc::Sender<Vec<PaymentRow>>,
+    batch: usize,
+    idle: std::time::Duration,
+) -> Result<(u64, bool), StoreError> {
+    db.stream("payments", &select(filter), rows, batch, idle)
+        .await
+}
+
+/// The `SELECT` of the payments `filter` selects, newest first.
+fn select(filter: &Filter) -> sea_query::SelectStatement {
     let mut stmt = Query::select();
     stmt.columns(COLUMNS)
         .from(Payments::Table)
-        .order_by(Payments::Id, Order::Desc)
-        .limit(limit);
+        .order_by(Payments::Id, Order::Desc);
     if let Some(payer) = filter.payer {
         stmt.and_where(Expr::col(Payments::PayerId).eq(payer.as_uuid()));
     }
@@ -148,10 +170,7 @@ pub async fn page(
     if let Some(status) = filter.status {
         stmt.and_where(Expr::col(Payments::Status).eq(status));
     }
-    if let Some(id) = before {
-        stmt.and_where(Expr::col(Payments::Id).lt(id.as_uuid()));
-    }
-    ex.into().fetch_all("payments", &stmt).await
+    stmt
 }
 
 /// Moves a pending payment to its outcome; `false` when it was no longer pending.

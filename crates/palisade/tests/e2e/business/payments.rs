@@ -407,7 +407,108 @@ async fn concurrent_payments_cannot_overpay(e: Env) {
     assert_eq!(p.body["refunded_cents"], 300);
 }
 
+/// The payments export: the caller's payments as the API shows them, newest first,
+/// formula-like text defused, and NDJSON with the same rows.
+async fn payments_export_is_scoped_and_guarded(e: Env) {
+    let a = member(&e, "a@example.com").await;
+    let b = member(&e, "b@example.com").await;
+    let contract = active(&e, &a, 10_000).await;
+    let mut evil = payment(&contract, 100, "pm_card_visa");
+    evil["description"] = json!("=HYPERLINK(\"http://evil.example\")");
+    let first = pay(&e, &a, "x-1", evil).await.expect(StatusCode::CREATED);
+    let second = pay(
+        &e,
+        &a,
+        "x-2",
+        payment(&contract, 200, "pm_card_chargeDeclined"),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let theirs = active(&e, &b, 500).await;
+    pay(&e, &b, "x-b", payment(&theirs, 300, "pm_card_visa"))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let fetch = |who: &Caller, query: &str| {
+        let req = e
+            .api
+            .http
+            .get(format!("{}/api/v1/exports/payments{query}", e.api.base))
+            .bearer_auth(&who.at);
+        async move { req.send().await.expect("export") }
+    };
+    let res = fetch(&a, "").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"payments-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let text = res.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header[..6],
+        [
+            "id",
+            "contract_id",
+            "payer_id",
+            "amount_cents",
+            "currency",
+            "status"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let got: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (&r[0], &r[3], &r[5], &r[11])).collect();
+    let (first_id, second_id) = (first.text("id"), second.text("id"));
+    assert_eq!(
+        got,
+        [
+            (second_id.as_str(), "200", "failed", ""),
+            (
+                first_id.as_str(),
+                "100",
+                "succeeded",
+                "'=HYPERLINK(\"http://evil.example\")"
+            ),
+        ],
+        "only A's, newest first: {text}"
+    );
+    let lines = fetch(&a, "?format=ndjson&status=succeeded")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let objects: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 1, "{lines}");
+    assert_eq!(
+        (&objects[0]["id"], &objects[0]["description"]),
+        (
+            &json!(first_id),
+            &json!("=HYPERLINK(\"http://evil.example\")")
+        )
+    );
+    assert_eq!(
+        fetch(&a, &format!("?owner={}", b.id)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
 on_both!(
+    payments_export_is_scoped_and_guarded,
     payments_follow_the_rules,
     one_key_one_payment_under_a_race,
     concurrent_payments_cannot_overpay,

@@ -1,5 +1,5 @@
-//! Exports (README § Exports): every contract a list would show, streamed as CSV or
-//! NDJSON while it is read. Rows go from the database's cursor through two bounded
+//! Exports (README § Exports): every record a list would show (contracts, payments),
+//! streamed as CSV or NDJSON while it is read. Rows go from the database's cursor through two bounded
 //! channels into the response body, so a slow client slows the reading and memory
 //! stays flat whatever the row count; a client that stops reading for [`IDLE`] is
 //! dropped. At most [`MAX_RUNNING`] exports of one user run at once, on all instances
@@ -8,18 +8,32 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use palisade_store::Db;
-use palisade_store::repo::contracts::{self as repo, ContractRow};
+use std::future::Future;
+
 use palisade_store::slots::Slots;
-use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
+use palisade_store::{Db, StoreError};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use crate::audit::{Action, Audit, Entry, Outcome};
 use crate::contracts::fields::date;
-use crate::contracts::{ContractError, Contracts, ListQuery};
+use crate::contracts::{ContractError, Contracts};
 use crate::identity::{Principal, Provenance};
+use crate::payments::{PaymentError, Payments};
+
+mod contracts;
+mod payments;
+
+/// A row an export writes: its columns, named once in [`Record::HEADER`].
+pub trait Record: Send + 'static {
+    /// The CSV header row (and the order of every line's cells).
+    const HEADER: &'static [&'static str];
+    /// Writes the row as one CSV line, every text cell through [`guard`].
+    fn csv<W: std::io::Write>(&self, w: &mut csv::Writer<W>);
+    /// Appends the row as one JSON object (without the newline).
+    fn json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
 
 /// Exports of one user running at once.
 pub const MAX_RUNNING: usize = 2;
@@ -61,6 +75,8 @@ pub enum ExportError {
     TooManyRunning,
     #[error(transparent)]
     Contract(#[from] ContractError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
 }
 
 /// A running export: its chunks, in order, as they are produced.
@@ -74,93 +90,9 @@ pub struct Export {
 pub struct Exports {
     db: Db,
     contracts: Contracts,
+    payments: Payments,
     audit: Audit,
     slots: Slots,
-}
-
-/// One exported contract: its columns, in order.
-#[derive(Serialize)]
-struct Line<'a> {
-    id: uuid::Uuid,
-    owner_id: uuid::Uuid,
-    title: &'a str,
-    counterparty: &'a str,
-    amount_cents: i64,
-    currency: &'a str,
-    status: &'a str,
-    starts_on: Option<String>,
-    ends_on: Option<String>,
-    description: &'a str,
-    tags: Vec<&'a str>,
-    version: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: time::OffsetDateTime,
-}
-
-const HEADER: [&str; 14] = [
-    "id",
-    "owner_id",
-    "title",
-    "counterparty",
-    "amount_cents",
-    "currency",
-    "status",
-    "starts_on",
-    "ends_on",
-    "description",
-    "tags",
-    "version",
-    "created_at",
-    "updated_at",
-];
-
-impl<'a> Line<'a> {
-    fn of(c: &'a ContractRow) -> Line<'a> {
-        Line {
-            id: c.id.as_uuid(),
-            owner_id: c.owner_id.as_uuid(),
-            title: &c.title,
-            counterparty: &c.counterparty,
-            amount_cents: c.amount_cents,
-            currency: &c.currency,
-            status: &c.status,
-            starts_on: c.starts_on.map(date::format),
-            ends_on: c.ends_on.map(date::format),
-            description: &c.description,
-            tags: c.tags.split_whitespace().collect(),
-            version: c.version,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
-    }
-}
-
-/// Writes one contract as a CSV line, formatting into stack buffers where it can.
-fn csv_contract<W: std::io::Write>(w: &mut csv::Writer<W>, c: &ContractRow) {
-    let mut id = uuid::Uuid::encode_buffer();
-    let mut owner = uuid::Uuid::encode_buffer();
-    let (mut amount, mut version) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let time = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    let date = |d: Option<time::Date>| d.map(date::format).unwrap_or_default();
-    let cells: [Cow<'_, str>; 14] = [
-        Cow::Borrowed(c.id.as_uuid().hyphenated().encode_lower(&mut id)),
-        Cow::Borrowed(c.owner_id.as_uuid().hyphenated().encode_lower(&mut owner)),
-        guard(&c.title),
-        guard(&c.counterparty),
-        Cow::Borrowed(amount.format(c.amount_cents)),
-        guard(&c.currency),
-        guard(&c.status),
-        date(c.starts_on).into(),
-        date(c.ends_on).into(),
-        guard(&c.description),
-        guard(&c.tags),
-        Cow::Borrowed(version.format(c.version)),
-        time(c.created_at).into(),
-        time(c.updated_at).into(),
-    ];
-    csv_record(w, cells);
 }
 
 /// A cell a spreadsheet would read as a formula (it begins with `=`, `+`, `-`, `@`, a
@@ -173,38 +105,44 @@ pub fn guard(cell: &str) -> Cow<'_, str> {
 }
 
 impl Exports {
-    pub fn new(db: Db, contracts: Contracts, audit: Audit, slots: Slots) -> Exports {
+    pub fn new(
+        db: Db,
+        contracts: Contracts,
+        payments: Payments,
+        audit: Audit,
+        slots: Slots,
+    ) -> Exports {
         Exports {
             db,
             contracts,
+            payments,
             audit,
             slots,
         }
     }
 
-    /// Starts an export of the contracts `query` selects among those `who` sees.
-    pub async fn contracts(
+    /// Starts an export of the rows `read` sends (`what`: `contracts`, `payments`, for
+    /// the file name and the audit entry), once `who` has a free slot.
+    async fn start<R, F>(
         &self,
         who: &Principal,
         from: &Provenance,
-        query: &ListQuery,
+        what: &'static str,
         format: Format,
-    ) -> Result<Export, ExportError> {
-        let filter = self.contracts.filter(who, query)?;
+        read: impl FnOnce(Db, mpsc::Sender<Vec<R>>) -> F,
+    ) -> Result<Export, ExportError>
+    where
+        R: Record,
+        F: Future<Output = Result<(u64, bool), StoreError>> + Send + 'static,
+    {
         let slot = self
             .slots
             .take(&format!("exports:{}", who.user_id), MAX_RUNNING)
             .await
             .ok_or(ExportError::TooManyRunning)?;
         let (chunks_tx, chunks) = mpsc::channel::<Vec<u8>>(4);
-        let (rows_tx, rows) = mpsc::channel::<Vec<ContractRow>>(4);
-        let db = self.db.clone();
-        let reading = async move {
-            let Some(filter) = filter else {
-                return Ok((0, true));
-            };
-            repo::stream(&db, &filter, &rows_tx, BATCH, IDLE).await
-        };
+        let (rows_tx, rows) = mpsc::channel::<Vec<R>>(4);
+        let reading = read(self.db.clone(), rows_tx);
         let writing = write(format, rows, chunks_tx);
         let (audit, actor) = (self.audit.clone(), from.actor(Some(who.user_id)));
         let user = who.user_id;
@@ -215,12 +153,12 @@ impl Exports {
                 (Ok((rows, true)), true) => (Outcome::Success, *rows),
                 (Ok((rows, _)), _) => (Outcome::Failure, *rows),
                 (Err(e), _) => {
-                    tracing::error!(error = %e, user = %user, "export: reading failed");
+                    tracing::error!(error = %e, user = %user, what, "export: reading failed");
                     (Outcome::Failure, 0)
                 }
             };
             let entry = Entry::new(Action::ExportRun, outcome)
-                .target("export", "contracts")
+                .target("export", what)
                 .detail("rows", rows)
                 .detail("format", format.extension());
             audit.record_or_log(&actor, entry).await;
@@ -228,16 +166,16 @@ impl Exports {
         let today = date::format(time::OffsetDateTime::now_utc().date());
         Ok(Export {
             chunks,
-            filename: format!("contracts-{today}.{}", format.extension()),
+            filename: format!("{what}-{today}.{}", format.extension()),
         })
     }
 }
 
 /// Encodes rows into chunks of about [`CHUNK`] bytes and sends them on; `false` when
 /// the client went away or stopped reading.
-async fn write(
+async fn write<R: Record>(
     format: Format,
-    rows: mpsc::Receiver<Vec<ContractRow>>,
+    rows: mpsc::Receiver<Vec<R>>,
     chunks: mpsc::Sender<Vec<u8>>,
 ) -> bool {
     let mut rows = Rows {
@@ -253,12 +191,12 @@ async fn write(
                     .terminator(csv::Terminator::CRLF)
                     .from_writer(&mut buf);
                 if std::mem::take(&mut header) {
-                    csv_record(&mut w, HEADER.map(Cow::Borrowed));
+                    csv_record(&mut w, R::HEADER);
                 }
                 let mut more = true;
                 while w.get_ref().len() < CHUNK {
                     match rows.recv().await {
-                        Some(row) => csv_contract(&mut w, &row),
+                        Some(row) => row.csv(&mut w),
                         None => {
                             more = false;
                             break;
@@ -274,7 +212,7 @@ async fn write(
                 while buf.len() < CHUNK {
                     match rows.recv().await {
                         Some(row) => {
-                            if serde_json::to_writer(&mut buf, &Line::of(&row)).is_err() {
+                            if row.json(&mut buf).is_err() {
                                 return false;
                             }
                             buf.push(b'\n');
@@ -303,13 +241,13 @@ async fn write(
 }
 
 /// The rows of the batches, one at a time.
-struct Rows {
-    batches: mpsc::Receiver<Vec<ContractRow>>,
-    current: std::vec::IntoIter<ContractRow>,
+struct Rows<R> {
+    batches: mpsc::Receiver<Vec<R>>,
+    current: std::vec::IntoIter<R>,
 }
 
-impl Rows {
-    async fn recv(&mut self) -> Option<ContractRow> {
+impl<R> Rows<R> {
+    async fn recv(&mut self) -> Option<R> {
         loop {
             if let Some(row) = self.current.next() {
                 return Some(row);
@@ -320,9 +258,9 @@ impl Rows {
 }
 
 /// One RFC 4180 line (CRLF, quoted where needed). Into memory: cannot fail.
-fn csv_record<W: std::io::Write>(w: &mut csv::Writer<W>, cells: [Cow<'_, str>; 14]) {
-    for c in &cells {
-        let _ = w.write_field(c.as_bytes());
+fn csv_record<W: std::io::Write, C: AsRef<str>>(w: &mut csv::Writer<W>, cells: &[C]) {
+    for c in cells {
+        let _ = w.write_field(c.as_ref().as_bytes());
     }
     let _ = w.write_record(None::<&[u8]>);
 }
@@ -346,7 +284,7 @@ mod tests {
             let mut cells: [Cow<'_, str>; 14] = Default::default();
             cells[0] = guard("=HYPERLINK(\"x\")");
             cells[1] = "a,b".into();
-            csv_record(&mut w, cells);
+            csv_record(&mut w, &cells);
         }
         let text = String::from_utf8(out).unwrap();
         assert!(
