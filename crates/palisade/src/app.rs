@@ -29,7 +29,8 @@ use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
 use palisade_service::payments::Payments;
-use palisade_service::payments::provider::Simulated;
+use palisade_service::payments::provider::{PaymentProvider, Simulated};
+use palisade_service::payments::stripe::Stripe;
 use palisade_store::background::Tasks;
 use palisade_store::cache::{Cache, ScopeVersions};
 use palisade_store::listen::Subscriptions;
@@ -38,7 +39,7 @@ use palisade_store::redis::SharedRedis;
 use palisade_store::slots::Slots;
 use palisade_store::{Db, DbHealth, redact_url, schema};
 
-use crate::config::{Config, RedisConfig};
+use crate::config::{Config, Environment, PaymentsConfig, RedisConfig};
 use crate::key_files;
 
 /// How often expired sessions, refresh tokens and MFA challenges are deleted.
@@ -204,7 +205,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     subscriptions.start(db, &mut tasks);
     let events = EventLog::new(versions.clone());
     let contracts = Contracts::new(db.clone(), events.clone());
-    let payments = Payments::new(db.clone(), events, Arc::new(Simulated));
+    let payments = Payments::new(db.clone(), events, provider(config)?);
     let idempotency = Idempotency::new(db.clone());
     let keys = idempotency.clone();
     tasks.every(
@@ -261,6 +262,26 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         state,
         http,
         tasks,
+    })
+}
+
+/// Who moves the money, as configured.
+fn provider(config: &Config) -> anyhow::Result<Arc<dyn PaymentProvider>> {
+    Ok(match &config.payments {
+        PaymentsConfig::Simulated => {
+            if config.env == Environment::Production {
+                tracing::warn!(
+                    "PALISADE_PAYMENT_PROVIDER=simulated in production: payments move no money"
+                );
+            }
+            Arc::new(Simulated)
+        }
+        PaymentsConfig::Stripe {
+            api_base,
+            secret_key,
+        } => Arc::new(
+            Stripe::new(api_base, secret_key.expose()).context("the stripe payment provider")?,
+        ),
     })
 }
 

@@ -12,6 +12,7 @@
 //! Scope: a caller sees the payments they made; `records:all` sees everyone's.
 
 pub mod provider;
+pub mod stripe;
 
 use std::sync::Arc;
 

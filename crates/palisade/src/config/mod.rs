@@ -73,6 +73,19 @@ pub struct Config {
     pub http: HttpSettings,
     pub rate_limits: RateLimitSettings,
     pub identity: IdentityConfig,
+    pub payments: PaymentsConfig,
+}
+
+/// Who moves the money.
+#[derive(Clone, Debug)]
+pub enum PaymentsConfig {
+    /// Stripe's test payment methods, settled at once, no money moved.
+    Simulated,
+    /// PaymentIntents through Stripe's REST API (or a compatible server's).
+    Stripe {
+        api_base: String,
+        secret_key: Secret<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -342,6 +355,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let http = http(r, production);
     let rate_limits = rate_limits(r, production);
     let identity = identity(r, production);
+    let payments = payments(r);
     Some(Config {
         env: env?,
         listen: listen?,
@@ -352,7 +366,41 @@ fn sections(r: &mut Reader) -> Option<Config> {
         http: http?,
         rate_limits: rate_limits?,
         identity: identity?,
+        payments: payments?,
     })
+}
+
+fn payments(r: &mut Reader) -> Option<PaymentsConfig> {
+    let provider = r.required("PALISADE_PAYMENT_PROVIDER", |v| match v {
+        "simulated" | "stripe" => Ok(v.to_owned()),
+        _ => Err("simulated or stripe".to_owned()),
+    });
+    let api_base = r.required("STRIPE_API_BASE", |v| {
+        let host = v
+            .strip_prefix("https://")
+            .or_else(|| v.strip_prefix("http://"));
+        match host {
+            Some(h) if !h.is_empty() && !h.contains(['?', '#', ' ']) => {
+                Ok(v.trim_end_matches('/').to_owned())
+            }
+            _ => Err("an http(s) URL without query".to_owned()),
+        }
+    });
+    let secret_key = r.optional("STRIPE_SECRET_KEY", |v| Ok(Secret::new(v.to_owned())));
+    match (provider?.as_str(), secret_key?) {
+        ("stripe", Some(secret_key)) => Some(PaymentsConfig::Stripe {
+            api_base: api_base?,
+            secret_key,
+        }),
+        ("stripe", None) => {
+            r.problem(
+                "STRIPE_SECRET_KEY",
+                "required with PALISADE_PAYMENT_PROVIDER=stripe",
+            );
+            None
+        }
+        _ => Some(PaymentsConfig::Simulated),
+    }
 }
 
 fn environment(v: &str) -> Result<Environment, String> {

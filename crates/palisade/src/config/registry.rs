@@ -254,6 +254,17 @@ pub const KEYS: &[Key] = &[
         "ENCRYPTION_KEY",
         "32 bytes as 64 hex digits, encrypts secrets at rest",
     ),
+    key(
+        "PALISADE_PAYMENT_PROVIDER",
+        Some("simulated"),
+        "who moves the money: simulated (Stripe's test payment methods, settled at once) or stripe",
+    ),
+    key(
+        "STRIPE_API_BASE",
+        Some("https://api.stripe.com"),
+        "Stripe's API, or a Stripe-compatible server's (localstripe)",
+    ),
+    secret("STRIPE_SECRET_KEY", "sk_… for the stripe provider"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Key> {

@@ -157,6 +157,8 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 
 /// A client that never follows redirects and has a short timeout.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own; the server uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()

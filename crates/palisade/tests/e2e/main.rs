@@ -42,4 +42,5 @@ mod harness;
 mod http;
 mod identity;
 mod migrate;
+mod peers;
 mod postgres;

@@ -5,6 +5,7 @@ mod dashboard;
 mod exports;
 mod payments;
 mod search;
+mod stripe;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,0 +1,146 @@
+//! The `stripe` payment provider against localstripe, a stateful Stripe-compatible
+//! server: payments become PaymentIntents, refused cards failed payments, refunds
+//! Stripe refunds; while Stripe is down a payment waits, pending, and the client's
+//! retry with the same key completes that same payment.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Caller, created, get, member, patch};
+use crate::api::Answer;
+use crate::backends::{Env, start_with};
+use crate::peers::{LocalStripe, SECRET_KEY};
+
+async fn on_stripe(stripe: &LocalStripe) -> Env {
+    let url = stripe.url();
+    start_with(
+        false,
+        &[
+            ("PALISADE_PAYMENT_PROVIDER", "stripe"),
+            ("STRIPE_API_BASE", url.as_str()),
+            ("STRIPE_SECRET_KEY", SECRET_KEY),
+        ],
+    )
+    .await
+}
+
+async fn active(e: &Env, who: &Caller) -> String {
+    let c = created(e, who, super::draft("Retainer")).await;
+    let id = c["id"].as_str().expect("id").to_owned();
+    patch(e, who, &id, None, json!({"status": "active"}))
+        .await
+        .expect(StatusCode::OK);
+    id
+}
+
+async fn post(e: &Env, who: &Caller, path: &str, key: &str, body: Value) -> Answer {
+    let auth = format!("Bearer {}", who.at);
+    let headers = [("authorization", auth.as_str()), ("idempotency-key", key)];
+    e.api.call(Method::POST, path, Some(body), &headers).await
+}
+
+fn payment(contract: &str, cents: i64, method: &str) -> Value {
+    json!({
+        "contract_id": contract,
+        "amount": {"amount_cents": cents, "currency": "EUR"},
+        "payment_method": method,
+        "description": "May retainer",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_and_refunds_go_through_stripe() {
+    let stripe = LocalStripe::start();
+    let e = on_stripe(&stripe).await;
+    let a = member(&e, "a@example.com").await;
+    let contract = active(&e, &a).await;
+
+    let paid = post(
+        &e,
+        &a,
+        "/api/v1/payments",
+        "s-1",
+        payment(&contract, 4_200, "pm_card_visa"),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(
+        (paid.text("status"), paid.text("provider")),
+        ("succeeded".into(), "stripe".into())
+    );
+    let intent_id = paid.text("provider_ref");
+    assert!(intent_id.starts_with("pi_"), "{intent_id}");
+    let intent = stripe.get(&format!("payment_intents/{intent_id}")).await;
+    assert_eq!(
+        (&intent["status"], &intent["amount"], &intent["currency"]),
+        (&json!("succeeded"), &json!(4_200), &json!("eur")),
+        "{intent}"
+    );
+    assert_eq!(intent["metadata"]["description"], "May retainer");
+
+    // A card Stripe declines: a failed payment with Stripe's code.
+    let r = post(
+        &e,
+        &a,
+        "/api/v1/payments",
+        "s-2",
+        payment(&contract, 100, "pm_card_chargeCustomerFail"),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(
+        (r.text("status"), r.text("failure_code")),
+        ("failed".into(), "card_declined".into())
+    );
+
+    // A refund is Stripe's too.
+    let path = format!("/api/v1/payments/{}/refunds", paid.text("id"));
+    post(&e, &a, &path, "s-3", json!({"amount_cents": 1_000}))
+        .await
+        .expect(StatusCode::CREATED);
+    let intent = stripe.get(&format!("payment_intents/{intent_id}")).await;
+    assert_eq!(
+        intent["charges"]["data"][0]["amount_refunded"], 1_000,
+        "{intent}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_waits_out_stripe_being_down() {
+    let mut stripe = LocalStripe::start();
+    let e = on_stripe(&stripe).await;
+    let a = member(&e, "a@example.com").await;
+    let contract = active(&e, &a).await;
+
+    stripe.stop();
+    let body = payment(&contract, 700, "pm_card_visa");
+    let r = post(&e, &a, "/api/v1/payments", "down-1", body.clone())
+        .await
+        .expect(StatusCode::BAD_GATEWAY);
+    assert_eq!(r.code(), "payments.provider_unavailable");
+    // Nothing is lost: the payment is stored, pending, and holds its part of the
+    // balance meanwhile.
+    let list = get(&e, &a, "/api/v1/payments").await.expect(StatusCode::OK);
+    let items = list.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", list.body);
+    assert_eq!(items[0]["status"], "pending");
+
+    // Stripe is back: the retry completes that same payment.
+    stripe.restart();
+    let r = post(&e, &a, "/api/v1/payments", "down-1", body)
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        (r.text("id"), r.text("status")),
+        (
+            items[0]["id"].as_str().unwrap().to_owned(),
+            "succeeded".into()
+        )
+    );
+    let list = get(&e, &a, "/api/v1/payments").await.expect(StatusCode::OK);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let intent = stripe
+        .get(&format!("payment_intents/{}", r.text("provider_ref")))
+        .await;
+    assert_eq!(intent["amount"], 700);
+}
