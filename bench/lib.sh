@@ -3,8 +3,8 @@
 # build of palisade and the baseline (`$palisade_bin`, `$baseline_bin`), a work
 # directory removed on exit with every server started in it, `start NAME COMMAND…`
 # (runs a server in its own directory, logging to a file, and prints its address once
-# it listens), `load URL` (requests/s of `wrk` with the bearer token `$access`) and
-# `median`.
+# it listens), `load URL [WRK_ARGS…]` (requests/s of `wrk` with the bearer token
+# `$access`) and `median`.
 
 rounds=${1:-3}
 seconds=${2:-10}
@@ -43,11 +43,12 @@ start() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# load URL → requests/s of wrk on URL with the bearer token $access. Errors are
-# reported; more than 0.1 % would measure the error path, not the endpoint.
+# load URL [WRK_ARGS…] → requests/s of wrk on URL with the bearer token $access (and
+# WRK_ARGS, a script say). Errors are reported; more than 0.1 % would measure the
+# error path, not the endpoint.
 load() {
   local out
-  out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "$1")
+  out=$(wrk -t1 -c"$conns" -d"${seconds}s" -H "Authorization: Bearer $access" "${@:2}" "$1")
   awk -v url="$1" '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } /Non-2xx/ { bad = $5 }
     END { if (bad > 0) printf "%s: %d non-2xx of %d\n", url, bad, n > "/dev/stderr"
           if (bad > n / 1000) exit 1

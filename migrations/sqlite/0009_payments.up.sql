@@ -11,6 +11,7 @@ CREATE TABLE refunds (
     created_at TEXT NOT NULL
 );
 CREATE INDEX refunds_payment ON refunds (payment_id, id);
+CREATE INDEX refunds_requested_by ON refunds (requested_by);
 
 -- One row per (user, Idempotency-Key): claimed by the first request (insert if
 -- absent), held by `lease_token` until `locked_until` while it runs, then holding the

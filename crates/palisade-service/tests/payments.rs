@@ -65,7 +65,7 @@ async fn a_retry_continues_what_a_dead_run_committed(db: Db) {
         Claimed::InProgress
     ));
     let paid = payments
-        .create(&who, &from, &first, input())
+        .create(&who, &from, Some(&first), input())
         .await
         .expect("pay");
     // The run dies before storing its answer; its lease ends (as a dropped request's).
@@ -80,7 +80,7 @@ async fn a_retry_continues_what_a_dead_run_committed(db: Db) {
     };
     assert_eq!(second.outcome(), Some(paid.id.to_string().as_str()));
     let again = payments
-        .create(&who, &from, &second, input())
+        .create(&who, &from, Some(&second), input())
         .await
         .expect("continue");
     assert_eq!(

@@ -65,7 +65,7 @@ pub async fn pay(
             .await?;
         let view = state
             .payments
-            .create(&who, &from, held.claim(), body)
+            .create(&who, &from, Some(held.claim()), body)
             .await?;
         let location = format!("/api/v1/payments/{}", view.id);
         let mut response = (StatusCode::CREATED, Json(view)).into_response();

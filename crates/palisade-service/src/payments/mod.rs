@@ -190,14 +190,15 @@ impl Payments {
     }
 
     /// Takes a payment, or continues the one an earlier run under `claim` stored.
+    /// Without a claim (no Idempotency-Key), each call is a new payment.
     pub async fn create(
         &self,
         who: &Principal,
         from: &Provenance,
-        claim: &Claim,
+        claim: Option<&Claim>,
         input: NewPayment,
     ) -> Result<PaymentView, PaymentError> {
-        let row = match claim.outcome() {
+        let row = match claim.and_then(Claim::outcome) {
             Some(id) => self.continued(who, id).await?,
             None => self.store_pending(who, from, claim, input).await?,
         };
@@ -227,7 +228,7 @@ impl Payments {
         &self,
         who: &Principal,
         from: &Provenance,
-        claim: &Claim,
+        claim: Option<&Claim>,
         input: NewPayment,
     ) -> Result<PaymentRow, PaymentError> {
         let mut problems = Problems::new();
@@ -289,7 +290,9 @@ impl Payments {
             updated_at: at,
         };
         repo::insert(&mut tx, &row).await?;
-        claim.record(&mut tx, &row.id.to_string()).await?;
+        if let Some(claim) = claim {
+            claim.record(&mut tx, &row.id.to_string()).await?;
+        }
         let data = json!({
             "contract_id": row.contract_id,
             "amount": {"amount_cents": row.amount_cents, "currency": row.currency},

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# What the Idempotency-Key store costs, on one server (bench/keyless: palisade's
+# application with one more route, the payment handler's path without the key store):
+#
+# 1. POST /api/v1/payments with a fresh key per request against POST
+#    /api/v1/bench/payments (no key), alternating rounds, median ratio. Each round pays
+#    1 cent on 16 new contracts of its own, round robin.
+# 2. Replays: one key sent again and again (the first request pays, every other one is
+#    answered from the store), against the fresh-key rate of the same round.
+#
+# On SQLite by default; BENCH_DB=postgres uses a database of its own on the local
+# PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432), dropped at exit.
+# Targets 127.0.0.1 only; every run is bounded.
+#
+# Usage: [BENCH_DB=postgres] bench/payments.sh [rounds=3] [seconds=10] [connections=32]
+# Needs: wrk, curl, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+. bench/lib.sh
+cargo build --release -q -p palisade-bench-keyless
+keyless_bin=$(realpath "$target/release/palisade-bench-keyless")
+
+db=${BENCH_DB:-sqlite}
+export PALISADE_DATA_DIR="$work/data"
+export PALISADE_RATE_LIMIT_GENERAL=1000000000/1s PALISADE_RATE_LIMIT_PAYMENT=1000000000/1s
+if [ "$db" = postgres ]; then
+  pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+  name="palisade_bench_$$"
+  psql -q "$pg/postgres" -c "CREATE DATABASE $name"
+  trap 'cleanup; psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"' EXIT
+  export DATABASE_URL="$pg/$name"
+else
+  export DATABASE_URL="sqlite://$work/bench.db"
+fi
+"$palisade_bin" migrate up >/dev/null
+printf 'a long benchmark passphrase 4711\n' | "$palisade_bin" user create --email payer@example.com --role member >/dev/null
+server=$(start keyless "$keyless_bin")
+
+access=$(curl -sf -X POST "http://$server/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"payer@example.com","password":"a long benchmark passphrase 4711"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+export TOKEN=$access
+
+# new_contracts → 16 new active contracts of 10^12 cents, comma-separated.
+new_contracts() {
+  local ids=()
+  for _ in $(seq 1 16); do
+    id=$(curl -sf -X POST "http://$server/api/v1/contracts" -H "Authorization: Bearer $access" \
+      -H 'content-type: application/json' \
+      -d '{"title":"Bench","counterparty":"Acme","amount":{"amount_cents":1000000000000,"currency":"EUR"}}' |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    curl -sf -o /dev/null -X PATCH "http://$server/api/v1/contracts/$id" -H "Authorization: Bearer $access" \
+      -H 'content-type: application/json' -d '{"status":"active"}'
+    ids+=("$id")
+  done
+  (IFS=,; echo "${ids[*]}")
+}
+
+ratio() { awk -v p="$1" -v b="$2" 'BEGIN { printf "%.3f", p / b }'; }
+pay() { CONTRACTS=$(new_contracts) RUN="$1-$$" KEY="${3:-fresh}" load "http://$server$2" -s bench/payments.lua; }
+
+# Warm-up, not counted.
+seconds_kept=$seconds; seconds=2
+pay warm-keyless /api/v1/bench/payments >/dev/null
+pay warm-fresh /api/v1/payments >/dev/null
+seconds=$seconds_kept
+
+echo "== POST /api/v1/payments: fresh Idempotency-Key per request against no key ($db)"
+printf '%-6s %12s %12s %8s %12s %8s\n' round no_key fresh_key ratio replays ratio
+ratios=() replays=()
+for r in $(seq 1 "$rounds"); do
+  k=$(pay "r$r-keyless" /api/v1/bench/payments)
+  f=$(pay "r$r-fresh" /api/v1/payments)
+  p=$(pay "r$r-replay" /api/v1/payments same)
+  ratios+=("$(ratio "$f" "$k")")
+  replays+=("$(ratio "$p" "$f")")
+  printf '%-6d %12s %12s %8s %12s %8s\n' "$r" "$k" "$f" "${ratios[-1]}" "$p" "${replays[-1]}"
+done
+echo "median ratio fresh key ÷ no key: $(median "${ratios[@]}") (the key store costs $(awk -v m="$(median "${ratios[@]}")" 'BEGIN { printf "%.0f", (1 - m) * 100 }') % of throughput)"
+echo "median ratio replays ÷ fresh-key payments: $(median "${replays[@]}")"
