@@ -23,19 +23,8 @@ cd "$(dirname "$0")/.."
 
 . bench/lib.sh
 
-db=${BENCH_DB:-sqlite}
-export PALISADE_DATA_DIR="$work/data"
 export PALISADE_RATE_LIMIT_GENERAL=1000000000/1s PALISADE_RATE_LIMIT_EXPORT=1000000/1s
-if [ "$db" = postgres ]; then
-  pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-  name="palisade_bench_$$"
-  psql -q "$pg/postgres" -c "CREATE DATABASE $name"
-  trap 'cleanup; psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"' EXIT
-  export DATABASE_URL="$pg/$name"
-else
-  export DATABASE_URL="sqlite://$work/bench.db"
-fi
-"$palisade_bin" migrate up >/dev/null
+bench_database
 
 # seed USERS PER_USER → the example member's e-mail and the passphrase, on one line.
 seed() {

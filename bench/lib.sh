@@ -4,7 +4,7 @@
 # directory removed on exit with every server started in it, `start NAME COMMAND…`
 # (runs a server in its own directory, logging to a file, and prints its address once
 # it listens), `load URL [WRK_ARGS…]` (requests/s of `wrk` with the bearer token
-# `$access`) and `median`.
+# `$access`), `median`, and `bench_database` (sets `$db` and `DATABASE_URL`).
 
 rounds=${1:-3}
 seconds=${2:-10}
@@ -53,4 +53,22 @@ load() {
     END { if (bad > 0) printf "%s: %d non-2xx of %d\n", url, bad, n > "/dev/stderr"
           if (bad > n / 1000) exit 1
           printf "%.0f\n", rps }' <<<"$out"
+}
+
+# bench_database: a migrated database of the run's own, SQLite in the work directory, or
+# with BENCH_DB=postgres one on the local PostgreSQL (BENCH_PG, default
+# postgres://postgres@127.0.0.1:5432), dropped at exit. Sets $db and DATABASE_URL.
+bench_database() {
+  db=${BENCH_DB:-sqlite}
+  export PALISADE_DATA_DIR="$work/data"
+  if [ "$db" = postgres ]; then
+    pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+    name="palisade_bench_$$"
+    psql -q "$pg/postgres" -c "CREATE DATABASE $name"
+    trap 'cleanup; psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"' EXIT
+    export DATABASE_URL="$pg/$name"
+  else
+    export DATABASE_URL="sqlite://$work/bench.db"
+  fi
+  "$palisade_bin" migrate up >/dev/null
 }

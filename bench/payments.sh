@@ -21,19 +21,8 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p palisade-bench-keyless
 keyless_bin=$(realpath "$target/release/palisade-bench-keyless")
 
-db=${BENCH_DB:-sqlite}
-export PALISADE_DATA_DIR="$work/data"
 export PALISADE_RATE_LIMIT_GENERAL=1000000000/1s PALISADE_RATE_LIMIT_PAYMENT=1000000000/1s
-if [ "$db" = postgres ]; then
-  pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-  name="palisade_bench_$$"
-  psql -q "$pg/postgres" -c "CREATE DATABASE $name"
-  trap 'cleanup; psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"' EXIT
-  export DATABASE_URL="$pg/$name"
-else
-  export DATABASE_URL="sqlite://$work/bench.db"
-fi
-"$palisade_bin" migrate up >/dev/null
+bench_database
 printf 'a long benchmark passphrase 4711\n' | "$palisade_bin" user create --email payer@example.com --role member >/dev/null
 server=$(start keyless "$keyless_bin")
 

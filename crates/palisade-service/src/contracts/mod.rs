@@ -230,14 +230,9 @@ impl Contracts {
         who: &Principal,
         query: &ListQuery,
     ) -> Result<Option<Filter>, ContractError> {
-        let owner = match query.owner {
-            Some(owner) if owner != who.user_id && !who.can(Permission::RecordsAll) => {
-                return Err(ContractError::Forbidden);
-            }
-            Some(owner) => Some(owner),
-            None if who.can(Permission::RecordsAll) => None,
-            None => Some(who.user_id),
-        };
+        let owner = who
+            .records_of(query.owner)
+            .map_err(|_| ContractError::Forbidden)?;
         let words = match &query.q {
             Some(q) if q.is_empty() => return Ok(None),
             Some(q) => Some(q.words().to_vec()),

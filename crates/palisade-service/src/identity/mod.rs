@@ -135,6 +135,19 @@ impl Principal {
         self.perms.contains(&p)
     }
 
+    /// Whose records a list of this caller reads: `owner` when it is the caller or the
+    /// caller holds `records:all`; without `owner`, the caller's own, or everyone's
+    /// (`None`) with `records:all`. Someone else's without `records:all` is refused.
+    pub fn records_of(&self, owner: Option<UserId>) -> Result<Option<UserId>, NotAllowed> {
+        let all = self.can(Permission::RecordsAll);
+        match owner {
+            Some(owner) if owner != self.user_id && !all => Err(NotAllowed),
+            Some(owner) => Ok(Some(owner)),
+            None if all => Ok(None),
+            None => Ok(Some(self.user_id)),
+        }
+    }
+
     /// The caller a token's claims name; `None` when its subject, session or methods
     /// are not what this build issues. A role or permission this build does not know
     /// is dropped: it grants nothing here, and refusing it would sign out everyone
@@ -190,6 +203,10 @@ struct Inner {
 
 /// How stale a cached `/me` view may be (as stale as the revocation set).
 const VIEW_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Another user's records asked for without `records:all`.
+#[derive(Debug)]
+pub struct NotAllowed;
 
 /// How recent a second factor an `admin:infra` action needs (docs/SECURITY.md
 /// § Authorization).

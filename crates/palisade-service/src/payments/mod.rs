@@ -399,14 +399,9 @@ impl Payments {
 
     /// The store filter of `query` for `who`.
     pub fn filter(&self, who: &Principal, query: &ListQuery) -> Result<repo::Filter, PaymentError> {
-        let payer = match query.owner {
-            Some(owner) if owner != who.user_id && !who.can(Permission::RecordsAll) => {
-                return Err(PaymentError::Forbidden);
-            }
-            Some(owner) => Some(owner),
-            None if who.can(Permission::RecordsAll) => None,
-            None => Some(who.user_id),
-        };
+        let payer = who
+            .records_of(query.owner)
+            .map_err(|_| PaymentError::Forbidden)?;
         Ok(repo::Filter {
             payer,
             contract: query.contract_id,
