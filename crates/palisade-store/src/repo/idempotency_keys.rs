@@ -60,6 +60,13 @@ fn this_key(user: UserId, key: &str) -> Cond {
         .add(Expr::col(IdempotencyKeys::IdempotencyKey).eq(key))
 }
 
+/// The key while `lease_token` holds it and it has no answer yet.
+fn held_by(user: UserId, key: &str, lease_token: Uuid) -> Cond {
+    this_key(user, key)
+        .add(Expr::col(IdempotencyKeys::LeaseToken).eq(lease_token))
+        .add(Expr::col(IdempotencyKeys::Status).is_null())
+}
+
 /// Claims an absent key; `false` when a row is there.
 pub async fn insert_if_absent(
     ex: impl Into<Exec<'_>>,
@@ -167,11 +174,7 @@ pub async fn set_outcome(
     let stmt = Query::update()
         .table(IdempotencyKeys::Table)
         .value(IdempotencyKeys::Outcome, outcome)
-        .cond_where(
-            this_key(user, key)
-                .add(Expr::col(IdempotencyKeys::LeaseToken).eq(lease_token))
-                .add(Expr::col(IdempotencyKeys::Status).is_null()),
-        )
+        .cond_where(held_by(user, key, lease_token))
         .to_owned();
     Ok(ex.into().execute("idempotency_keys", &stmt).await? == 1)
 }
@@ -196,11 +199,7 @@ pub async fn finish(
                 Option::<OffsetDateTime>::None.into(),
             ),
         ])
-        .cond_where(
-            this_key(user, key)
-                .add(Expr::col(IdempotencyKeys::LeaseToken).eq(lease_token))
-                .add(Expr::col(IdempotencyKeys::Status).is_null()),
-        )
+        .cond_where(held_by(user, key, lease_token))
         .to_owned();
     Ok(ex.into().execute("idempotency_keys", &stmt).await? == 1)
 }
@@ -217,10 +216,7 @@ pub async fn release(
     let free = Query::delete()
         .from_table(IdempotencyKeys::Table)
         .cond_where(
-            this_key(user, key)
-                .add(Expr::col(IdempotencyKeys::LeaseToken).eq(lease_token))
-                .add(Expr::col(IdempotencyKeys::Status).is_null())
-                .add(Expr::col(IdempotencyKeys::Outcome).is_null()),
+            held_by(user, key, lease_token).add(Expr::col(IdempotencyKeys::Outcome).is_null()),
         )
         .to_owned();
     if ex.execute("idempotency_keys", &free).await? == 1 {
@@ -230,11 +226,7 @@ pub async fn release(
     let unlock = Query::update()
         .table(IdempotencyKeys::Table)
         .value(IdempotencyKeys::LockedUntil, OffsetDateTime::UNIX_EPOCH)
-        .cond_where(
-            this_key(user, key)
-                .add(Expr::col(IdempotencyKeys::LeaseToken).eq(lease_token))
-                .add(Expr::col(IdempotencyKeys::Status).is_null()),
-        )
+        .cond_where(held_by(user, key, lease_token))
         .to_owned();
     ex.execute("idempotency_keys", &unlock).await.map(|_| ())
 }
