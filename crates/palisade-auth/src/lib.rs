@@ -22,4 +22,5 @@ pub mod password;
 pub mod permissions;
 pub mod refresh;
 pub mod secretbox;
+pub mod stripe_signature;
 pub mod totp;

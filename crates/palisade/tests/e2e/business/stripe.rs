@@ -144,3 +144,55 @@ async fn a_payment_waits_out_stripe_being_down() {
         .await;
     assert_eq!(intent["amount"], 700);
 }
+
+/// Our `Stripe-Signature` and the official Stripe SDK's (PyPI `stripe`) agree both
+/// ways: the SDK accepts a header we make, we accept one it makes, and neither accepts
+/// the other's header for a changed body.
+#[test]
+fn webhook_signatures_agree_with_stripes_sdk() {
+    use palisade_auth::stripe_signature::{sign, verify};
+    const SDK: &str = r#"
+import sys, time, stripe
+from stripe._webhook import WebhookSignature
+mode, secret, payload = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "check":
+    stripe.Webhook.construct_event(payload, sys.argv[4], secret)
+    print("ok")
+else:
+    t = int(time.time())
+    print("t=%d,v1=%s" % (t, WebhookSignature._compute_signature("%d.%s" % (t, payload), secret)))
+"#;
+    let sdk = |args: &[&str]| {
+        let out = std::process::Command::new(crate::peers::python())
+            .args(["-c", SDK])
+            .args(args)
+            .output()
+            .expect("python");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    };
+    let secret = "whsec_agreement_test";
+    let body = r#"{"id":"evt_1","object":"event","type":"customer.subscription.updated","data":{"object":{}}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+
+    let ours = sign(body.as_bytes(), secret, now);
+    assert_eq!(
+        sdk(&["check", secret, body, &ours]),
+        (true, "ok".to_owned())
+    );
+    let changed = body.replace("evt_1", "evt_2");
+    assert!(
+        !sdk(&["check", secret, &changed, &ours]).0,
+        "the SDK must refuse a changed body"
+    );
+
+    let (made, theirs) = sdk(&["make", secret, body]);
+    assert!(made, "{theirs}");
+    assert_eq!(verify(&theirs, body.as_bytes(), secret, now), Ok(()));
+    assert!(verify(&theirs, changed.as_bytes(), secret, now).is_err());
+}
