@@ -82,7 +82,7 @@ fn keyed(secret: &str, t: u64, body: &[u8]) -> Option<Hmac<Sha256>> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
