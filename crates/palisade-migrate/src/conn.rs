@@ -16,6 +16,9 @@ use crate::Dialect;
 /// be long, and a runner waiting for another's lock must not fail early.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How often a runner asks for the PostgreSQL advisory lock while another holds it.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
 /// Arbitrary, fixed: the PostgreSQL advisory lock every runner takes ("palisade").
 const ADVISORY_LOCK_KEY: i64 = 0x7061_6c69_7361_6465;
 
@@ -212,12 +215,22 @@ impl RunnerLock {
 
     /// PostgreSQL: waits for the advisory lock on `conn`, held until it closes (a
     /// no-op on SQLite, whose runners hold [`RunnerLock::file`]).
+    ///
+    /// It is polled (`pg_try_advisory_lock`), not waited for in one statement: a
+    /// waiting statement is an open transaction, and the holder's `CREATE INDEX
+    /// CONCURRENTLY` waits for every open transaction to end: the two would deadlock.
     pub async fn advisory(conn: &mut Conn) -> Result<RunnerLock, sqlx::Error> {
         if let Conn::Postgres(c) = conn {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(ADVISORY_LOCK_KEY)
-                .execute(c)
-                .await?;
+            loop {
+                let (taken,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+                    .bind(ADVISORY_LOCK_KEY)
+                    .fetch_one(&mut *c)
+                    .await?;
+                if taken {
+                    break;
+                }
+                tokio::time::sleep(LOCK_POLL).await;
+            }
         }
         Ok(RunnerLock { _file: None })
     }
