@@ -13,6 +13,7 @@ use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
 use palisade_service::payments::Payments;
+use palisade_service::stripe_webhooks::StripeWebhooks;
 use palisade_store::Db;
 use palisade_store::ratelimit::RateLimiter;
 
@@ -36,6 +37,7 @@ pub struct Shared {
     pub payments: Payments,
     /// The Idempotency-Key store of every POST that takes one.
     pub idempotency: Idempotency,
+    pub stripe_webhooks: StripeWebhooks,
     pub infra: Infra,
     pub csrf: Csrf,
     /// `PALISADE_COOKIE_SECURE`: mark cookies `Secure`.

@@ -16,5 +16,6 @@ pub mod infra;
 pub mod page;
 pub mod payments;
 pub mod seed;
+pub mod stripe_webhooks;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

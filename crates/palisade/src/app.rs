@@ -31,6 +31,7 @@ use palisade_service::infra::Infra;
 use palisade_service::payments::Payments;
 use palisade_service::payments::provider::{PaymentProvider, Simulated};
 use palisade_service::payments::stripe::Stripe;
+use palisade_service::stripe_webhooks::StripeWebhooks;
 use palisade_store::background::Tasks;
 use palisade_store::cache::{Cache, ScopeVersions};
 use palisade_store::listen::Subscriptions;
@@ -241,6 +242,15 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
             payments.clone(),
             services.identity.audit().clone(),
             Slots::new(redis.clone()),
+        ),
+        stripe_webhooks: StripeWebhooks::new(
+            db.clone(),
+            payments.clone(),
+            config
+                .stripe_webhook_secret
+                .0
+                .as_ref()
+                .map(|s| s.expose().clone()),
         ),
         payments,
         idempotency,

@@ -35,6 +35,7 @@ pub struct RateLimitSettings {
     pub auth: Quota,
     pub export: Quota,
     pub payment: Quota,
+    pub webhook: Quota,
     /// `PALISADE_RATE_LIMIT_ALLOW`.
     pub allow: Vec<IpNet>,
 }
@@ -50,6 +51,8 @@ pub enum Tier {
     Export,
     /// Payments and refunds: per user.
     Payment,
+    /// Inbound webhooks: per IP.
+    Webhook,
 }
 
 impl Tier {
@@ -59,6 +62,7 @@ impl Tier {
             Tier::Auth => "auth",
             Tier::Export => "export",
             Tier::Payment => "payment",
+            Tier::Webhook => "webhook",
         }
     }
 
@@ -68,6 +72,7 @@ impl Tier {
             Tier::Auth => &s.auth,
             Tier::Export => &s.export,
             Tier::Payment => &s.payment,
+            Tier::Webhook => &s.webhook,
         }
     }
 }
@@ -100,7 +105,7 @@ pub async fn admit(
         return Ok(None);
     }
     let key = match tier {
-        Tier::Auth => format!("auth:ip:{ip}"),
+        Tier::Auth | Tier::Webhook => format!("{}:ip:{ip}", tier.name()),
         Tier::General | Tier::Export | Tier::Payment => {
             match bearer_caller(state, req.headers()).await {
                 Some(p) => {

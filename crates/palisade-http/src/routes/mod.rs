@@ -17,6 +17,7 @@ pub mod me;
 pub mod ops;
 pub mod payments;
 pub mod search;
+pub mod webhooks;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -139,6 +140,7 @@ pub fn all() -> Routes {
         .merge(exports::routes())
         .merge(payments::routes())
         .merge(search::routes())
+        .merge(webhooks::routes())
 }
 
 /// Records the tier on each operation (`x-rate-limit-tier`), for clients and for the

@@ -216,7 +216,25 @@ impl Payments {
                 idempotency_key: format!("palisade-payment-{}", row.id),
             })
             .await?;
-        self.settle(who, from, row, charge).await
+        self.settle(Some(who.user_id), from, row, charge).await
+    }
+
+    /// Settles the pending payment the provider knows as `reference` (its webhook);
+    /// `false` when there is none or it is settled already, so an event that arrives
+    /// late or twice never moves a payment back.
+    pub async fn settle_by_reference(
+        &self,
+        from: &Provenance,
+        reference: &str,
+        charge: Charge,
+    ) -> Result<bool, PaymentError> {
+        match repo::by_provider_ref(&self.0.db, reference).await? {
+            Some(row) if row.status == repo::PENDING => {
+                let view = self.settle(None, from, row, charge).await?;
+                Ok(view.status != Status::Pending)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn continued(&self, who: &Principal, id: &str) -> Result<PaymentRow, PaymentError> {
@@ -319,7 +337,7 @@ impl Payments {
     /// Writes the provider's answer on a pending payment.
     async fn settle(
         &self,
-        who: &Principal,
+        actor: Option<UserId>,
         from: &Provenance,
         row: PaymentRow,
         charge: Charge,
@@ -343,8 +361,10 @@ impl Payments {
             tx.commit().await?;
             return view_of(&next);
         }
-        let contract = contracts_repo::by_id(&self.0.db, next.contract_id).await?;
-        let owner = contract.map(|c| c.owner_id).unwrap_or(who.user_id);
+        let owner = contracts_repo::by_id(&self.0.db, next.contract_id)
+            .await?
+            .map(|c| c.owner_id)
+            .ok_or(PaymentError::NotFound)?;
         let mut tx = self.0.db.begin().await?;
         if !repo::settle(&mut tx, &next).await? {
             // Settled meanwhile (a webhook, a concurrent retry): show what is stored.
@@ -365,12 +385,12 @@ impl Payments {
         });
         self.0
             .events
-            .record(&mut tx, kind, next.id, owner, Some(who.user_id), data)
+            .record(&mut tx, kind, next.id, owner, actor, data)
             .await?;
         let entry = Entry::new(Action::PaymentSettled, Outcome::Success)
             .target("payment", next.id)
             .detail("status", next.status.clone());
-        audit::append(&mut tx, &from.actor(Some(who.user_id)), &entry).await?;
+        audit::append(&mut tx, &from.actor(actor), &entry).await?;
         tx.commit().await?;
         view_of(&next)
     }

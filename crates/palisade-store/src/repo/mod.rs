@@ -14,6 +14,7 @@ pub mod lockout;
 pub mod payments;
 pub mod sessions;
 pub mod stats;
+pub mod stripe_events;
 pub mod users;
 
 use sea_query::SelectStatement;

@@ -118,6 +118,20 @@ pub async fn by_id(
     ex.into().fetch_optional("payments", &stmt).await
 }
 
+/// The payment the provider knows as `reference` (served by `payments_provider_ref`).
+pub async fn by_provider_ref(
+    ex: impl Into<Exec<'_>>,
+    reference: &str,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::ProviderRef).eq(reference))
+        .limit(1)
+        .to_owned();
+    ex.into().fetch_optional("payments", &stmt).await
+}
+
 /// Which payments a list reads. Every field narrows.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {

@@ -74,6 +74,7 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     pub identity: IdentityConfig,
     pub payments: PaymentsConfig,
+    pub stripe_webhook_secret: StripeWebhookSecret,
 }
 
 /// Who moves the money.
@@ -87,6 +88,10 @@ pub enum PaymentsConfig {
         secret_key: Secret<String>,
     },
 }
+
+/// `STRIPE_WEBHOOK_SECRET`: the `whsec_…` secret Stripe signs its events with.
+#[derive(Clone, Debug)]
+pub struct StripeWebhookSecret(pub Option<Secret<String>>);
 
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
@@ -356,6 +361,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let rate_limits = rate_limits(r, production);
     let identity = identity(r, production);
     let payments = payments(r);
+    let webhook_secret = r.optional("STRIPE_WEBHOOK_SECRET", |v| Ok(Secret::new(v.to_owned())));
     Some(Config {
         env: env?,
         listen: listen?,
@@ -367,6 +373,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
         rate_limits: rate_limits?,
         identity: identity?,
         payments: payments?,
+        stripe_webhook_secret: StripeWebhookSecret(webhook_secret?),
     })
 }
 
@@ -576,6 +583,7 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
     let auth = r.required("PALISADE_RATE_LIMIT_AUTH", parse::rate);
     let export = r.required("PALISADE_RATE_LIMIT_EXPORT", parse::rate);
     let payment = r.required("PALISADE_RATE_LIMIT_PAYMENT", parse::rate);
+    let webhook = r.required("PALISADE_RATE_LIMIT_WEBHOOK", parse::rate);
     let (ceiling, per) = PRODUCTION_AUTH_TIER_CEILING;
     // The auth tier's burst is its whole count, so both the rate and the count are
     // bounded: 100 000 per 10 000 × 15m has the ceiling's rate and lets 100 000
@@ -604,6 +612,7 @@ fn rate_limits(r: &mut Reader, production: bool) -> Option<RateLimitSettings> {
         auth: quota(auth?, u32::MAX),
         export: quota(export?, u32::MAX),
         payment: quota(payment?, u32::MAX),
+        webhook: quota(webhook?, u32::MAX),
         allow: allow?,
     })
 }

@@ -116,6 +116,11 @@ pub const KEYS: &[Key] = &[
         "payments and refunds requested, per user",
     ),
     key(
+        "PALISADE_RATE_LIMIT_WEBHOOK",
+        Some("600/60s"),
+        "inbound webhooks (Stripe's), per IP",
+    ),
+    key(
         "PALISADE_RATE_LIMIT_ALLOW",
         Some(""),
         "comma-separated CIDRs that bypass rate limits (monitoring, internal)",
@@ -265,6 +270,10 @@ pub const KEYS: &[Key] = &[
         "Stripe's API, or a Stripe-compatible server's (localstripe)",
     ),
     secret("STRIPE_SECRET_KEY", "sk_… for the stripe provider"),
+    secret(
+        "STRIPE_WEBHOOK_SECRET",
+        "whsec_… that Stripe signs its webhook events with; without it they are refused",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Key> {

@@ -196,3 +196,197 @@ else:
     assert_eq!(verify(&theirs, body.as_bytes(), secret, now), Ok(()));
     assert!(verify(&theirs, changed.as_bytes(), secret, now).is_err());
 }
+
+const WEBHOOK_SECRET: &str = "whsec_e2e_secret";
+
+/// Marks a settled payment pending again, as one the provider has not answered for.
+async fn make_pending(e: &Env, reference: &str) {
+    let url = e.database_url();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        sqlx::query("UPDATE payments SET status = 'pending' WHERE provider_ref = ?")
+            .bind(reference)
+            .execute(&pool)
+            .await
+            .expect("update");
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        sqlx::query("UPDATE payments SET status = 'pending' WHERE provider_ref = $1")
+            .bind(reference)
+            .execute(&pool)
+            .await
+            .expect("update");
+    }
+}
+
+async fn deliver(e: &Env, body: &str, signature: &str) -> Answer {
+    let res = e
+        .api
+        .http
+        .post(format!("{}/api/v1/webhooks/stripe", e.api.base))
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("webhook");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.expect("body");
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({"id": id, "object": "event", "type": kind, "created": 1_800_000_000,
+           "data": {"object": object}})
+    .to_string()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Verified events settle a pending payment once; a replay, a late contrary event, an
+/// unknown type change nothing; a bad or stale signature is refused.
+async fn webhooks_settle_pending_payments_once(postgres: bool) {
+    use palisade_auth::stripe_signature::sign;
+    let e = start_with(postgres, &[("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)]).await;
+    let a = member(&e, "a@example.com").await;
+    let contract = active(&e, &a).await;
+    let paid = post(
+        &e,
+        &a,
+        "/api/v1/payments",
+        "w-1",
+        payment(&contract, 500, "pm_card_visa"),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let reference = paid.text("provider_ref");
+    make_pending(&e, &reference).await;
+    let path = format!("/api/v1/payments/{}", paid.text("id"));
+    assert_eq!(
+        get(&e, &a, &path)
+            .await
+            .expect(StatusCode::OK)
+            .text("status"),
+        "pending"
+    );
+
+    let succeeded = event(
+        "evt_1",
+        "payment_intent.succeeded",
+        json!({"id": reference}),
+    );
+    let signature = sign(succeeded.as_bytes(), WEBHOOK_SECRET, unix_now());
+    let r = deliver(&e, &succeeded, &signature)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["outcome"], "processed");
+    assert_eq!(
+        get(&e, &a, &path)
+            .await
+            .expect(StatusCode::OK)
+            .text("status"),
+        "succeeded"
+    );
+    // The same delivery again: answered, not processed.
+    let r = deliver(&e, &succeeded, &signature)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["outcome"], "replayed");
+    // A contrary event arriving late does not move the payment back.
+    let failed = event(
+        "evt_2",
+        "payment_intent.payment_failed",
+        json!({"id": reference, "last_payment_error": {"code": "card_declined"}}),
+    );
+    deliver(
+        &e,
+        &failed,
+        &sign(failed.as_bytes(), WEBHOOK_SECRET, unix_now()),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        get(&e, &a, &path)
+            .await
+            .expect(StatusCode::OK)
+            .text("status"),
+        "succeeded"
+    );
+    let admin = super::with_role(&e, "admin@example.com", "admin").await;
+    let audit = get(&e, &admin, "/api/v1/audit?action=payment.settled")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        2,
+        "the payment's own and the webhook's: {}",
+        audit.body
+    );
+
+    let other = event("evt_3", "customer.created", json!({"id": "cus_1"}));
+    let r = deliver(
+        &e,
+        &other,
+        &sign(other.as_bytes(), WEBHOOK_SECRET, unix_now()),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(r.body["outcome"], "ignored");
+
+    for (body, signature) in [
+        (
+            succeeded.clone(),
+            sign(succeeded.as_bytes(), "whsec_wrong", unix_now()),
+        ),
+        (
+            succeeded.clone(),
+            sign(succeeded.as_bytes(), WEBHOOK_SECRET, unix_now() - 600),
+        ),
+        (succeeded.replace("evt_1", "evt_9"), signature.clone()),
+        (succeeded.clone(), String::new()),
+    ] {
+        let r = deliver(&e, &body, &signature)
+            .await
+            .expect(StatusCode::BAD_REQUEST);
+        assert_eq!(r.code(), "webhook.bad_signature", "{signature}");
+    }
+    let junk = r#"{"not":"an event"}"#;
+    let r = deliver(&e, junk, &sign(junk.as_bytes(), WEBHOOK_SECRET, unix_now()))
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "webhook.malformed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_settle_pending_payments_once_sqlite() {
+    webhooks_settle_pending_payments_once(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_settle_pending_payments_once_postgres() {
+    webhooks_settle_pending_payments_once(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_without_a_secret_are_refused() {
+    let e = start_with(false, &[]).await;
+    let body = event("evt_1", "payment_intent.succeeded", json!({"id": "pi_1"}));
+    let r = deliver(
+        &e,
+        &body,
+        &palisade_auth::stripe_signature::sign(body.as_bytes(), "whsec_x", unix_now()),
+    )
+    .await
+    .expect(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.code(), "webhook.not_configured");
+}

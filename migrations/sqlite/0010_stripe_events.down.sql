@@ -1,0 +1,2 @@
+DROP INDEX payments_provider_ref;
+DROP TABLE stripe_events;
