@@ -84,9 +84,11 @@ impl StripeWebhooks {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Received, WebhookError> {
+        // A request without a signature is malformed whether or not events are taken.
+        let signature = signature.ok_or(SignatureError::Malformed)?;
         let secret = self.secret.as_deref().ok_or(WebhookError::NotConfigured)?;
         let now_unix = u64::try_from(now().unix_timestamp()).unwrap_or(0);
-        stripe_signature::verify(signature.unwrap_or(""), body, secret, now_unix)?;
+        stripe_signature::verify(signature, body, secret, now_unix)?;
         let event: Event = serde_json::from_slice(body).map_err(|_| WebhookError::Malformed)?;
         if stripe_events::seen(&self.db, &event.id).await? {
             return Ok(Received::Replayed);

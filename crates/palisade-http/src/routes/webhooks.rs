@@ -37,7 +37,7 @@ pub struct Receipt {
     request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
     responses((status = 200, body = Receipt),
               (status = 400, description = "webhook.bad_signature, or webhook.malformed: signed but not an event"),
-              (status = 503, description = "webhook.not_configured: STRIPE_WEBHOOK_SECRET is not set")))]
+              (status = 404, description = "webhook.not_configured: STRIPE_WEBHOOK_SECRET is not set, so no event can be verified")))]
 pub async fn stripe(
     State(state): State<AppState>,
     RequestProvenance(from): RequestProvenance,
@@ -77,11 +77,11 @@ fn problem(e: WebhookError) -> Problem {
         WebhookError::NotConfigured => {
             tracing::warn!("a Stripe webhook arrived, but STRIPE_WEBHOOK_SECRET is not set");
             Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::NOT_FOUND,
                 "webhook.not_configured",
                 "Webhooks are not configured",
             )
-            .with_detail("set STRIPE_WEBHOOK_SECRET")
+            .with_detail("this server takes no Stripe events: STRIPE_WEBHOOK_SECRET is not set")
         }
         WebhookError::Payment(e) => e.into(),
         WebhookError::Store(e) => e.into(),
