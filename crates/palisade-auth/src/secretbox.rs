@@ -79,7 +79,8 @@ pub fn generate_hex_key() -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+/// Bytes from hexadecimal digits (either case); `None` for anything else.
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

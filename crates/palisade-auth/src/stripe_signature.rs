@@ -8,6 +8,8 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::secretbox::decode_hex;
+
 /// How old (or how far ahead) a signature's timestamp may be.
 pub const TOLERANCE_SECS: u64 = 300;
 
@@ -79,16 +81,6 @@ fn keyed(secret: &str, t: u64, body: &[u8]) -> Option<Hmac<Sha256>> {
     mac.update(b".");
     mac.update(body);
     Some(mac)
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
