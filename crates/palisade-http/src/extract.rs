@@ -115,6 +115,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
+/// Deserialises an already-parsed JSON `value` as `T`: the 422 of [`parse`] for a
+/// value of the wrong shape.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        problem(&field, &e.into_inner())
+    })
+}
+
 fn problem(field: &str, e: &serde_json::Error) -> Problem {
     match e.classify() {
         serde_json::error::Category::Data => Problem::new(

@@ -26,7 +26,7 @@ use palisade_service::identity::Principal;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Authed;
-use crate::extract::{json_body, parse};
+use crate::extract::{json_body, parse, parse_value};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -49,7 +49,8 @@ pub struct Idempotent<T> {
 pub struct Held {
     claim: Claim,
     store: Idempotency,
-    /// Set by `finish`; a `Held` dropped without it releases its key.
+    /// Set once `finish` stores the answer; a `Held` dropped without it releases its
+    /// key.
     finished: bool,
 }
 
@@ -59,20 +60,16 @@ impl Held {
         &self.claim
     }
 
-    /// Stores `response` for replay (or, for a server error, frees the key) and
-    /// returns it.
+    /// Stores `response` for replay and returns it. A server error is not stored: the
+    /// key is released (on drop), so the request can be retried.
     pub async fn finish(mut self, response: Response) -> Response {
-        self.finished = true;
-        let claim = self.claim.clone();
         let (parts, body) = response.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_ANSWER).await else {
             tracing::error!("an idempotent answer could not be read to be stored");
-            release(self.store.clone(), claim);
             return Problem::internal().into_response();
         };
-        if parts.status.is_server_error() {
-            release(self.store.clone(), claim);
-        } else {
+        if !parts.status.is_server_error() {
+            self.finished = true;
             let headers = KEPT_HEADERS
                 .iter()
                 .filter_map(|name| {
@@ -85,7 +82,7 @@ impl Held {
                 headers,
                 body: bytes.to_vec(),
             };
-            if let Err(e) = self.store.finish(&claim, &answer).await {
+            if let Err(e) = self.store.finish(&self.claim, &answer).await {
                 // The lease lapses and a retry continues what committed.
                 tracing::warn!(error = %e, "an idempotent answer could not be stored");
             }
@@ -95,20 +92,19 @@ impl Held {
 }
 
 impl Drop for Held {
+    /// Releases the key in the background (drop cannot wait).
     fn drop(&mut self) {
-        if !self.finished {
-            release(self.store.clone(), self.claim.clone());
+        if self.finished {
+            return;
         }
-    }
-}
-
-fn release(store: Idempotency, claim: Claim) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(async move {
-            if let Err(e) = store.release(&claim).await {
-                tracing::warn!(error = %e, "an idempotency key could not be released; its lease will lapse");
-            }
-        });
+        let (store, claim) = (self.store.clone(), self.claim.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.release(&claim).await {
+                    tracing::warn!(error = %e, "an idempotency key could not be released; its lease will lapse");
+                }
+            });
+        }
     }
 }
 
@@ -132,10 +128,17 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Idempotent<T> {
         let bytes = json_body(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let parsed: T = parse(&bytes).map_err(IntoResponse::into_response)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|_| Problem::internal().into_response())?;
+        // Parsed once, as JSON; the bytes are read again only to describe bad JSON as
+        // every other body is described.
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) => {
+                let problem = parse::<T>(&bytes).err().unwrap_or_else(Problem::internal);
+                return Err(problem.into_response());
+            }
+        };
         let print = fingerprint(&method, &path, &value);
+        let parsed: T = parse_value(value).map_err(IntoResponse::into_response)?;
         let claimed = state
             .idempotency
             .claim(who.user_id, key, &print)

@@ -380,7 +380,7 @@ impl Contracts {
 
 /// `row` when `who` may see it; `NotFound` otherwise.
 fn visible(who: &Principal, row: Option<ContractRow>) -> Result<ContractRow, ContractError> {
-    row.filter(|r| r.owner_id == who.user_id || who.can(Permission::RecordsAll))
+    row.filter(|r| who.sees(r.owner_id))
         .ok_or(ContractError::NotFound)
 }
 

@@ -135,6 +135,12 @@ impl Principal {
         self.perms.contains(&p)
     }
 
+    /// Whether this caller sees a record of `owner`'s: their own, or anyone's with
+    /// `records:all`.
+    pub fn sees(&self, owner: UserId) -> bool {
+        owner == self.user_id || self.can(Permission::RecordsAll)
+    }
+
     /// Whose records a list of this caller reads: `owner` when it is the caller or the
     /// caller holds `records:all`; without `owner`, the caller's own, or everyone's
     /// (`None`) with `records:all`. Someone else's without `records:all` is refused.

@@ -21,7 +21,7 @@ use palisade_auth::permissions::Permission;
 use palisade_store::repo::contracts as contracts_repo;
 use palisade_store::repo::now;
 use palisade_store::repo::payments::{self as repo, PaymentRow, RefundRow};
-use palisade_store::{Db, StoreError};
+use palisade_store::{Db, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -219,27 +219,26 @@ impl Payments {
         self.settle(Some(who.user_id), from, row, charge).await
     }
 
-    /// Settles the pending payment the provider knows as `reference` (its webhook);
-    /// `false` when there is none or it is settled already, so an event that arrives
-    /// late or twice never moves a payment back.
+    /// Settles the pending payment the provider knows as `reference` (its webhook).
+    /// One that is not there or is settled already is left alone, so an event that
+    /// arrives late or twice never moves a payment back.
     pub async fn settle_by_reference(
         &self,
         from: &Provenance,
         reference: &str,
         charge: Charge,
-    ) -> Result<bool, PaymentError> {
-        match repo::by_provider_ref(&self.0.db, reference).await? {
-            Some(row) if row.status == repo::PENDING => {
-                let view = self.settle(None, from, row, charge).await?;
-                Ok(view.status != Status::Pending)
-            }
-            _ => Ok(false),
+    ) -> Result<(), PaymentError> {
+        if let Some(row) = repo::by_provider_ref(&self.0.db, reference).await?
+            && row.status == repo::PENDING
+        {
+            self.settle(None, from, row, charge).await?;
         }
+        Ok(())
     }
 
-    async fn continued(&self, who: &Principal, id: &str) -> Result<PaymentRow, PaymentError> {
-        let id = Uuid::parse_str(id).map_err(|_| corrupt("an idempotency outcome"))?;
-        self.visible(who, repo::by_id(&self.0.db, PaymentId::from(id)).await?)
+    async fn continued(&self, who: &Principal, outcome: &str) -> Result<PaymentRow, PaymentError> {
+        let id = PaymentId::from(outcome_id(outcome)?);
+        visible(who, repo::by_id(&self.0.db, id).await?)
     }
 
     async fn store_pending(
@@ -275,7 +274,7 @@ impl Payments {
         let mut tx = self.0.db.begin().await?;
         let contract = contracts_repo::lock(&mut tx, input.contract_id)
             .await?
-            .filter(|c| c.owner_id == who.user_id || who.can(Permission::RecordsAll))
+            .filter(|c| who.sees(c.owner_id))
             .ok_or(PaymentError::NotFound)?;
         if contract.status != ContractStatus::Active.as_str() {
             return Err(PaymentError::ContractNotActive);
@@ -356,16 +355,11 @@ impl Payments {
         };
         if status == Status::Pending {
             // Settled later by the provider's webhook; keep its reference meanwhile.
-            let mut tx = self.0.db.begin().await?;
-            repo::set_reference(&mut tx, next.id, next.provider_ref.as_deref()).await?;
-            tx.commit().await?;
+            repo::set_reference(&self.0.db, next.id, next.provider_ref.as_deref()).await?;
             return view_of(&next);
         }
-        let owner = contracts_repo::by_id(&self.0.db, next.contract_id)
-            .await?
-            .map(|c| c.owner_id)
-            .ok_or(PaymentError::NotFound)?;
         let mut tx = self.0.db.begin().await?;
+        let owner = contract_owner(&mut tx, next.contract_id).await?;
         if !repo::settle(&mut tx, &next).await? {
             // Settled meanwhile (a webhook, a concurrent retry): show what is stored.
             drop(tx);
@@ -396,7 +390,7 @@ impl Payments {
     }
 
     pub async fn get(&self, who: &Principal, id: PaymentId) -> Result<PaymentView, PaymentError> {
-        view_of(&self.visible(who, repo::by_id(&self.0.db, id).await?)?)
+        view_of(&visible(who, repo::by_id(&self.0.db, id).await?)?)
     }
 
     /// A page of the payments `query` selects among those `who` sees, newest first.
@@ -439,15 +433,11 @@ impl Payments {
         id: PaymentId,
         input: NewRefund,
     ) -> Result<RefundView, PaymentError> {
-        let payment = self.visible(who, repo::by_id(&self.0.db, id).await?)?;
+        let payment = visible(who, repo::by_id(&self.0.db, id).await?)?;
         let refund = match claim.outcome() {
-            Some(outcome) => {
-                let rid =
-                    Uuid::parse_str(outcome).map_err(|_| corrupt("an idempotency outcome"))?;
-                repo::refund_by_id(&self.0.db, RefundId::from(rid))
-                    .await?
-                    .ok_or(PaymentError::NotFound)?
-            }
+            Some(outcome) => repo::refund_by_id(&self.0.db, RefundId::from(outcome_id(outcome)?))
+                .await?
+                .ok_or(PaymentError::NotFound)?,
             None => self.store_refund(who, from, claim, &payment, input).await?,
         };
         if refund.provider_ref.is_none()
@@ -480,6 +470,12 @@ impl Payments {
         payment: &PaymentRow,
         input: NewRefund,
     ) -> Result<RefundRow, PaymentError> {
+        if input.amount_cents.is_some_and(|a| a < 1) {
+            return Err(PaymentError::Invalid(vec![(
+                "amount_cents",
+                "at least 1".to_owned(),
+            )]));
+        }
         let mut tx = self.0.db.begin().await?;
         let current = repo::by_id(&mut tx, payment.id)
             .await?
@@ -490,12 +486,6 @@ impl Payments {
             0
         };
         let amount = input.amount_cents.unwrap_or(refundable);
-        if input.amount_cents.is_some_and(|a| a < 1) {
-            return Err(PaymentError::Invalid(vec![(
-                "amount_cents",
-                "at least 1".to_owned(),
-            )]));
-        }
         let row = RefundRow {
             id: RefundId::generate(),
             payment_id: payment.id,
@@ -510,10 +500,7 @@ impl Payments {
             });
         }
         claim.record(&mut tx, &row.id.to_string()).await?;
-        let owner = contracts_repo::by_id(&mut tx, payment.contract_id)
-            .await?
-            .map(|c| c.owner_id)
-            .unwrap_or(who.user_id);
+        let owner = contract_owner(&mut tx, payment.contract_id).await?;
         let data =
             json!({ "refund_id": row.id, "amount_cents": amount, "currency": payment.currency });
         self.0
@@ -534,15 +521,26 @@ impl Payments {
         tx.commit().await?;
         Ok(row)
     }
+}
 
-    fn visible(
-        &self,
-        who: &Principal,
-        row: Option<PaymentRow>,
-    ) -> Result<PaymentRow, PaymentError> {
-        row.filter(|p| p.payer_id == Some(who.user_id.as_uuid()) || who.can(Permission::RecordsAll))
-            .ok_or(PaymentError::NotFound)
-    }
+/// `row` when `who` made the payment or sees everyone's (also one whose payer's
+/// account is gone); `NotFound` otherwise.
+fn visible(who: &Principal, row: Option<PaymentRow>) -> Result<PaymentRow, PaymentError> {
+    row.filter(|p| p.payer_id == Some(who.user_id.as_uuid()) || who.can(Permission::RecordsAll))
+        .ok_or(PaymentError::NotFound)
+}
+
+/// The owner of a payment's contract: whose cache scopes its events touch.
+async fn contract_owner(tx: &mut Tx, contract: ContractId) -> Result<UserId, PaymentError> {
+    contracts_repo::by_id(&mut *tx, contract)
+        .await?
+        .map(|c| c.owner_id)
+        .ok_or(PaymentError::NotFound)
+}
+
+/// The record id an earlier run under the same idempotency key committed.
+fn outcome_id(outcome: &str) -> Result<Uuid, PaymentError> {
+    Uuid::parse_str(outcome).map_err(|_| corrupt("an idempotency outcome"))
 }
 
 fn corrupt(what: &str) -> PaymentError {

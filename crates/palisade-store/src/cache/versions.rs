@@ -71,7 +71,7 @@ impl ScopeVersions {
     pub fn subscribe(&self, subscriptions: &mut Subscriptions) {
         let known = Arc::clone(&self.known);
         subscriptions.on(cache_scopes::CHANGED, move |notice| match notice {
-            Notice::Message(scope) => known.forget(scope),
+            Notice::Message(scopes) => scopes.split(' ').for_each(|s| known.forget(s)),
             Notice::Gap => known.clear(),
         });
     }

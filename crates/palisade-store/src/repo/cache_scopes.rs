@@ -1,6 +1,7 @@
 //! `cache_scopes`: the version of each cache scope, bumped in the transaction of a
 //! change so that every instance sees the change on its next read. On PostgreSQL the
-//! bump also notifies [`CHANGED`] with the scope, delivered when the change commits.
+//! bump also notifies [`CHANGED`] with the scopes (one notification, the scopes
+//! separated by spaces), delivered when the change commits.
 
 use sea_query::{Expr, ExprTrait, Iden, OnConflict, Query};
 
@@ -48,15 +49,13 @@ pub async fn bump(ex: impl Into<Exec<'_>>, scopes: &[String]) -> Result<(), Stor
     let mut ex = ex.into();
     ex.execute("cache_scopes", &stmt).await?;
     if ex.backend() == Backend::Postgres {
-        for scope in scopes {
-            let notify = Query::select()
-                .expr(Expr::cust_with_values(
-                    "pg_notify($1, $2)",
-                    [CHANGED, scope.as_str()],
-                ))
-                .to_owned();
-            ex.execute("cache_scopes", &notify).await?;
-        }
+        let notify = Query::select()
+            .expr(Expr::cust_with_values(
+                "pg_notify($1, $2)",
+                [CHANGED, scopes.join(" ").as_str()],
+            ))
+            .to_owned();
+        ex.execute("cache_scopes", &notify).await?;
     }
     Ok(())
 }

@@ -171,12 +171,17 @@ pub async fn by_id(
     ex: impl Into<Exec<'_>>,
     id: ContractId,
 ) -> Result<Option<ContractRow>, StoreError> {
-    let stmt = Query::select()
+    ex.into()
+        .fetch_optional("contracts", &select_by_id(id))
+        .await
+}
+
+fn select_by_id(id: ContractId) -> SelectStatement {
+    Query::select()
         .columns(COLUMNS)
         .from(Contracts::Table)
         .and_where(Expr::col(Contracts::Id).eq(id.as_uuid()))
-        .to_owned();
-    ex.into().fetch_optional("contracts", &stmt).await
+        .to_owned()
 }
 
 /// The contract, locked until the transaction ends (PostgreSQL `FOR UPDATE`; a SQLite
@@ -186,10 +191,7 @@ pub async fn lock(
     ex: impl Into<Exec<'_>>,
     id: ContractId,
 ) -> Result<Option<ContractRow>, StoreError> {
-    let stmt = Query::select()
-        .columns(COLUMNS)
-        .from(Contracts::Table)
-        .and_where(Expr::col(Contracts::Id).eq(id.as_uuid()))
+    let stmt = select_by_id(id)
         .lock(sea_query::LockType::Update)
         .to_owned();
     ex.into().fetch_optional("contracts", &stmt).await

@@ -55,6 +55,15 @@ const COLUMNS: [Payments; 14] = [
     Payments::UpdatedAt,
 ];
 
+const REFUND_COLUMNS: [Refunds; 6] = [
+    Refunds::Id,
+    Refunds::PaymentId,
+    Refunds::AmountCents,
+    Refunds::RequestedBy,
+    Refunds::ProviderRef,
+    Refunds::CreatedAt,
+];
+
 /// The status of a payment the provider has not answered for yet.
 pub const PENDING: &str = "pending";
 /// The status of a payment the provider refused.
@@ -260,14 +269,7 @@ pub async fn refund(ex: impl Into<Exec<'_>>, r: &RefundRow) -> Result<bool, Stor
     }
     let stmt = Query::insert()
         .into_table(Refunds::Table)
-        .columns([
-            Refunds::Id,
-            Refunds::PaymentId,
-            Refunds::AmountCents,
-            Refunds::RequestedBy,
-            Refunds::ProviderRef,
-            Refunds::CreatedAt,
-        ])
+        .columns(REFUND_COLUMNS)
         .values_panic([
             r.id.as_uuid().into(),
             r.payment_id.as_uuid().into(),
@@ -286,14 +288,7 @@ pub async fn refund_by_id(
     id: RefundId,
 ) -> Result<Option<RefundRow>, StoreError> {
     let stmt = Query::select()
-        .columns([
-            Refunds::Id,
-            Refunds::PaymentId,
-            Refunds::AmountCents,
-            Refunds::RequestedBy,
-            Refunds::ProviderRef,
-            Refunds::CreatedAt,
-        ])
+        .columns(REFUND_COLUMNS)
         .from(Refunds::Table)
         .and_where(Expr::col(Refunds::Id).eq(id.as_uuid()))
         .to_owned();
