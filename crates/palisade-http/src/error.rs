@@ -2,6 +2,7 @@
 //! per cause. A 5xx is logged here with its cause and answered with nothing of it.
 
 use http::StatusCode;
+use palisade_service::billing::BillingError;
 use palisade_service::contracts::ContractError;
 use palisade_service::dashboard::DashboardError;
 use palisade_service::identity::IdentityError;
@@ -196,6 +197,93 @@ impl From<PaymentError> for Problem {
             }
             PaymentError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
             PaymentError::Store(e) => Problem::from(e),
+        }
+    }
+}
+
+impl From<BillingError> for Problem {
+    fn from(e: BillingError) -> Problem {
+        let p = |status, code, title: &'static str, detail: String| {
+            Problem::new(status, code, title).with_detail(detail)
+        };
+        let plan = |plan: Option<String>| plan.map_or(serde_json::Value::Null, Into::into);
+        match e {
+            BillingError::Disabled => p(
+                StatusCode::NOT_FOUND,
+                "billing.disabled",
+                "Billing is not enabled",
+                "this server runs with PALISADE_BILLING=off: every feature is on".to_owned(),
+            ),
+            BillingError::UnknownPlan => Problem::invalid_fields(vec![(
+                "plan",
+                "no such plan; GET /api/v1/billing/plans lists them".to_owned(),
+            )]),
+            BillingError::NotForSale => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "billing.plan_not_for_sale",
+                "The plan cannot be bought",
+                "the plan has no Stripe price".to_owned(),
+            ),
+            BillingError::AlreadySubscribed => p(
+                StatusCode::CONFLICT,
+                "billing.already_subscribed",
+                "A subscription is running",
+                "change or end it in the billing portal (POST /api/v1/billing/portal)".to_owned(),
+            ),
+            BillingError::NoSubscription => p(
+                StatusCode::CONFLICT,
+                "billing.no_subscription",
+                "There is no subscription",
+                "subscribe first (POST /api/v1/billing/checkout)".to_owned(),
+            ),
+            BillingError::FeatureUnavailable {
+                feature,
+                plan: with,
+            } => p(
+                StatusCode::PAYMENT_REQUIRED,
+                "billing.feature_unavailable",
+                "The plan does not include this feature",
+                match &with {
+                    Some(with) => format!("`{feature}` comes with the plan `{with}`"),
+                    None => format!("no plan includes `{feature}`"),
+                },
+            )
+            .with_extension("feature", feature.into())
+            .with_extension("plan", plan(with)),
+            BillingError::LimitReached {
+                limit,
+                max,
+                plan: with,
+            } => p(
+                StatusCode::PAYMENT_REQUIRED,
+                "billing.limit_reached",
+                "The plan's limit is reached",
+                match &with {
+                    Some(with) => {
+                        format!("`{limit}` is {max} on this plan; the plan `{with}` allows more")
+                    }
+                    None => format!("`{limit}` is {max}; no plan allows more"),
+                },
+            )
+            .with_extension("limit", limit.into())
+            .with_extension("plan", plan(with)),
+            BillingError::NoUser => Problem::not_found(),
+            BillingError::Contended => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "billing.contended",
+                "The subscription is being changed",
+                "try again".to_owned(),
+            ),
+            BillingError::Unavailable(e) | BillingError::Refused(e) => {
+                tracing::warn!(error = %e, "billing: Stripe");
+                p(
+                    StatusCode::BAD_GATEWAY,
+                    "billing.provider_unavailable",
+                    "Stripe could not complete the request",
+                    "nothing was changed; try again".to_owned(),
+                )
+            }
+            BillingError::Store(e) => Problem::from(e),
         }
     }
 }

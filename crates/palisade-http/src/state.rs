@@ -6,6 +6,7 @@ use http::HeaderValue;
 use ipnet::IpNet;
 use palisade_auth::csrf::Csrf;
 use palisade_service::HealthService;
+use palisade_service::billing::Billing;
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
 use palisade_service::exports::Exports;
@@ -13,7 +14,7 @@ use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
 use palisade_service::payments::Payments;
-use palisade_service::stripe_webhooks::StripeWebhooks;
+use palisade_service::stripe::webhooks::StripeWebhooks;
 use palisade_store::Db;
 use palisade_store::ratelimit::RateLimiter;
 
@@ -35,6 +36,7 @@ pub struct Shared {
     pub dashboard: Dashboard,
     pub exports: Exports,
     pub payments: Payments,
+    pub billing: Billing,
     /// The Idempotency-Key store of every POST that takes one.
     pub idempotency: Idempotency,
     pub stripe_webhooks: StripeWebhooks,

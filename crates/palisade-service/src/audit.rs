@@ -61,6 +61,8 @@ pub enum Action {
     PaymentCreated,
     PaymentSettled,
     PaymentRefunded,
+    SubscriptionChanged,
+    PlanSet,
 }
 
 impl Action {
@@ -92,6 +94,8 @@ impl Action {
             Action::PaymentCreated => "payment.created",
             Action::PaymentSettled => "payment.settled",
             Action::PaymentRefunded => "payment.refunded",
+            Action::SubscriptionChanged => "billing.subscription_changed",
+            Action::PlanSet => "billing.plan_set",
         }
     }
 }

@@ -22,6 +22,7 @@ pub enum EventType {
     PaymentSucceeded,
     PaymentFailed,
     PaymentRefunded,
+    SubscriptionChanged,
 }
 
 impl EventType {
@@ -34,6 +35,7 @@ impl EventType {
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentRefunded => "payment.refunded",
+            EventType::SubscriptionChanged => "billing.subscription_changed",
         }
     }
 
@@ -47,6 +49,7 @@ impl EventType {
             | EventType::PaymentSucceeded
             | EventType::PaymentFailed
             | EventType::PaymentRefunded => "payment",
+            EventType::SubscriptionChanged => "subscription",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! what the service returns; that is documentation, not an HTTP dependency.
 
 pub mod audit;
+pub mod billing;
 pub mod contracts;
 pub mod dashboard;
 pub mod events;
@@ -16,6 +17,6 @@ pub mod infra;
 pub mod page;
 pub mod payments;
 pub mod seed;
-pub mod stripe_webhooks;
+pub mod stripe;
 
 pub use health::{DetailedHealth, HealthService, Readiness};

@@ -21,6 +21,7 @@ use palisade_migrate::Quiet;
 use palisade_migrate::engine::Plan;
 use palisade_service::HealthService;
 use palisade_service::audit::Audit;
+use palisade_service::billing::{Billing, BillingSettings};
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
 use palisade_service::events::EventLog;
@@ -31,7 +32,8 @@ use palisade_service::infra::Infra;
 use palisade_service::payments::Payments;
 use palisade_service::payments::provider::{PaymentProvider, Simulated};
 use palisade_service::payments::stripe::Stripe;
-use palisade_service::stripe_webhooks::StripeWebhooks;
+use palisade_service::stripe::StripeApi;
+use palisade_service::stripe::webhooks::StripeWebhooks;
 use palisade_store::background::Tasks;
 use palisade_store::cache::{Cache, ScopeVersions};
 use palisade_store::listen::Subscriptions;
@@ -52,6 +54,12 @@ pub struct Services {
     pub db: Db,
     pub identity: Identity,
     pub csrf: Csrf,
+    /// What this instance knows of the cache scopes' versions (moved by every event).
+    pub versions: Arc<ScopeVersions>,
+    pub events: EventLog,
+    /// Stripe's API, when a secret key is configured.
+    pub stripe: Option<StripeApi>,
+    pub billing: Billing,
 }
 
 /// Connects to the database, applies this build's pending migrations when
@@ -96,7 +104,27 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         // as the previous release did; it is not worth refusing to start over.
         tracing::error!(error = %format!("{e:#}"), "stored data not fixed; the next start tries again");
     }
-    Ok(Services { db, identity, csrf })
+    let versions = Arc::new(ScopeVersions::new(db.clone()));
+    let events = EventLog::new(versions.clone());
+    let stripe = stripe_api(config)?;
+    let billing = Billing::new(
+        db.clone(),
+        events.clone(),
+        BillingSettings {
+            plans: config.billing.plans.clone(),
+            stripe: stripe.clone().filter(|_| config.billing.enabled),
+            return_url: config.billing.return_url.clone(),
+        },
+    );
+    Ok(Services {
+        db,
+        identity,
+        csrf,
+        versions,
+        events,
+        stripe,
+        billing,
+    })
 }
 
 /// The changes to existing rows that SQL cannot make (see `data_fixes`), on a current
@@ -200,13 +228,18 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         config.cache.max_bytes,
         config.cache.ttl,
     ));
-    let versions = Arc::new(ScopeVersions::new(db.clone()));
+    let versions = services.versions.clone();
     let mut subscriptions = Subscriptions::default();
     versions.subscribe(&mut subscriptions);
     subscriptions.start(db, &mut tasks);
-    let events = EventLog::new(versions.clone());
+    let events = services.events.clone();
     let contracts = Contracts::new(db.clone(), events.clone());
-    let payments = Payments::new(db.clone(), events, provider(config)?);
+    let payments = Payments::new(
+        db.clone(),
+        events,
+        provider(config, services.stripe.clone())?,
+    );
+    let billing = services.billing.clone();
     let idempotency = Idempotency::new(db.clone());
     let keys = idempotency.clone();
     tasks.every(
@@ -246,13 +279,15 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         stripe_webhooks: StripeWebhooks::new(
             db.clone(),
             payments.clone(),
+            billing.clone(),
             config
-                .stripe_webhook_secret
-                .0
+                .stripe
+                .webhook_secret
                 .as_ref()
                 .map(|s| s.expose().clone()),
         ),
         payments,
+        billing,
         idempotency,
         infra,
         csrf: services.csrf.clone(),
@@ -275,10 +310,27 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     })
 }
 
+/// The client of Stripe's API, when a secret key is configured.
+fn stripe_api(config: &Config) -> anyhow::Result<Option<StripeApi>> {
+    let Some(key) = &config.stripe.secret_key else {
+        return Ok(None);
+    };
+    let api =
+        StripeApi::new(&config.stripe.api_base, key.expose()).context("Stripe's API client")?;
+    Ok(Some(api))
+}
+
 /// Who moves the money, as configured.
-fn provider(config: &Config) -> anyhow::Result<Arc<dyn PaymentProvider>> {
-    Ok(match &config.payments {
-        PaymentsConfig::Simulated => {
+fn provider(
+    config: &Config,
+    stripe: Option<StripeApi>,
+) -> anyhow::Result<Arc<dyn PaymentProvider>> {
+    Ok(match (config.payments, stripe) {
+        (PaymentsConfig::Stripe, Some(api)) => Arc::new(Stripe::new(api)),
+        (PaymentsConfig::Stripe, None) => {
+            anyhow::bail!("PALISADE_PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY")
+        }
+        (PaymentsConfig::Simulated, _) => {
             if config.env == Environment::Production {
                 tracing::warn!(
                     "PALISADE_PAYMENT_PROVIDER=simulated in production: payments move no money"
@@ -286,12 +338,6 @@ fn provider(config: &Config) -> anyhow::Result<Arc<dyn PaymentProvider>> {
             }
             Arc::new(Simulated)
         }
-        PaymentsConfig::Stripe {
-            api_base,
-            secret_key,
-        } => Arc::new(
-            Stripe::new(api_base, secret_key.expose()).context("the stripe payment provider")?,
-        ),
     })
 }
 

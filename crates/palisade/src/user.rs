@@ -1,5 +1,5 @@
 //! `palisade user …`: create an account (an admin, typically) and handle accounts
-//! without the HTTP API: list, disable, enable, unlock, reset 2FA.
+//! without the HTTP API: list, disable, enable, unlock, reset 2FA, set a plan.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use comfy_table::Table;
+use palisade::app::Services;
 use palisade_auth::permissions::Role;
+use palisade_service::billing::BillingError;
 use palisade_service::identity::admin::UserPatch;
 use palisade_service::identity::{Identity, IdentityError, Provenance};
 use palisade_service::page::Limit;
@@ -57,6 +59,16 @@ enum Action {
         #[arg(long)]
         email: String,
     },
+    /// Put an account on a plan (support: a comped or corrected plan); it holds until
+    /// Stripe next reports on the account's subscription.
+    #[command(name = "set-plan")]
+    SetPlan {
+        #[arg(long)]
+        email: String,
+        /// A plan id of PALISADE_BILLING_PLANS.
+        #[arg(long)]
+        plan: String,
+    },
 }
 
 pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
@@ -67,12 +79,11 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
     let CliContext {
         runtime, services, ..
     } = ctx;
-    let identity = services.identity;
     let from = Provenance {
         user_agent: Some("palisade-cli".into()),
         ..Provenance::default()
     };
-    let result = runtime.block_on(act(&identity, args.action, &from));
+    let result = runtime.block_on(act(&services, args.action, &from));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -82,7 +93,8 @@ pub fn run(args: UserArgs, config_file: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn act(identity: &Identity, action: Action, from: &Provenance) -> Result<(), String> {
+async fn act(services: &Services, action: Action, from: &Provenance) -> Result<(), String> {
+    let identity = &services.identity;
     match action {
         Action::Create { email, name, roles } => {
             let roles = roles
@@ -164,6 +176,27 @@ async fn act(identity: &Identity, action: Action, from: &Provenance) -> Result<(
             let u = find(identity, &email).await?;
             identity.reset_2fa(u.id, from).await.map_err(describe)?;
             println!("2FA is off for {}; its sessions are ended", u.email);
+            Ok(())
+        }
+        Action::SetPlan { email, plan } => {
+            let u = find(identity, &email).await?;
+            let view = services
+                .billing
+                .set_plan(from, None, u.id, &plan)
+                .await
+                .map_err(|e| match e {
+                    BillingError::UnknownPlan => {
+                        let known: Vec<_> = services
+                            .billing
+                            .plans()
+                            .iter()
+                            .map(|p| p.id.as_str())
+                            .collect();
+                        format!("no plan `{plan}`; the plans are {}", known.join(", "))
+                    }
+                    other => other.to_string(),
+                })?;
+            println!("{} is on the plan {} ({})", u.email, view.plan, view.status);
             Ok(())
         }
     }

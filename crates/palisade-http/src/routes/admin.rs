@@ -72,6 +72,9 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "only_false")]
     #[schema(schema_with = false_only)]
     locked: Option<bool>,
+    /// Puts the user on this plan (a plan id of `GET /api/v1/billing/plans`) until
+    /// Stripe next reports on their subscription.
+    plan: Option<String>,
 }
 
 fn only_false<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -96,7 +99,8 @@ fn false_only() -> RefOr<Schema> {
     params(("id" = UserId, Path)), request_body = PatchUser,
     responses((status = 200, body = UserView),
               (status = 403, description = "auth.forbidden: needs users:write"),
-              (status = 409, description = "users.last_admin: the change would leave no active admin")))]
+              (status = 409, description = "users.last_admin: the change would leave no active admin"),
+              (status = 422, description = "request.invalid_fields: no such plan")))]
 pub async fn update_user(
     State(state): State<AppState>,
     Authed(who): Authed,
@@ -108,17 +112,25 @@ pub async fn update_user(
         .identity
         .require(&who, Permission::UsersWrite, &from)
         .await?;
+    if let Some(plan) = &body.plan {
+        state.billing.plan(plan)?;
+    }
     let patch = UserPatch {
         roles: body.roles,
         disabled: body.disabled,
         unlock: body.locked == Some(false),
     };
-    Ok(Json(
+    let view = state
+        .identity
+        .update_user(Some(&who), id, patch, &from)
+        .await?;
+    if let Some(plan) = &body.plan {
         state
-            .identity
-            .update_user(Some(&who), id, patch, &from)
-            .await?,
-    ))
+            .billing
+            .set_plan(&from, Some(who.user_id), id, plan)
+            .await?;
+    }
+    Ok(Json(view))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "administration",

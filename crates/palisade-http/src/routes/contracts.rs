@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use palisade_auth::ids::{ContractId, UserId};
 use palisade_auth::permissions::Permission;
+use palisade_service::billing;
 use palisade_service::contracts::fields::{ContractPatch, NewContract, Status, Tag};
 use palisade_service::contracts::search::SearchText;
 use palisade_service::contracts::{ContractView, ListQuery};
@@ -53,6 +54,7 @@ impl IntoResponse for Tagged {
     responses((status = 201, body = ContractView, description = "The new contract (`status: draft`, `version: 1`)",
                headers(("Location" = String, description = "The contract's URL"),
                        ("ETag" = String, description = "`\"1\"`"))),
+              (status = 402, description = "billing.limit_reached: the caller's plan allows no more contracts (`contracts_max`)"),
               (status = 403, description = "auth.forbidden: needs contracts:write"),
               (status = 422, description = "request.invalid_fields")))]
 pub async fn create(
@@ -65,6 +67,11 @@ pub async fn create(
         .identity
         .require(&who, Permission::ContractsWrite, &from)
         .await?;
+    let limit = billing::Limit::ContractsMax;
+    if let Some(max) = state.billing.bound(who.user_id, limit).await? {
+        let owned = state.contracts.count_owned(who.user_id).await?;
+        state.billing.check_room(limit, owned, max)?;
+    }
     let view = state.contracts.create(&who, &from, body).await?;
     let location = format!("/api/v1/contracts/{}", view.id);
     let mut response = Tagged(StatusCode::CREATED, view).into_response();

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use palisade_auth::ids::{ContractId, UserId};
 use palisade_auth::permissions::Permission;
+use palisade_service::billing::Feature;
 use palisade_service::contracts::fields::{Status, Tag};
 use palisade_service::exports::{Export, ExportError, Format, MAX_RUNNING};
 use palisade_service::payments::{ListQuery as PaymentsQuery, Status as PaymentStatus};
@@ -72,6 +73,7 @@ pub struct ExportQuery {
     responses((status = 200, description = "The rows, streamed (chunked)",
                content((String = "text/csv"), (String = "application/x-ndjson")),
                headers(("Content-Disposition" = String, description = "`attachment; filename=\"contracts-YYYY-MM-DD.csv\"`"))),
+              (status = 402, description = "billing.feature_unavailable: the caller's plan lacks `exports`"),
               (status = 403, description = "auth.forbidden: needs exports:run, and records:all for `owner` other than oneself"),
               (status = 422, description = "request.invalid_fields: `q` empty or longer than 200 characters")))]
 pub async fn export_contracts(
@@ -84,6 +86,7 @@ pub async fn export_contracts(
         .identity
         .require(&who, Permission::ExportsRun, &from)
         .await?;
+    state.billing.require(who.user_id, Feature::Exports).await?;
     let query = filters(
         (q.status, q.tag, q.q.as_deref(), q.owner),
         (q.created_after, q.created_before),
@@ -118,6 +121,7 @@ pub struct PaymentExportQuery {
     responses((status = 200, description = "The rows, streamed (chunked)",
                content((String = "text/csv"), (String = "application/x-ndjson")),
                headers(("Content-Disposition" = String, description = "`attachment; filename=\"payments-YYYY-MM-DD.csv\"`"))),
+              (status = 402, description = "billing.feature_unavailable: the caller's plan lacks `exports`"),
               (status = 403, description = "auth.forbidden: needs exports:run, and records:all for `owner` other than oneself")))]
 pub async fn export_payments(
     State(state): State<AppState>,
@@ -129,6 +133,7 @@ pub async fn export_payments(
         .identity
         .require(&who, Permission::ExportsRun, &from)
         .await?;
+    state.billing.require(who.user_id, Feature::Exports).await?;
     let query = PaymentsQuery {
         contract_id: q.contract_id,
         status: q.status,

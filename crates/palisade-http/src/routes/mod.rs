@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod contracts;
 pub mod dashboard;
 pub mod exports;
@@ -134,6 +135,7 @@ pub fn all() -> Routes {
         .merge(auth::routes())
         .merge(me::routes())
         .merge(admin::routes())
+        .merge(billing::routes())
         .merge(infra::routes())
         .merge(contracts::routes())
         .merge(dashboard::routes())

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use palisade_service::stripe_webhooks::{Received, WebhookError};
+use palisade_service::stripe::webhooks::{Received, WebhookError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -84,6 +84,7 @@ fn problem(e: WebhookError) -> Problem {
             .with_detail("this server takes no Stripe events: STRIPE_WEBHOOK_SECRET is not set")
         }
         WebhookError::Payment(e) => e.into(),
+        WebhookError::Billing(e) => e.into(),
         WebhookError::Store(e) => e.into(),
     }
 }

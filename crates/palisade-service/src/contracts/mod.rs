@@ -179,6 +179,11 @@ impl Contracts {
         Ok(view)
     }
 
+    /// How many contracts `owner` has (a plan's `contracts_max` bounds it).
+    pub async fn count_owned(&self, owner: UserId) -> Result<i64, ContractError> {
+        Ok(repo::count_owned(&self.0.db, owner).await?)
+    }
+
     pub async fn get(
         &self,
         who: &Principal,

@@ -2,7 +2,7 @@
 //! Stripe's REST API (`POST /v1/payment_intents`, form-encoded), refunds through
 //! `POST /v1/refunds`. Every call carries Stripe's own `Idempotency-Key`, derived from
 //! the payment's or refund's id, so a retried call is answered from Stripe's record and
-//! never charges twice. TLS through rustls; every call times out after 10 s.
+//! never charges twice (the client: [`crate::stripe`]).
 //!
 //! Outcomes: an intent `succeeded` is a success; `processing` (and a confirmation that
 //! needs the customer) is pending, settled by the webhook; a refused card (HTTP 402,
@@ -12,84 +12,28 @@
 //! [`ProviderError::Unavailable`]: the payment stays pending and the client's retry,
 //! with the same key, asks Stripe again.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use super::provider::{
     Charge, ChargeRequest, PaymentProvider, ProviderError, ProviderFuture, RefundRequest,
 };
+use crate::stripe::{StripeApi, Unavailable};
 
-/// How long one call to Stripe may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+impl From<Unavailable> for ProviderError {
+    fn from(e: Unavailable) -> Self {
+        ProviderError::Unavailable(e.0)
+    }
+}
 
+/// The `stripe` payment provider.
 pub struct Stripe {
-    http: reqwest::Client,
-    api_base: String,
-    secret_key: String,
+    api: StripeApi,
 }
 
 impl Stripe {
-    /// A client of the API at `api_base` (`https://api.stripe.com`), with `secret_key`.
-    pub fn new(api_base: &str, secret_key: &str) -> Result<Stripe, ProviderError> {
-        // sqlx's TLS uses ring too; whichever installs it first, the other finds it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
-            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProviderError::Unavailable(format!("HTTP client: {e}")))?;
-        Ok(Stripe {
-            http,
-            api_base: api_base.trim_end_matches('/').to_owned(),
-            secret_key: secret_key.to_owned(),
-        })
+    pub fn new(api: StripeApi) -> Stripe {
+        Stripe { api }
     }
-
-    async fn post(
-        &self,
-        path: &str,
-        idempotency_key: &str,
-        form: &[(&str, String)],
-    ) -> Result<(reqwest::StatusCode, Vec<u8>), ProviderError> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.api_base))
-            .bearer_auth(&self.secret_key)
-            .header("Idempotency-Key", idempotency_key)
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unavailable(describe(&e)))?;
-        let status = res.status();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Unavailable(describe(&e)))?;
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-            || status == reqwest::StatusCode::UNAUTHORIZED
-            || status == reqwest::StatusCode::FORBIDDEN
-        {
-            return Err(ProviderError::Unavailable(format!(
-                "Stripe answered {status}"
-            )));
-        }
-        Ok((status, body.to_vec()))
-    }
-}
-
-/// What went wrong with a call, in words that name no URL or header.
-fn describe(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    format!("Stripe: {what}")
 }
 
 #[derive(Deserialize)]
@@ -192,6 +136,7 @@ impl PaymentProvider for Stripe {
                 form.push(("metadata[description]", d.to_owned()));
             }
             let (status, body) = self
+                .api
                 .post("/v1/payment_intents", &request.idempotency_key, &form)
                 .await?;
             charge_of(status, &body)
@@ -205,6 +150,7 @@ impl PaymentProvider for Stripe {
                 ("amount", request.amount_cents.to_string()),
             ];
             let (status, body) = self
+                .api
                 .post("/v1/refunds", &request.idempotency_key, &form)
                 .await?;
             if !status.is_success() {

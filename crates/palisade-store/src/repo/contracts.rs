@@ -184,6 +184,16 @@ fn select_by_id(id: ContractId) -> SelectStatement {
         .to_owned()
 }
 
+/// How many contracts `owner` has, whatever their status (a plan's `contracts_max`).
+pub async fn count_owned(ex: impl Into<Exec<'_>>, owner: UserId) -> Result<i64, StoreError> {
+    let stmt = Query::select()
+        .expr_as(Expr::col(Contracts::Id).count(), "n")
+        .from(Contracts::Table)
+        .and_where(Expr::col(Contracts::OwnerId).eq(owner.as_uuid()))
+        .to_owned();
+    super::number(ex, "contracts", &stmt).await
+}
+
 /// The contract, locked until the transaction ends (PostgreSQL `FOR UPDATE`; a SQLite
 /// write transaction holds the whole database already): money moved against it is
 /// checked and written by one transaction at a time.

@@ -15,6 +15,7 @@ pub mod payments;
 pub mod sessions;
 pub mod stats;
 pub mod stripe_events;
+pub mod subscriptions;
 pub mod users;
 
 use sea_query::SelectStatement;

@@ -24,6 +24,7 @@ use figment::value::Value;
 use ipnet::IpNet;
 use palisade_http::HttpSettings;
 use palisade_http::layers::rate_limit::RateLimitSettings;
+use palisade_service::billing::Plans;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
 use palisade_store::ratelimit::Quota;
 use palisade_store::{RetryPolicy, StoreSettings};
@@ -74,24 +75,38 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     pub identity: IdentityConfig,
     pub payments: PaymentsConfig,
-    pub stripe_webhook_secret: StripeWebhookSecret,
+    pub billing: BillingConfig,
+    pub stripe: StripeConfig,
 }
 
 /// Who moves the money.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PaymentsConfig {
     /// Stripe's test payment methods, settled at once, no money moved.
     Simulated,
     /// PaymentIntents through Stripe's REST API (or a compatible server's).
-    Stripe {
-        api_base: String,
-        secret_key: Secret<String>,
-    },
+    Stripe,
 }
 
-/// `STRIPE_WEBHOOK_SECRET`: the `whsec_…` secret Stripe signs its events with.
+/// Plans, and whether subscriptions go through Stripe.
 #[derive(Clone, Debug)]
-pub struct StripeWebhookSecret(pub Option<Secret<String>>);
+pub struct BillingConfig {
+    /// `PALISADE_BILLING=stripe`; off: every feature on.
+    pub enabled: bool,
+    pub plans: Plans,
+    /// Where Stripe's Checkout and portal send the customer back to.
+    pub return_url: String,
+}
+
+/// Stripe's API, as payments and billing call it, and its webhook events.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    pub api_base: String,
+    /// Required by the stripe provider and by billing.
+    pub secret_key: Option<Secret<String>>,
+    /// The `whsec_…` secret Stripe signs its events with; without it they are refused.
+    pub webhook_secret: Option<Secret<String>>,
+}
 
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
@@ -360,8 +375,9 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let http = http(r, production);
     let rate_limits = rate_limits(r, production);
     let identity = identity(r, production);
-    let payments = payments(r);
-    let webhook_secret = r.optional("STRIPE_WEBHOOK_SECRET", |v| Ok(Secret::new(v.to_owned())));
+    let stripe = stripe(r);
+    let payments = payments(r, stripe.as_ref());
+    let billing = billing(r, stripe.as_ref());
     Some(Config {
         env: env?,
         listen: listen?,
@@ -373,15 +389,12 @@ fn sections(r: &mut Reader) -> Option<Config> {
         rate_limits: rate_limits?,
         identity: identity?,
         payments: payments?,
-        stripe_webhook_secret: StripeWebhookSecret(webhook_secret?),
+        billing: billing?,
+        stripe: stripe?,
     })
 }
 
-fn payments(r: &mut Reader) -> Option<PaymentsConfig> {
-    let provider = r.required("PALISADE_PAYMENT_PROVIDER", |v| match v {
-        "simulated" | "stripe" => Ok(v.to_owned()),
-        _ => Err("simulated or stripe".to_owned()),
-    });
+fn stripe(r: &mut Reader) -> Option<StripeConfig> {
     let api_base = r.required("STRIPE_API_BASE", |v| {
         let host = v
             .strip_prefix("https://")
@@ -394,20 +407,73 @@ fn payments(r: &mut Reader) -> Option<PaymentsConfig> {
         }
     });
     let secret_key = r.optional("STRIPE_SECRET_KEY", |v| Ok(Secret::new(v.to_owned())));
-    match (provider?.as_str(), secret_key?) {
-        ("stripe", Some(secret_key)) => Some(PaymentsConfig::Stripe {
-            api_base: api_base?,
-            secret_key,
-        }),
-        ("stripe", None) => {
-            r.problem(
-                "STRIPE_SECRET_KEY",
-                "required with PALISADE_PAYMENT_PROVIDER=stripe",
-            );
-            None
-        }
-        _ => Some(PaymentsConfig::Simulated),
+    let webhook_secret = r.optional("STRIPE_WEBHOOK_SECRET", |v| Ok(Secret::new(v.to_owned())));
+    Some(StripeConfig {
+        api_base: api_base?,
+        secret_key: secret_key?,
+        webhook_secret: webhook_secret?,
+    })
+}
+
+fn payments(r: &mut Reader, stripe: Option<&StripeConfig>) -> Option<PaymentsConfig> {
+    let provider = r.required("PALISADE_PAYMENT_PROVIDER", |v| match v {
+        "simulated" => Ok(PaymentsConfig::Simulated),
+        "stripe" => Ok(PaymentsConfig::Stripe),
+        _ => Err("simulated or stripe".to_owned()),
+    })?;
+    if provider == PaymentsConfig::Stripe && stripe.is_some_and(|s| s.secret_key.is_none()) {
+        r.problem(
+            "STRIPE_SECRET_KEY",
+            "required with PALISADE_PAYMENT_PROVIDER=stripe",
+        );
+        return None;
     }
+    Some(provider)
+}
+
+fn billing(r: &mut Reader, stripe: Option<&StripeConfig>) -> Option<BillingConfig> {
+    let enabled = r.required("PALISADE_BILLING", |v| match v {
+        "off" => Ok(false),
+        "stripe" => Ok(true),
+        _ => Err("off or stripe".to_owned()),
+    });
+    let plans = r.required("PALISADE_BILLING_PLANS", Plans::parse);
+    let return_url = r.required("PALISADE_BILLING_RETURN_URL", |v| {
+        let ok =
+            (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(['?', '#', ' ']);
+        ok.then(|| v.to_owned())
+            .ok_or_else(|| "an http(s) URL without query or fragment".to_owned())
+    });
+    let (enabled, plans) = (enabled?, plans?);
+    if enabled {
+        let mut fine = true;
+        if stripe.is_some_and(|s| s.secret_key.is_none()) {
+            r.problem("STRIPE_SECRET_KEY", "required with PALISADE_BILLING=stripe");
+            fine = false;
+        }
+        if stripe.is_some_and(|s| s.webhook_secret.is_none()) {
+            r.problem(
+                "STRIPE_WEBHOOK_SECRET",
+                "required with PALISADE_BILLING=stripe: subscriptions change through Stripe's events",
+            );
+            fine = false;
+        }
+        if !plans.any_for_sale() {
+            r.problem(
+                "PALISADE_BILLING_PLANS",
+                "with PALISADE_BILLING=stripe, at least one plan needs a stripe_price",
+            );
+            fine = false;
+        }
+        if !fine {
+            return None;
+        }
+    }
+    Some(BillingConfig {
+        enabled,
+        plans,
+        return_url: return_url?,
+    })
 }
 
 fn environment(v: &str) -> Result<Environment, String> {

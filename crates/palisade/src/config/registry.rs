@@ -269,10 +269,28 @@ pub const KEYS: &[Key] = &[
         Some("https://api.stripe.com"),
         "Stripe's API, or a Stripe-compatible server's (localstripe)",
     ),
-    secret("STRIPE_SECRET_KEY", "sk_… for the stripe provider"),
+    secret(
+        "STRIPE_SECRET_KEY",
+        "sk_… for the stripe provider and for billing",
+    ),
     secret(
         "STRIPE_WEBHOOK_SECRET",
         "whsec_… that Stripe signs its webhook events with; without it they are refused",
+    ),
+    key(
+        "PALISADE_BILLING",
+        Some("off"),
+        "off (every feature on) or stripe (plans sold through Stripe Checkout, gated by subscription)",
+    ),
+    key(
+        "PALISADE_BILLING_PLANS",
+        Some(palisade_service::billing::plans::DEFAULT_PLANS),
+        "the plans, as JSON: [{id, name, features, limits, stripe_price?}], the default plan first",
+    ),
+    key(
+        "PALISADE_BILLING_RETURN_URL",
+        Some("http://localhost:3000/billing"),
+        "the page Stripe Checkout and the billing portal send the customer back to",
     ),
 ];
 

@@ -339,3 +339,44 @@ fn secrets_are_redacted_when_shown() {
         "postgres://app:***@h/db"
     );
 }
+
+#[test]
+fn billing_is_off_by_default_with_the_default_plans() {
+    let c = valid(&[]);
+    assert!(!c.billing.enabled);
+    let ids: Vec<_> = c
+        .billing
+        .plans
+        .all()
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(ids, ["free", "pro"]);
+}
+
+#[test]
+fn billing_through_stripe_needs_its_keys_and_a_plan_for_sale() {
+    let p = problems_of(&[("PALISADE_BILLING", "stripe")]);
+    for key in [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "PALISADE_BILLING_PLANS",
+    ] {
+        assert!(p.iter().any(|m| m.starts_with(key)), "{key}: {p:?}");
+    }
+    let plans =
+        r#"[{"id":"free","name":"Free"},{"id":"pro","name":"Pro","stripe_price":"price_1"}]"#;
+    let c = valid(&[
+        ("PALISADE_BILLING", "stripe"),
+        ("PALISADE_BILLING_PLANS", plans),
+        ("STRIPE_SECRET_KEY", "sk_test_1"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+    ]);
+    assert!(c.billing.enabled);
+    let p = problems_of(&[
+        ("PALISADE_BILLING", "yes"),
+        ("PALISADE_BILLING_PLANS", "[]"),
+    ]);
+    assert!(p.iter().any(|m| m.contains("off or stripe")), "{p:?}");
+    assert!(p.iter().any(|m| m.contains("at least one plan")), "{p:?}");
+}

@@ -128,6 +128,27 @@ impl LocalStripe {
         }
     }
 
+    /// `method` on `path` (`/v1/…`, or localstripe's `/_config/…`) with a form body:
+    /// the JSON answer, which must be a success.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let res = crate::harness::client()
+            .request(method, format!("{}{path}", self.url()))
+            .basic_auth(SECRET_KEY, Some(""))
+            .form(form)
+            .send()
+            .await
+            .expect("localstripe");
+        let status = res.status();
+        let text = res.text().await.expect("localstripe's answer");
+        assert!(status.is_success(), "localstripe {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
     /// `GET /v1/<path>` as Stripe's API answers it.
     pub async fn get(&self, path: &str) -> serde_json::Value {
         crate::harness::client()

@@ -1,5 +1,6 @@
 //! The business API: contracts, search and the dashboard.
 
+mod billing;
 mod contracts;
 mod dashboard;
 mod exports;

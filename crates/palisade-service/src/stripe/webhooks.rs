@@ -2,9 +2,11 @@
 //! against `Stripe-Signature` before anything parses it
 //! ([`palisade_auth::stripe_signature`]); an event already processed is answered
 //! without being processed again; an event of a type not handled is acknowledged and
-//! ignored. Handled so far: `payment_intent.succeeded` and
-//! `payment_intent.payment_failed`, which settle a pending payment; a payment already
-//! settled is never moved back, whatever order the events arrive in.
+//! ignored. Handled: `payment_intent.succeeded` and `payment_intent.payment_failed`,
+//! which settle a pending payment (one already settled is never moved back);
+//! `customer.subscription.created|updated|deleted`, `checkout.session.completed` and
+//! `invoice.payment_succeeded|failed`, which move a user's subscription
+//! ([`crate::billing`]: an older state never replaces a newer one).
 //!
 //! An event is recorded once its processing committed: a delivery that fails is
 //! retried by Stripe and processed then. Two deliveries of one event at once may both
@@ -17,6 +19,7 @@ use palisade_store::{Db, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::billing::{Billing, BillingError};
 use crate::identity::Provenance;
 use crate::payments::provider::Charge;
 use crate::payments::{PaymentError, Payments};
@@ -43,6 +46,8 @@ pub enum WebhookError {
     #[error(transparent)]
     Payment(#[from] PaymentError),
     #[error(transparent)]
+    Billing(#[from] BillingError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -64,15 +69,22 @@ struct EventData {
 pub struct StripeWebhooks {
     db: Db,
     payments: Payments,
+    billing: Billing,
     /// The endpoint's `whsec_…` secret.
     secret: Option<String>,
 }
 
 impl StripeWebhooks {
-    pub fn new(db: Db, payments: Payments, secret: Option<String>) -> StripeWebhooks {
+    pub fn new(
+        db: Db,
+        payments: Payments,
+        billing: Billing,
+        secret: Option<String>,
+    ) -> StripeWebhooks {
         StripeWebhooks {
             db,
             payments,
+            billing,
             secret,
         }
     }
@@ -125,6 +137,17 @@ impl StripeWebhooks {
                     .settle_by_reference(from, reference, charge)
                     .await?;
                 true
+            }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted" => {
+                self.billing
+                    .subscription_event(from, object, event.created)
+                    .await?
+            }
+            "checkout.session.completed" => self.billing.checkout_completed(from, object).await?,
+            "invoice.payment_succeeded" | "invoice.payment_failed" => {
+                self.billing.invoice_event(from, object).await?
             }
             _ => false,
         };
