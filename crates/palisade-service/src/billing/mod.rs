@@ -482,6 +482,14 @@ impl Billing {
         if users::by_id(&self.0.db, user).await?.is_none() {
             return Ok(false);
         }
+        // A customer is one user's: a session naming another user is not taken.
+        if self
+            .user_of(&customer)
+            .await?
+            .is_some_and(|owner| owner != user)
+        {
+            return Ok(false);
+        }
         let row = self
             .modify(from, None, user, Action::SubscriptionChanged, |row| {
                 row.stripe_customer.is_none().then(|| SubscriptionRow {

@@ -51,6 +51,16 @@ pub enum WebhookError {
     Store(#[from] StoreError),
 }
 
+/// The events billing follows.
+const BILLING_EVENTS: [&str; 6] = [
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "checkout.session.completed",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+];
+
 #[derive(Deserialize)]
 struct Event {
     id: String,
@@ -138,6 +148,8 @@ impl StripeWebhooks {
                     .await?;
                 true
             }
+            // With billing off, subscriptions are not ours to follow.
+            kind if BILLING_EVENTS.contains(&kind) && !self.billing.enabled() => false,
             "customer.subscription.created"
             | "customer.subscription.updated"
             | "customer.subscription.deleted" => {

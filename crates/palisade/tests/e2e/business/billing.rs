@@ -564,7 +564,7 @@ async fn admins_and_the_cli_set_plans() {
 /// With billing off (the default) nothing is gated and Stripe is never asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_off_gates_nothing() {
-    let e = start_with(false, &[]).await;
+    let e = start_with(false, &[("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)]).await;
     let a = member(&e, "a@example.com").await;
     let s = subscription(&e.api, &a).await;
     assert_eq!(
@@ -584,4 +584,12 @@ async fn billing_off_gates_nothing() {
             .expect(StatusCode::NOT_FOUND);
         assert_eq!(r.code(), "billing.disabled", "{path}");
     }
+    // Stripe's subscription events are acknowledged and left alone.
+    let event = signed(
+        "evt_1",
+        "invoice.payment_failed",
+        unix_now(),
+        json!({"id": "in_1", "customer": "cus_1", "subscription": "sub_1"}),
+    );
+    assert_eq!(processed(&e.api, &event).await, "ignored");
 }
