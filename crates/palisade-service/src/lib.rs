@@ -16,6 +16,7 @@ pub mod identity;
 pub mod infra;
 pub mod page;
 pub mod payments;
+pub mod search;
 pub mod seed;
 pub mod stripe;
 

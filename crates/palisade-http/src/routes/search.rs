@@ -1,11 +1,11 @@
 //! `GET /api/v1/search` (`/openapi.json`, tag contracts): ranked full-text search over
-//! the records the caller sees.
+//! the contracts and payments the caller sees.
 
 use axum::Json;
 use axum::extract::State;
 use palisade_auth::permissions::Permission;
-use palisade_service::contracts::search::{SearchHit, SearchText};
 use palisade_service::page::Limit;
+use palisade_service::search::{self, SearchHit, SearchText, SearchType};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -29,8 +29,8 @@ pub struct SearchQuery {
     /// searched for as words or ignored as punctuation, never interpreted.
     #[param(min_length = 1, max_length = 200)]
     q: String,
-    /// What to search, comma-separated: `contracts` (the default).
-    #[param(pattern = "^contracts(,contracts)*$")]
+    /// What to search, comma-separated: `contracts`, `payments` (default: both).
+    #[param(pattern = "^(contracts|payments)(,(contracts|payments))*$")]
     types: Option<String>,
     /// Results, 1..=100 (default 20).
     #[param(inline)]
@@ -43,8 +43,9 @@ pub struct SearchResults {
     items: Vec<SearchHit>,
 }
 
-/// Ranked full-text search over title, counterparty and description of the contracts
-/// the caller sees.
+/// Ranked full-text search over the contracts (title, counterparty, description) and
+/// payments (description) the caller sees. Scores rank within one kind; the kinds are
+/// merged by score.
 #[utoipa::path(get, path = "/api/v1/search", tag = "contracts", security(("bearer" = [])),
     params(SearchQuery),
     responses((status = 200, body = SearchResults),
@@ -61,17 +62,20 @@ pub async fn search(
         .require(&who, Permission::ContractsRead, &from)
         .await?;
     let text = SearchText::parse(&q.q).map_err(|e| Problem::invalid_fields([("q", e)]))?;
-    if let Some(types) = &q.types
-        && types.split(',').any(|t| t != "contracts")
-    {
-        return Err(Problem::invalid_fields([(
-            "types",
-            "searchable: contracts".to_owned(),
-        )]));
+    let types = match &q.types {
+        Some(list) => {
+            SearchType::parse_list(list).map_err(|e| Problem::invalid_fields([("types", e)]))?
+        }
+        None => SearchType::ALL.to_vec(),
+    };
+    let limit = q.limit.unwrap_or_default();
+    let mut lists = Vec::new();
+    for t in types {
+        lists.push(match t {
+            SearchType::Contracts => state.contracts.search(&who, &text, limit).await?,
+            SearchType::Payments => state.payments.search(&who, &text, limit).await?,
+        });
     }
-    let items = state
-        .contracts
-        .search(&who, &text, q.limit.unwrap_or_default())
-        .await?;
+    let items = search::merge(lists, limit.get() as usize);
     Ok(Json(SearchResults { items }))
 }

@@ -7,7 +7,6 @@
 //! so ids cannot be probed.
 
 pub mod fields;
-pub mod search;
 
 use std::sync::Arc;
 
@@ -26,8 +25,8 @@ use crate::audit::{self, Action, Entry, Outcome};
 use crate::events::{EventLog, EventType};
 use crate::identity::{Principal, Provenance};
 use crate::page::{BadCursor, Cursor, Limit, Page};
+use crate::search::{SearchHit, SearchText, SearchType};
 use fields::{ContractPatch, Money, NewContract, Problems, Status, Tag};
-use search::{SearchHit, SearchText, SearchType};
 
 /// Why a contract operation failed; the HTTP layer maps each to one status and code.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +368,7 @@ impl Contracts {
             .into_iter()
             .map(|h| SearchHit {
                 kind: SearchType::Contracts,
-                id: h.id,
+                id: h.id.as_uuid(),
                 title: h.title,
                 snippet: h.snippet,
                 score: h.score,

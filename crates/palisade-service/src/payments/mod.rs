@@ -34,6 +34,7 @@ use crate::events::{EventLog, EventType};
 use crate::idempotency::{Claim, ClaimLost, RecordError};
 use crate::identity::{Principal, Provenance};
 use crate::page::{BadCursor, Cursor, Limit, Page};
+use crate::search::{SearchHit, SearchText, SearchType};
 use provider::{Charge, ChargeRequest, PaymentProvider, ProviderError, RefundRequest};
 
 /// The longest description.
@@ -409,6 +410,31 @@ impl Payments {
             items: page.items.iter().map(view_of).collect::<Result<_, _>>()?,
             next: page.next,
         })
+    }
+
+    /// The best `limit` payments for `text` among those `who` sees (their own, or
+    /// everyone's with `records:all`), best first.
+    pub async fn search(
+        &self,
+        who: &Principal,
+        text: &SearchText,
+        limit: Limit,
+    ) -> Result<Vec<SearchHit>, PaymentError> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let payer = who.records_of(None).map_err(|_| PaymentError::Forbidden)?;
+        let hits = repo::search(&self.0.db, payer, text.words(), limit.get()).await?;
+        Ok(hits
+            .into_iter()
+            .map(|h| SearchHit {
+                kind: SearchType::Payments,
+                id: h.id.as_uuid(),
+                title: h.title,
+                snippet: h.snippet,
+                score: h.score,
+            })
+            .collect())
     }
 
     /// The store filter of `query` for `who`.

@@ -361,7 +361,7 @@ fn matches(backend: Backend, words: &[String]) -> SimpleExpr {
 
 /// An FTS5 query of `words`, each a string (`"…"`, quotes doubled): FTS5 reads a
 /// string as text to find, never as an operator, column filter or prefix.
-fn fts5_query(words: &[String]) -> String {
+pub(crate) fn fts5_query(words: &[String]) -> String {
     words
         .iter()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))

@@ -2,11 +2,11 @@
 //! refunds, and what the contracts read of them (balances, whether any exist).
 
 use palisade_auth::ids::{ContractId, PaymentId, RefundId, UserId};
-use sea_query::{Expr, ExprTrait, Iden, Order, Query, SimpleExpr};
+use sea_query::{Alias, Expr, ExprTrait, Iden, Order, Query, SimpleExpr};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Exec, StoreError};
+use crate::{Backend, Exec, StoreError};
 
 #[derive(Iden)]
 enum Payments {
@@ -387,4 +387,87 @@ pub async fn set_reference(
         .and_where(Expr::col(Payments::Id).eq(id.as_uuid()))
         .to_owned();
     ex.into().execute("payments", &stmt).await.map(|_| ())
+}
+
+/// A payment found by [`search`]: its description is its title.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaymentHit {
+    #[sqlx(try_from = "Uuid")]
+    pub id: PaymentId,
+    pub title: String,
+    /// Plain text around the best match.
+    pub snippet: String,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// The best `limit` payments whose description holds every word of `words`, best
+/// first; only `payer`'s when given (`payments_fts` on SQLite, the `payments_search`
+/// expression index on PostgreSQL).
+pub async fn search(
+    ex: impl Into<Exec<'_>>,
+    payer: Option<UserId>,
+    words: &[String],
+    limit: u64,
+) -> Result<Vec<PaymentHit>, StoreError> {
+    let mut ex = ex.into();
+    let mut stmt = Query::select();
+    stmt.column((Payments::Table, Payments::Id)).expr_as(
+        Expr::cust("COALESCE(payments.description, '')"),
+        Alias::new("title"),
+    );
+    match ex.backend() {
+        Backend::Sqlite => {
+            const RANK: &str = "bm25(payments_fts)";
+            let fts = Alias::new("payments_fts");
+            stmt.expr_as(
+                Expr::cust("snippet(payments_fts, 1, '', '', '…', 16)"),
+                Alias::new("snippet"),
+            )
+            .expr_as(Expr::cust(format!("-{RANK}")), Alias::new("score"))
+            .from(fts.clone())
+            .inner_join(
+                Payments::Table,
+                Expr::col((Payments::Table, Payments::Id)).equals((fts, Alias::new("payment_id"))),
+            )
+            .and_where(Expr::cust_with_values(
+                "payments_fts MATCH ?",
+                [super::contracts::fts5_query(words)],
+            ))
+            .order_by_expr(Expr::cust(RANK), Order::Asc);
+        }
+        Backend::Postgres => {
+            // The expression of the index `payments_search`, so the index serves it.
+            const DOCUMENT: &str = "to_tsvector('simple', COALESCE(payments.description, ''))";
+            let query = words.join(" ");
+            stmt.expr_as(
+                Expr::cust_with_values(
+                    "ts_headline('simple', COALESCE(payments.description, ''), \
+                     plainto_tsquery('simple', $1), \
+                     'StartSel=\"\", StopSel=\"\", MaxWords=24, MinWords=8')",
+                    [query.clone()],
+                ),
+                Alias::new("snippet"),
+            )
+            .expr_as(
+                Expr::cust_with_values(
+                    format!("ts_rank({DOCUMENT}, plainto_tsquery('simple', $1))::float8"),
+                    [query.clone()],
+                ),
+                Alias::new("score"),
+            )
+            .from(Payments::Table)
+            .and_where(Expr::cust_with_values(
+                format!("{DOCUMENT} @@ plainto_tsquery('simple', $1)"),
+                [query],
+            ))
+            .order_by(Alias::new("score"), Order::Desc);
+        }
+    }
+    if let Some(payer) = payer {
+        stmt.and_where(Expr::col((Payments::Table, Payments::PayerId)).eq(payer.as_uuid()));
+    }
+    stmt.order_by((Payments::Table, Payments::Id), Order::Desc)
+        .limit(limit);
+    ex.fetch_all("payments", &stmt).await
 }

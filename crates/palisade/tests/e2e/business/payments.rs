@@ -11,7 +11,7 @@ use crate::api::{Answer, Api};
 use crate::backends::{Env, start_with};
 
 /// An active contract of `who` for `cents` EUR; returns its id.
-async fn active(e: &Env, who: &Caller, cents: i64) -> String {
+pub(super) async fn active(e: &Env, who: &Caller, cents: i64) -> String {
     let c = created(
         e,
         who,
@@ -26,7 +26,7 @@ async fn active(e: &Env, who: &Caller, cents: i64) -> String {
     id
 }
 
-fn payment(contract: &str, cents: i64, method: &str) -> Value {
+pub(super) fn payment(contract: &str, cents: i64, method: &str) -> Value {
     json!({
         "contract_id": contract,
         "amount": {"amount_cents": cents, "currency": "EUR"},
@@ -43,7 +43,7 @@ async fn post(api: &Api, who: &Caller, path: &str, key: Option<&str>, body: Valu
     api.call(Method::POST, path, Some(body), &headers).await
 }
 
-async fn pay(e: &Env, who: &Caller, key: &str, body: Value) -> Answer {
+pub(super) async fn pay(e: &Env, who: &Caller, key: &str, body: Value) -> Answer {
     post(&e.api, who, "/api/v1/payments", Some(key), body).await
 }
 

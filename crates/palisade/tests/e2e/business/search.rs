@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{created, draft, get, ids, member, with_role};
+use super::{created, draft, get, ids, member, payments, with_role};
 use crate::backends::Env;
 
 /// What an attacker or a careless client puts in `q`, and whether it is too long
@@ -88,6 +88,12 @@ async fn hostile_search_text_is_only_ever_words(e: Env) {
     let mut c = draft("Acme bolts");
     c["description"] = json!("Nuts and bolts from Rotterdam");
     let id = created(&e, &a, c).await["id"].as_str().unwrap().to_owned();
+    let contract = payments::active(&e, &a, 10_000).await;
+    let mut p = payments::payment(&contract, 100, "pm_card_visa");
+    p["description"] = json!("Nuts and bolts deposit");
+    payments::pay(&e, &a, "hostile-1", p)
+        .await
+        .expect(StatusCode::CREATED);
     // Two callers, so the rate limit per user is not what answers.
     let manager = with_role(&e, "manager@example.com", "manager").await;
     for (q, too_long) in hostile() {
@@ -112,19 +118,36 @@ async fn hostile_search_text_is_only_ever_words(e: Env) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(r.body["items"], json!([]));
-    let r = get(&e, &a, "/api/v1/search?q=%22acme%22%20-bolts")
-        .await
-        .expect(StatusCode::OK);
+    let r = get(
+        &e,
+        &a,
+        "/api/v1/search?q=%22acme%22%20-bolts&types=contracts",
+    )
+    .await
+    .expect(StatusCode::OK);
     assert_eq!(
         r.body["items"][0]["id"],
         id.as_str(),
         "`-bolts` is the word bolts, not its negation"
     );
-    // The table is intact after all of it.
+    // The tables are intact after all of it.
     let r = get(&e, &a, "/api/v1/contracts")
         .await
         .expect(StatusCode::OK);
-    assert_eq!(ids(&r.body), [id]);
+    assert_eq!(ids(&r.body).len(), 2);
+    assert!(ids(&r.body).contains(&id));
+    let r = get(
+        &e,
+        &a,
+        "/api/v1/search?q=bolts%22%20OR%20%22x&types=payments",
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(r.body["items"], json!([]), "`OR` and `x` are words too");
+    let r = get(&e, &a, "/api/v1/search?q=%22bolts%22&types=payments")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.body["items"][0]["title"], "Nuts and bolts deposit");
 }
 
 /// Results are ranked (a title match above a description match), carry a plain-text
@@ -168,6 +191,64 @@ async fn search_ranks_and_scopes(e: Env) {
     get(&e, &a, "/api/v1/search")
         .await
         .expect(StatusCode::BAD_REQUEST);
+
+    // Payments are searched by their description, among the payer's own (everyone's
+    // with `records:all`), and merged with the contracts by score.
+    let mut paid = Vec::new();
+    for (who, key, text) in [
+        (&a, "s-a", "Turbine blade deposit"),
+        (&b, "s-b", "Turbine for B, deposit"),
+    ] {
+        let contract = payments::active(&e, who, 100_000).await;
+        let mut body = payments::payment(&contract, 500, "pm_card_visa");
+        body["description"] = json!(text);
+        let r = payments::pay(&e, who, key, body)
+            .await
+            .expect(StatusCode::CREATED);
+        paid.push(r.text("id"));
+    }
+    let r = get(&e, &a, "/api/v1/search?q=turbine&types=payments")
+        .await
+        .expect(StatusCode::OK);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", r.body);
+    assert_eq!(
+        (&items[0]["type"], &items[0]["id"], &items[0]["title"]),
+        (
+            &json!("payments"),
+            &json!(paid[0]),
+            &json!("Turbine blade deposit")
+        )
+    );
+    assert!(
+        items[0]["snippet"].as_str().unwrap().contains("Turbine"),
+        "{}",
+        r.body
+    );
+    let r = get(&e, &a, "/api/v1/search?q=turbine")
+        .await
+        .expect(StatusCode::OK);
+    let mut kinds: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["contracts", "contracts", "payments"], "{}", r.body);
+    let manager = with_role(&e, "manager@example.com", "manager").await;
+    let r = get(&e, &manager, "/api/v1/search?q=deposit&types=payments")
+        .await
+        .expect(StatusCode::OK);
+    let mut found: Vec<String> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    paid.sort();
+    assert_eq!(found, paid);
 }
 
 on_both!(

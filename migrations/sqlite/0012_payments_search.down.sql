@@ -1,0 +1,3 @@
+DROP TRIGGER payments_fts_delete;
+DROP TRIGGER payments_fts_insert;
+DROP TABLE payments_fts;
