@@ -14,6 +14,7 @@ pub mod health;
 pub mod idempotency;
 pub mod identity;
 pub mod infra;
+pub mod jobs;
 pub mod page;
 pub mod payments;
 pub mod search;

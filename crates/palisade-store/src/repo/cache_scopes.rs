@@ -49,13 +49,7 @@ pub async fn bump(ex: impl Into<Exec<'_>>, scopes: &[String]) -> Result<(), Stor
     let mut ex = ex.into();
     ex.execute("cache_scopes", &stmt).await?;
     if ex.backend() == Backend::Postgres {
-        let notify = Query::select()
-            .expr(Expr::cust_with_values(
-                "pg_notify($1, $2)",
-                [CHANGED, scopes.join(" ").as_str()],
-            ))
-            .to_owned();
-        ex.execute("cache_scopes", &notify).await?;
+        super::notify(ex, CHANGED, &scopes.join(" ")).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod events;
 pub mod fixes;
 pub mod idempotency_keys;
+pub mod jobs;
 pub mod lockout;
 pub mod payments;
 pub mod sessions;
@@ -36,6 +37,22 @@ pub(crate) async fn number(
 ) -> Result<i64, StoreError> {
     let row: Option<Number> = ex.into().fetch_optional(table, stmt).await?;
     Ok(row.map_or(0, |r| r.n))
+}
+
+/// Sends `payload` on the PostgreSQL channel `channel` (`pg_notify`), delivered when
+/// the transaction `ex` runs in commits. PostgreSQL only.
+pub async fn notify(
+    ex: impl Into<Exec<'_>>,
+    channel: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    let stmt = sea_query::Query::select()
+        .expr(sea_query::Expr::cust_with_values(
+            "pg_notify($1, $2)",
+            [channel, payload],
+        ))
+        .to_owned();
+    ex.into().execute("notify", &stmt).await.map(|_| ())
 }
 
 /// The current time as stored: UTC, whole microseconds (PostgreSQL's precision), so a
