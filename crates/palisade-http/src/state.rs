@@ -13,6 +13,7 @@ use palisade_service::exports::Exports;
 use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::Identity;
 use palisade_service::infra::Infra;
+use palisade_service::notifications::Notifications;
 use palisade_service::payments::Payments;
 use palisade_service::stripe::webhooks::StripeWebhooks;
 use palisade_store::Db;
@@ -37,6 +38,7 @@ pub struct Shared {
     pub exports: Exports,
     pub payments: Payments,
     pub billing: Billing,
+    pub notifications: Notifications,
     /// The Idempotency-Key store of every POST that takes one.
     pub idempotency: Idempotency,
     pub stripe_webhooks: StripeWebhooks,

@@ -2,7 +2,9 @@
 //! the transaction of the change, so consumers (notifications, outbound webhooks,
 //! e-mail) see exactly the changes that committed. Recording an event also moves the
 //! cache scopes it touches (its owner's and `all`) to their next version, in the same
-//! transaction: that is the cache's invalidation.
+//! transaction: that is the cache's invalidation. And it queues the event's dispatch
+//! ([`crate::dispatch`]) in that transaction too, so every committed event reaches its
+//! consumers, and no other does.
 
 use std::sync::Arc;
 
@@ -96,10 +98,12 @@ impl EventLog {
             subject_type: kind.subject_type().to_owned(),
             subject_id: subject.to_string(),
             actor_id: actor.map(Uuid::from),
+            owner_id: Some(owner.as_uuid()),
             data,
             created_at: palisade_store::repo::now(),
         };
         repo::append(&mut *tx, &row).await?;
+        crate::dispatch::queue(&mut *tx, row.id).await?;
         self.versions.bump(tx, &scopes_of(owner)).await?;
         Ok(row.id)
     }

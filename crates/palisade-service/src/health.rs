@@ -31,6 +31,8 @@ pub struct HealthService {
     db_health: DbHealth,
     started: Instant,
     draining: Arc<AtomicBool>,
+    /// Tells long-lived answers (notification streams) that the drain began.
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     redis: Option<Arc<SharedRedis>>,
 }
 
@@ -41,6 +43,7 @@ impl HealthService {
             db_health,
             started: Instant::now(),
             draining: Arc::new(AtomicBool::new(false)),
+            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             redis: None,
         }
     }
@@ -54,6 +57,13 @@ impl HealthService {
     /// From now on the instance reports not-ready; called when a graceful shutdown begins.
     pub fn begin_shutdown(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Becomes `true` when a graceful shutdown begins: an answer that would run
+    /// until its client leaves (a stream) ends then, so the drain is not held.
+    pub fn shutting_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     pub fn readiness(&self) -> Readiness {

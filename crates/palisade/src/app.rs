@@ -24,11 +24,15 @@ use palisade_service::audit::Audit;
 use palisade_service::billing::{Billing, BillingSettings};
 use palisade_service::contracts::Contracts;
 use palisade_service::dashboard::Dashboard;
+use palisade_service::dispatch::Dispatcher;
 use palisade_service::events::EventLog;
 use palisade_service::exports::Exports;
 use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::{Hasher, Identity};
 use palisade_service::infra::Infra;
+use palisade_service::jobs::{Handler, Worker, WorkerSettings};
+use palisade_service::notifications::Notifications;
+use palisade_service::notifications::live::Live;
 use palisade_service::payments::Payments;
 use palisade_service::payments::provider::{PaymentProvider, Simulated};
 use palisade_service::payments::stripe::Stripe;
@@ -231,6 +235,12 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     let versions = services.versions.clone();
     let mut subscriptions = Subscriptions::default();
     versions.subscribe(&mut subscriptions);
+    let live = Live::new(Slots::new(redis.clone()));
+    live.listen(&mut subscriptions);
+    let notifications = Notifications::new(db.clone(), live);
+    let handlers: Vec<Arc<dyn Handler>> = vec![Dispatcher::new(db.clone(), notifications.clone())];
+    Worker::new(db.clone(), WorkerSettings::default(), handlers)
+        .start(&mut tasks, &mut subscriptions);
     subscriptions.start(db, &mut tasks);
     let events = services.events.clone();
     let contracts = Contracts::new(db.clone(), events.clone());
@@ -288,6 +298,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         ),
         payments,
         billing,
+        notifications,
         idempotency,
         infra,
         csrf: services.csrf.clone(),

@@ -4,6 +4,7 @@
 mod audit;
 mod cli_context;
 mod db;
+mod jobs;
 mod migrate;
 mod serve;
 mod user;
@@ -37,6 +38,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Fill the database with demo data.
     Db(db::DbArgs),
+    /// Inspect the job queue; retry or purge dead jobs.
+    Jobs(jobs::JobsArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::User(args) => user::run(args, file),
         Command::Audit(args) => audit::run(args, file),
         Command::Db(args) => db::run(args, file),
+        Command::Jobs(args) => jobs::run(args, file),
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(config::load(file)),

@@ -15,6 +15,7 @@ pub mod exports;
 pub mod infra;
 pub mod list;
 pub mod me;
+pub mod notifications;
 pub mod ops;
 pub mod payments;
 pub mod search;
@@ -141,6 +142,7 @@ pub fn all() -> Routes {
         .merge(dashboard::routes())
         .merge(exports::routes())
         .merge(payments::routes())
+        .merge(notifications::routes())
         .merge(search::routes())
         .merge(webhooks::routes())
 }

@@ -48,7 +48,7 @@ impl Default for WorkerSettings {
             concurrency: 8,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
-            grace: Duration::from_secs(10),
+            grace: Duration::from_secs(3),
         }
     }
 }

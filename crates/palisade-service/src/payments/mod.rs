@@ -375,6 +375,7 @@ impl Payments {
         };
         let data = json!({
             "contract_id": next.contract_id,
+            "amount": {"amount_cents": next.amount_cents, "currency": next.currency},
             "status": next.status,
             "failure_code": next.failure_code,
         });

@@ -16,16 +16,18 @@ enum Events {
     SubjectType,
     SubjectId,
     ActorId,
+    OwnerId,
     Data,
     CreatedAt,
 }
 
-const COLUMNS: [Events; 7] = [
+const COLUMNS: [Events; 8] = [
     Events::Id,
     Events::Type,
     Events::SubjectType,
     Events::SubjectId,
     Events::ActorId,
+    Events::OwnerId,
     Events::Data,
     Events::CreatedAt,
 ];
@@ -41,6 +43,8 @@ pub struct EventRow {
     pub subject_type: String,
     pub subject_id: String,
     pub actor_id: Option<Uuid>,
+    /// Whose record (or account) it is about: who is notified.
+    pub owner_id: Option<Uuid>,
     pub data: serde_json::Value,
     pub created_at: OffsetDateTime,
 }
@@ -55,11 +59,21 @@ pub async fn append(ex: impl Into<Exec<'_>>, e: &EventRow) -> Result<(), StoreEr
             e.subject_type.clone().into(),
             e.subject_id.clone().into(),
             e.actor_id.into(),
+            e.owner_id.into(),
             e.data.clone().into(),
             e.created_at.into(),
         ])
         .to_owned();
     ex.into().execute("events", &stmt).await.map(|_| ())
+}
+
+pub async fn by_id(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<EventRow>, StoreError> {
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Events::Table)
+        .and_where(Expr::col(Events::Id).eq(id))
+        .to_owned();
+    ex.into().fetch_optional("events", &stmt).await
 }
 
 /// Up to `limit` events after `after` (all from the start without it), oldest first.

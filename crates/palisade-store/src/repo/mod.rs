@@ -12,6 +12,7 @@ pub mod fixes;
 pub mod idempotency_keys;
 pub mod jobs;
 pub mod lockout;
+pub mod notifications;
 pub mod payments;
 pub mod sessions;
 pub mod stats;

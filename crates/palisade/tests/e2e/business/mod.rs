@@ -4,6 +4,7 @@ mod billing;
 mod contracts;
 mod dashboard;
 mod exports;
+mod notifications;
 mod payments;
 mod search;
 mod stripe;

@@ -1,0 +1,2 @@
+DROP TABLE notifications;
+ALTER TABLE events DROP COLUMN owner_id;
