@@ -92,6 +92,26 @@ fn describe() {
         Unit::Count,
         "Database pool connections, by pool and state (idle, in_use, total, max)."
     );
+    describe_counter!(
+        "jobs_total",
+        Unit::Count,
+        "Jobs run, by kind and outcome (done, retry, dead, released at shutdown, lost lease)."
+    );
+    describe_gauge!(
+        "jobs_queue_depth",
+        Unit::Count,
+        "Jobs waiting in the queue, by kind."
+    );
+    describe_histogram!(
+        "job_duration_seconds",
+        Unit::Seconds,
+        "Time of one run of a job, by kind."
+    );
+    describe_counter!(
+        "notifications_total",
+        Unit::Count,
+        "Notifications made, by kind."
+    );
     describe_gauge!(
         "database_up",
         Unit::Count,

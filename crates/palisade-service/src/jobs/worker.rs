@@ -61,8 +61,8 @@ struct Inner {
     db: Db,
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     settings: WorkerSettings,
-    /// Jobs running here, by id, with their lease: what shutdown puts back.
-    running: Mutex<HashMap<Uuid, Uuid>>,
+    /// Jobs running here, by id, with their lease and kind: what shutdown puts back.
+    running: Mutex<HashMap<Uuid, (Uuid, &'static str)>>,
 }
 
 impl Worker {
@@ -92,7 +92,7 @@ impl Worker {
         self.0.handlers.keys().copied().collect()
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Uuid>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Uuid, &'static str)>> {
         self.0.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -142,8 +142,8 @@ impl Worker {
             }
         }
         runs.abort_all();
-        let left: Vec<(Uuid, Uuid)> = self.running().drain().collect();
-        for (id, lease) in left {
+        let left: Vec<(Uuid, (Uuid, &'static str))> = self.running().drain().collect();
+        for (id, (lease, kind)) in left {
             let at = now();
             match repo::put_back(&self.0.db, id, lease, repo::QUEUED, at, None, true, at).await {
                 Ok(_) => tracing::info!(job = %id, "job put back at shutdown"),
@@ -151,8 +151,7 @@ impl Worker {
                     tracing::warn!(job = %id, error = %e, "job not put back; its lease will lapse")
                 }
             }
-            metrics::counter!("jobs_total", "kind" => "unknown", "outcome" => "released")
-                .increment(1);
+            metrics::counter!("jobs_total", "kind" => kind, "outcome" => "released").increment(1);
         }
     }
 
@@ -179,7 +178,7 @@ impl Worker {
         let Some(handler) = self.0.handlers.get(row.kind.as_str()).cloned() else {
             return;
         };
-        self.running().insert(job.id, job.lease);
+        self.running().insert(job.id, (job.lease, handler.kind()));
         let started = Instant::now();
         let outcome = tokio::select! {
             r = handler.run(&job) => Some(r),
