@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use super::payments::{active, pay, payment};
 use super::{Caller, get, member};
 use crate::api::Api;
-use crate::backends::{Env, start};
+use crate::backends::{Env, start, start_with};
 
 /// Waits (at most `limit`) for the caller's list to hold `n` notifications.
 async fn listed(api: &Api, who: &Caller, n: usize, limit: Duration) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let r = api
-            .get_as("/api/v1/notifications", &who.at)
+            .get_as("/api/v1/notifications?limit=100", &who.at)
             .await
             .expect(StatusCode::OK);
         if r.body["items"].as_array().is_some_and(|i| i.len() >= n) {
@@ -259,4 +259,58 @@ async fn a_stream_on_another_instance_gets_the_notification() {
     let latency = started.elapsed();
     assert_eq!(sent.data["body"], "2.00 EUR was paid.");
     assert!(latency < Duration::from_secs(1), "{latency:?}");
+}
+
+/// With two instances working the queue, every event is dispatched once: as many
+/// notifications as payments, none twice, none missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_is_dispatched_once_by_two_instances() {
+    // The test polls the list while the queue works.
+    let e = start_with(true, &[("PALISADE_RATE_LIMIT_GENERAL", "10000/1m")]).await;
+    let (_second, other) = e.second_instance();
+    let a = member(&e, "a@example.com").await;
+    let contract = contract_told(&e, &a).await;
+    let mut runs = Vec::new();
+    for i in 0..20 {
+        let api = if i % 2 == 0 {
+            e.api.clone()
+        } else {
+            other.clone()
+        };
+        let (who, contract) = (a.clone(), contract.clone());
+        runs.push(tokio::spawn(async move {
+            let auth = format!("Bearer {}", who.at);
+            let key = format!("d-{i}");
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("idempotency-key", key.as_str()),
+            ];
+            api.call(
+                reqwest::Method::POST,
+                "/api/v1/payments",
+                Some(payment(&contract, 100, "pm_card_visa")),
+                &headers,
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        }));
+    }
+    for r in runs {
+        r.await.expect("payment");
+    }
+    let list = listed(&e.api, &a, 21, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = get(&e, &a, "/api/v1/notifications?limit=100")
+        .await
+        .expect(StatusCode::OK);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 21, "{list}");
+    let mut subjects: Vec<&str> = items
+        .iter()
+        .filter(|n| n["kind"] == "payment.succeeded")
+        .map(|n| n["data"]["subject_id"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 20);
 }
