@@ -25,6 +25,11 @@ pub enum EventType {
     PaymentFailed,
     PaymentRefunded,
     SubscriptionChanged,
+    /// A sign-in from an address or a browser the account had not used before.
+    NewSignIn,
+    Lockout,
+    PasswordChanged,
+    TwoFactorChanged,
 }
 
 impl EventType {
@@ -38,6 +43,10 @@ impl EventType {
             EventType::PaymentFailed => "payment.failed",
             EventType::PaymentRefunded => "payment.refunded",
             EventType::SubscriptionChanged => "billing.subscription_changed",
+            EventType::NewSignIn => "security.new_sign_in",
+            EventType::Lockout => "security.lockout",
+            EventType::PasswordChanged => "security.password_changed",
+            EventType::TwoFactorChanged => "security.2fa_changed",
         }
     }
 
@@ -52,6 +61,10 @@ impl EventType {
             | EventType::PaymentFailed
             | EventType::PaymentRefunded => "payment",
             EventType::SubscriptionChanged => "subscription",
+            EventType::NewSignIn
+            | EventType::Lockout
+            | EventType::PasswordChanged
+            | EventType::TwoFactorChanged => "user",
         }
     }
 }

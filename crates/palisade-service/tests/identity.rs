@@ -2,6 +2,7 @@
 //! applies them, without HTTP in between. Each test runs on SQLite and, where the
 //! database matters (uniqueness, the one-time fix), on PostgreSQL too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_auth::access::{AccessTokens, SigningKey};
@@ -12,10 +13,13 @@ use palisade_auth::permissions::Role;
 use palisade_auth::refresh::RefreshTokens;
 use palisade_auth::secretbox::SecretBox;
 use palisade_service::audit::Audit;
+use palisade_service::events::EventLog;
 use palisade_service::identity::{
-    Hasher, Identity, IdentityError, IdentitySettings, LockoutPolicy, LoginOutcome, Provenance,
+    Hasher, Identity, IdentityError, IdentityKeys, IdentitySettings, LockoutPolicy, LoginOutcome,
+    Provenance,
 };
 use palisade_store::Db;
+use palisade_store::cache::ScopeVersions;
 use palisade_store::repo::{now, users};
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -25,9 +29,11 @@ fn identity(db: &Db) -> Identity {
     Identity::new(
         db.clone(),
         Hasher::new(Passwords::new(BASELINE).expect("argon2"), 1),
-        AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900)),
-        RefreshTokens::new(&key.derive("refresh")).expect("key"),
-        SecretBox::new(&key.derive("box")).expect("key"),
+        IdentityKeys {
+            access: AccessTokens::new(&key, "palisade", "palisade-api", Duration::from_secs(900)),
+            refresh: RefreshTokens::new(&key.derive("refresh")).expect("key"),
+            secrets: SecretBox::new(&key.derive("box")).expect("key"),
+        },
         Audit::new(db.clone()),
         IdentitySettings {
             refresh_idle: Duration::from_secs(3600),
@@ -40,6 +46,7 @@ fn identity(db: &Db) -> Identity {
                 duration: Duration::from_secs(900),
             },
         },
+        EventLog::new(Arc::new(ScopeVersions::new(db.clone()))),
     )
 }
 

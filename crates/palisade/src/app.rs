@@ -28,7 +28,7 @@ use palisade_service::dispatch::Dispatcher;
 use palisade_service::events::EventLog;
 use palisade_service::exports::Exports;
 use palisade_service::idempotency::Idempotency;
-use palisade_service::identity::{Hasher, Identity};
+use palisade_service::identity::{Hasher, Identity, IdentityKeys};
 use palisade_service::infra::Infra;
 use palisade_service::jobs::{Handler, Worker, WorkerSettings};
 use palisade_service::notifications::Notifications;
@@ -90,14 +90,19 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         Passwords::new(BASELINE)?,
         c.hash_threads.unwrap_or_else(Hasher::default_threads),
     );
+    let versions = Arc::new(ScopeVersions::new(db.clone()));
+    let events = EventLog::new(versions.clone());
     let identity = Identity::new(
         db.clone(),
         hasher,
-        access,
-        refresh,
-        keys.secrets,
+        IdentityKeys {
+            access,
+            refresh,
+            secrets: keys.secrets,
+        },
         Audit::new(db.clone()),
         c.settings.clone(),
+        events.clone(),
     );
     if !schema_current {
         tracing::warn!(
@@ -108,8 +113,6 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         // as the previous release did; it is not worth refusing to start over.
         tracing::error!(error = %format!("{e:#}"), "stored data not fixed; the next start tries again");
     }
-    let versions = Arc::new(ScopeVersions::new(db.clone()));
-    let events = EventLog::new(versions.clone());
     let stripe = stripe_api(config)?;
     let billing = Billing::new(
         db.clone(),

@@ -203,6 +203,9 @@ impl Identity {
             Entry::new(Action::TwoFactorReset, Outcome::Success).target("user", id),
         )
         .await?;
+        let notice = crate::events::EventType::TwoFactorChanged;
+        self.notice_or_log(id, notice, serde_json::json!({ "enabled": false }))
+            .await;
         Ok(())
     }
 }

@@ -179,6 +179,13 @@ impl Identity {
                 .target("user", user.id)
                 .detail("until", next.locked_until.map(|t| t.to_string()));
             self.audited_or_logged(from, Some(user.id), locked).await;
+            let until = next.locked_until.map(|t| t.to_string());
+            self.notice_or_log(
+                user.id,
+                crate::events::EventType::Lockout,
+                serde_json::json!({ "until": until }),
+            )
+            .await;
         }
     }
 

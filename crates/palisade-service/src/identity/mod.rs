@@ -31,6 +31,7 @@ use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::{Db, StoreError};
 
 use crate::audit::{Action, Actor, Audit, Entry, Outcome};
+use crate::events::{EventLog, EventType};
 pub use hasher::{Hasher, HashingLoad};
 pub use lockout::LockoutPolicy;
 use palisade_store::fresh::Fresh;
@@ -202,6 +203,8 @@ struct Inner {
     revocations: Revocations,
     audit: Audit,
     settings: IdentitySettings,
+    /// Where security notices are recorded (they become notifications).
+    events: EventLog,
     /// Users as `GET /me` shows them: a change made here drops its entry at once, one
     /// made on another instance shows within [`VIEW_MAX_AGE`].
     views: Fresh<UserId, UserView>,
@@ -218,16 +221,28 @@ pub struct NotAllowed;
 /// § Authorization).
 pub const STEP_UP_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// The keys identity works with: the access and refresh tokens', and the box that
+/// seals secrets at rest (TOTP seeds).
+pub struct IdentityKeys {
+    pub access: AccessTokens,
+    pub refresh: RefreshTokens,
+    pub secrets: SecretBox,
+}
+
 impl Identity {
     pub fn new(
         db: Db,
         hasher: Hasher,
-        access: AccessTokens,
-        refresh: RefreshTokens,
-        secrets: SecretBox,
+        keys: IdentityKeys,
         audit: Audit,
         settings: IdentitySettings,
+        events: EventLog,
     ) -> Identity {
+        let IdentityKeys {
+            access,
+            refresh,
+            secrets,
+        } = keys;
         // A revoked session's tokens stay valid until they expire (plus the verifier's
         // leeway): that long a revocation must be remembered.
         let horizon = access.lifetime() + Duration::from_secs(60);
@@ -241,6 +256,7 @@ impl Identity {
             revocations,
             audit,
             settings,
+            events,
             views: Fresh::new(VIEW_MAX_AGE),
         }))
     }
@@ -270,6 +286,35 @@ impl Identity {
     /// the answer is decided (a failed login).
     async fn audited_or_logged(&self, from: &Provenance, actor: Option<UserId>, entry: Entry) {
         self.0.audit.record_or_log(&from.actor(actor), entry).await;
+    }
+
+    /// Tells `user` of a change to their account (a security notice), inside `tx`.
+    async fn notice_in(
+        &self,
+        tx: &mut palisade_store::Tx,
+        user: UserId,
+        kind: EventType,
+        data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let events = &self.0.events;
+        events
+            .record(tx, kind, user, user, Some(user), data)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Identity::notice_in`] in a transaction of its own, logging instead of failing:
+    /// for notices of a change already made.
+    async fn notice_or_log(&self, user: UserId, kind: EventType, data: serde_json::Value) {
+        let recorded = async {
+            let mut tx = self.0.db.begin().await?;
+            self.notice_in(&mut tx, user, kind, data).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, kind = kind.as_str(), "security notice not recorded");
+        }
     }
 
     /// What this instance caches of identity: the `/me` views, and the revocation

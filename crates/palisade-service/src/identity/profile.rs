@@ -151,6 +151,9 @@ impl Identity {
                 .detail("sessions_ended", ended.len()),
         )
         .await?;
+        let notice = crate::events::EventType::PasswordChanged;
+        self.notice_or_log(user.id, notice, serde_json::json!({}))
+            .await;
         Ok(())
     }
 

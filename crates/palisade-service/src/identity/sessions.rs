@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::accounts::count_attempt;
 use super::{Identity, IdentityError, Provenance, TokenPair, UserView};
 use crate::audit::{self, Action, Entry, Outcome};
+use crate::events::EventType;
 
 impl Identity {
     /// A new session with its first refresh token and an access token.
@@ -47,6 +48,20 @@ impl Identity {
         let keep = settings.max_sessions;
         let actor = from.actor(Some(user.id));
         let mut tx = self.0.db.begin().await?;
+        // A first session (registration) is no news; one from an address or a browser
+        // the account has not used is.
+        let seen = sessions::seen(
+            &mut tx,
+            user.id,
+            session.ip.as_deref(),
+            session.user_agent.as_deref(),
+        )
+        .await?;
+        if seen.any && !(seen.ip && seen.user_agent) {
+            let data = serde_json::json!({"ip": session.ip, "user_agent": session.user_agent});
+            self.notice_in(&mut tx, user.id, EventType::NewSignIn, data)
+                .await?;
+        }
         sessions::insert(&mut tx, &session).await?;
         sessions::insert_refresh(&mut tx, &first.hash, session.id, 0, at, idle_until).await?;
         let ended = sessions::end_oldest_beyond(&mut tx, user.id, keep, at).await?;

@@ -123,6 +123,9 @@ impl Identity {
         .await?;
         self.own_change(from, user.id, Action::TwoFactorEnabled)
             .await?;
+        let notice = crate::events::EventType::TwoFactorChanged;
+        self.notice_or_log(user.id, notice, serde_json::json!({ "enabled": true }))
+            .await;
         Ok(BackupCodes {
             backup_codes: codes,
         })
@@ -153,6 +156,9 @@ impl Identity {
         .await?;
         self.own_change(from, user.id, Action::TwoFactorDisabled)
             .await?;
+        let notice = crate::events::EventType::TwoFactorChanged;
+        self.notice_or_log(user.id, notice, serde_json::json!({ "enabled": false }))
+            .await;
         Ok(())
     }
 

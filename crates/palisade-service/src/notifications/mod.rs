@@ -133,6 +133,46 @@ pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Valu
             with(json!({"plan": d["plan"], "status": d["status"],
                         "cancel_at_period_end": d["cancel_at_period_end"]})),
         ),
+        "security.new_sign_in" => (
+            "security.new_sign_in",
+            "New sign-in".to_owned(),
+            format!(
+                "Your account was signed in to from {} ({}). If this was not you, change your password.",
+                d["ip"].as_str().unwrap_or("an unknown address"),
+                d["user_agent"].as_str().unwrap_or("an unknown browser")
+            ),
+            with(json!({"ip": d["ip"], "user_agent": d["user_agent"]})),
+        ),
+        "security.lockout" => (
+            "security.lockout",
+            "Account locked".to_owned(),
+            "Sign-ins to your account are refused for a while after repeated wrong passwords."
+                .to_owned(),
+            with(json!({"until": d["until"]})),
+        ),
+        "security.password_changed" => (
+            "security.password_changed",
+            "Password changed".to_owned(),
+            "Your password was changed; your other sessions were ended.".to_owned(),
+            subject,
+        ),
+        "security.2fa_changed" => {
+            let on = d["enabled"].as_bool().unwrap_or(false);
+            (
+                "security.2fa_changed",
+                if on {
+                    "Two-factor sign-in turned on"
+                } else {
+                    "Two-factor sign-in turned off"
+                }
+                .to_owned(),
+                format!(
+                    "Two-factor authentication is {} for your account.",
+                    if on { "on" } else { "off" }
+                ),
+                with(json!({"enabled": on})),
+            )
+        }
         _ => return None,
     })
 }

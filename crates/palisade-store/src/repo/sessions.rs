@@ -497,3 +497,58 @@ pub async fn consume_challenge(
         .to_owned();
     Ok(ex.execute("mfa_challenges", &stmt).await? == 1)
 }
+
+/// What `user`'s sessions (ended ones too, until they are purged) show of where they
+/// signed in from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Any session at all.
+    pub any: bool,
+    pub ip: bool,
+    pub user_agent: bool,
+}
+
+/// Whether `user` signed in before at all, from `ip`, and with `user_agent`.
+pub async fn seen(
+    ex: impl Into<Exec<'_>>,
+    user: UserId,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Seen, StoreError> {
+    let mut ex = ex.into();
+    let one = |extra: Option<(Sessions, &str)>| {
+        let mut q = Query::select();
+        q.expr_as(Expr::val(1i64), "n")
+            .from(Sessions::Table)
+            .and_where(Expr::col(Sessions::UserId).eq(user.as_uuid()))
+            .limit(1);
+        if let Some((col, value)) = extra {
+            q.and_where(Expr::col(col).eq(value));
+        }
+        q
+    };
+    let any = super::number(ex.reborrow(), "sessions", &one(None)).await? > 0;
+    let ip = match ip {
+        Some(ip) => {
+            super::number(ex.reborrow(), "sessions", &one(Some((Sessions::Ip, ip)))).await? > 0
+        }
+        None => true,
+    };
+    let user_agent = match user_agent {
+        Some(ua) => {
+            super::number(
+                ex.reborrow(),
+                "sessions",
+                &one(Some((Sessions::UserAgent, ua))),
+            )
+            .await?
+                > 0
+        }
+        None => true,
+    };
+    Ok(Seen {
+        any,
+        ip,
+        user_agent,
+    })
+}

@@ -10,6 +10,7 @@ use palisade_auth::stripe_signature::sign;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::stripe::deliver;
 use super::{Caller, create, draft, get, member, with_role};
 use crate::api::{Answer, Api};
 use crate::backends::{Env, start_with};
@@ -293,26 +294,6 @@ async fn subscribing_through_stripe_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_through_stripe_postgres() {
     subscribing_through_stripe(true).await;
-}
-
-async fn deliver(api: &Api, body: &str, signature: &str) -> Answer {
-    let res = api
-        .http
-        .post(format!("{}/api/v1/webhooks/stripe", api.base))
-        .header("content-type", "application/json")
-        .header("stripe-signature", signature)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("webhook");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.bytes().await.expect("body");
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
 }
 
 fn unix_now() -> i64 {

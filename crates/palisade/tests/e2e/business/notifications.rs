@@ -240,7 +240,79 @@ async fn streams_are_live_and_resume(e: Env) {
     drop(open);
 }
 
-on_both!(notifications_follow_payments, streams_are_live_and_resume);
+/// Changes to an account's security are told to its owner: a sign-in from a browser
+/// not seen before (not the first, not a repeat), a password change, a lockout.
+async fn security_notices_are_told(e: Env) {
+    use crate::backends::PASSWORD;
+    let a = member(&e, "a@example.com").await;
+    let login = |agent: &'static str, password: &'static str| {
+        let api = e.api.clone();
+        async move {
+            api.call(
+                reqwest::Method::POST,
+                "/api/v1/auth/login",
+                Some(json!({"email": "a@example.com", "password": password})),
+                &[("user-agent", agent)],
+            )
+            .await
+        }
+    };
+    login("Other Browser/1.0", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    let list = listed(&e.api, &a, 1, Duration::from_secs(5)).await;
+    let n = &list["items"][0];
+    assert_eq!(n["kind"], "security.new_sign_in", "{list}");
+    assert_eq!(n["data"]["user_agent"], "Other Browser/1.0");
+    login("Other Browser/1.0", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+
+    let new_password = "a different horse battery staple 7";
+    e.api
+        .send_as(
+            reqwest::Method::POST,
+            "/api/v1/me/password",
+            &a.at,
+            Some(json!({"current_password": PASSWORD, "new_password": new_password})),
+        )
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let list = listed(&e.api, &a, 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        list["items"][0]["kind"], "security.password_changed",
+        "{list}"
+    );
+
+    for _ in 0..5 {
+        login("Other Browser/1.0", "not the password at all")
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    let list = listed(&e.api, &a, 3, Duration::from_secs(5)).await;
+    assert_eq!(list["items"][0]["kind"], "security.lockout", "{list}");
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "security.lockout",
+            "security.password_changed",
+            "security.new_sign_in"
+        ],
+        "one sign-in notice, however often the new browser signs in"
+    );
+}
+
+on_both!(
+    notifications_follow_payments,
+    streams_are_live_and_resume,
+    security_notices_are_told
+);
 
 /// A payment made through one instance reaches a stream held on another within 1 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

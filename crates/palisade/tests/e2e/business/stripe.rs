@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{Caller, created, get, member, patch};
-use crate::api::Answer;
+use crate::api::{Answer, Api};
 use crate::backends::{Env, start_with};
 use crate::peers::{LocalStripe, SECRET_KEY};
 
@@ -219,11 +219,11 @@ async fn make_pending(e: &Env, reference: &str) {
     }
 }
 
-async fn deliver(e: &Env, body: &str, signature: &str) -> Answer {
-    let res = e
-        .api
+/// Posts `body` to the Stripe webhook of the server at `api`, signed with `signature`.
+pub(super) async fn deliver(api: &Api, body: &str, signature: &str) -> Answer {
+    let res = api
         .http
-        .post(format!("{}/api/v1/webhooks/stripe", e.api.base))
+        .post(format!("{}/api/v1/webhooks/stripe", api.base))
         .header("content-type", "application/json")
         .header("stripe-signature", signature)
         .body(body.to_owned())
@@ -286,7 +286,7 @@ async fn webhooks_settle_pending_payments_once(postgres: bool) {
         json!({"id": reference}),
     );
     let signature = sign(succeeded.as_bytes(), WEBHOOK_SECRET, unix_now());
-    let r = deliver(&e, &succeeded, &signature)
+    let r = deliver(&e.api, &succeeded, &signature)
         .await
         .expect(StatusCode::OK);
     assert_eq!(r.body["outcome"], "processed");
@@ -298,7 +298,7 @@ async fn webhooks_settle_pending_payments_once(postgres: bool) {
         "succeeded"
     );
     // The same delivery again: answered, not processed.
-    let r = deliver(&e, &succeeded, &signature)
+    let r = deliver(&e.api, &succeeded, &signature)
         .await
         .expect(StatusCode::OK);
     assert_eq!(r.body["outcome"], "replayed");
@@ -309,7 +309,7 @@ async fn webhooks_settle_pending_payments_once(postgres: bool) {
         json!({"id": reference, "last_payment_error": {"code": "card_declined"}}),
     );
     deliver(
-        &e,
+        &e.api,
         &failed,
         &sign(failed.as_bytes(), WEBHOOK_SECRET, unix_now()),
     )
@@ -335,7 +335,7 @@ async fn webhooks_settle_pending_payments_once(postgres: bool) {
 
     let other = event("evt_3", "customer.created", json!({"id": "cus_1"}));
     let r = deliver(
-        &e,
+        &e.api,
         &other,
         &sign(other.as_bytes(), WEBHOOK_SECRET, unix_now()),
     )
@@ -355,15 +355,19 @@ async fn webhooks_settle_pending_payments_once(postgres: bool) {
         (succeeded.replace("evt_1", "evt_9"), signature.clone()),
         (succeeded.clone(), String::new()),
     ] {
-        let r = deliver(&e, &body, &signature)
+        let r = deliver(&e.api, &body, &signature)
             .await
             .expect(StatusCode::BAD_REQUEST);
         assert_eq!(r.code(), "webhook.bad_signature", "{signature}");
     }
     let junk = r#"{"not":"an event"}"#;
-    let r = deliver(&e, junk, &sign(junk.as_bytes(), WEBHOOK_SECRET, unix_now()))
-        .await
-        .expect(StatusCode::BAD_REQUEST);
+    let r = deliver(
+        &e.api,
+        junk,
+        &sign(junk.as_bytes(), WEBHOOK_SECRET, unix_now()),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "webhook.malformed");
 }
 
@@ -382,7 +386,7 @@ async fn webhooks_without_a_secret_are_refused() {
     let e = start_with(false, &[]).await;
     let body = event("evt_1", "payment_intent.succeeded", json!({"id": "pi_1"}));
     let r = deliver(
-        &e,
+        &e.api,
         &body,
         &palisade_auth::stripe_signature::sign(body.as_bytes(), "whsec_x", unix_now()),
     )
