@@ -22,5 +22,6 @@ pub mod password;
 pub mod permissions;
 pub mod refresh;
 pub mod secretbox;
+pub mod standard_webhooks;
 pub mod stripe_signature;
 pub mod totp;

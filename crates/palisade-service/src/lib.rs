@@ -22,5 +22,6 @@ pub mod payments;
 pub mod search;
 pub mod seed;
 pub mod stripe;
+pub mod webhooks;
 
 pub use health::{DetailedHealth, HealthService, Readiness};
