@@ -386,3 +386,55 @@ async fn each_event_is_dispatched_once_by_two_instances() {
     subjects.dedup();
     assert_eq!(subjects.len(), 20);
 }
+
+/// One instance holds 1,000 streams (200 users, 5 each) and still delivers at once;
+/// what each stream costs in the server's memory is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_streams_on_one_instance() {
+    use crate::api::now;
+    use crate::backends::{AUDIENCE, ISSUER, subject};
+    let e = start_with(
+        false,
+        &[
+            ("PALISADE_MAX_CONNECTIONS_PER_CLIENT", "1200"),
+            ("PALISADE_RATE_LIMIT_GENERAL", "100000/1m"),
+        ],
+    )
+    .await;
+    let a = member(&e, "a@example.com").await;
+    let contract = contract_told(&e, &a).await;
+    let signer = e.tokens(AUDIENCE, ISSUER, 900);
+    let mut callers = vec![a.clone()];
+    for _ in 1..200 {
+        let (id, sid) = (
+            uuid::Uuid::now_v7().to_string(),
+            uuid::Uuid::now_v7().to_string(),
+        );
+        let at = signer.issue(subject(&id, &sid, &["member"]), now());
+        callers.push(Caller { at, id });
+    }
+    let before = e.server().rss_bytes();
+    let mut streams = Vec::new();
+    for caller in &callers {
+        for _ in 0..5 {
+            streams.push(Stream::open(&e.api, caller, None).await.expect("stream"));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = e.server().rss_bytes();
+    let per_stream = held.saturating_sub(before) / 1_000;
+    eprintln!("1,000 streams: RSS {before} → {held} bytes, {per_stream} bytes per stream");
+    assert!(per_stream < 256 * 1024, "{per_stream} bytes per stream");
+
+    let started = Instant::now();
+    paid(&e, &a, &contract, "k-1", 700).await;
+    for stream in streams.iter_mut().take(5) {
+        let sent = stream.next(Duration::from_secs(5)).await;
+        assert_eq!(sent.data["body"], "7.00 EUR was paid.");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
