@@ -438,3 +438,25 @@ async fn a_thousand_streams_on_one_instance() {
         started.elapsed()
     );
 }
+
+/// A shutdown ends open streams at once (their clients reconnect elsewhere with
+/// `Last-Event-ID`) instead of holding the drain until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_streams() {
+    let e = start(false).await;
+    let (mut server, api) = e.second_instance();
+    let a = member(&e, "a@example.com").await;
+    let mut stream = Stream::open(&api, &a, None).await.expect("stream");
+    let started = Instant::now();
+    server.terminate();
+    let end = tokio::time::timeout(Duration::from_secs(3), stream.res.chunk())
+        .await
+        .expect("the stream did not end");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    assert_eq!(server.wait(Duration::from_secs(10)), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
