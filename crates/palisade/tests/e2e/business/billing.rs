@@ -44,6 +44,11 @@ async fn post(api: &Api, who: &Caller, path: &str, body: Option<Value>) -> Answe
     api.send_as(Method::POST, path, &who.at, body).await
 }
 
+async fn checkout(api: &Api, who: &Caller, plan: &str) -> Answer {
+    let body = json!({ "plan": plan });
+    post(api, who, "/api/v1/billing/checkout", Some(body)).await
+}
+
 async fn subscription(api: &Api, who: &Caller) -> Value {
     api.get_as("/api/v1/billing/subscription", &who.at)
         .await
@@ -162,35 +167,17 @@ async fn subscribing_through_stripe(postgres: bool) {
         .await
         .expect(StatusCode::CONFLICT);
     assert_eq!(r.code(), "billing.no_subscription");
-    let r = post(
-        &e.api,
-        &a,
-        "/api/v1/billing/checkout",
-        Some(json!({"plan": "free"})),
-    )
-    .await;
+    let r = checkout(&e.api, &a, "free").await;
     assert_eq!(
         r.expect(StatusCode::UNPROCESSABLE_ENTITY).code(),
         "billing.plan_not_for_sale"
     );
-    post(
-        &e.api,
-        &a,
-        "/api/v1/billing/checkout",
-        Some(json!({"plan": "gold"})),
-    )
-    .await
-    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    checkout(&e.api, &a, "gold")
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
     // Checkout: a Stripe customer made on first need, a session for the pro price.
-    let r = post(
-        &e.api,
-        &a,
-        "/api/v1/billing/checkout",
-        Some(json!({"plan": "pro"})),
-    )
-    .await
-    .expect(StatusCode::OK);
+    let r = checkout(&e.api, &a, "pro").await.expect(StatusCode::OK);
     let url = r.text("url");
     let session = url.rsplit('/').next().expect("session id").to_owned();
     assert!(
@@ -228,13 +215,7 @@ async fn subscribing_through_stripe(postgres: bool) {
         .await
         .expect(StatusCode::OK);
     assert!(r.text("url").starts_with(&stripe.url()), "{}", r.body);
-    let r = post(
-        &e.api,
-        &a,
-        "/api/v1/billing/checkout",
-        Some(json!({"plan": "pro"})),
-    )
-    .await;
+    let r = checkout(&e.api, &a, "pro").await;
     assert_eq!(
         r.expect(StatusCode::CONFLICT).code(),
         "billing.already_subscribed"
