@@ -9,7 +9,7 @@
 //! once by deleting its job in the same transaction ([`Job::complete_in`]).
 //!
 //! [`enqueue`] takes a transaction, so a change and the jobs it causes commit
-//! together; it wakes this instance's worker at once and, on PostgreSQL, the others
+//! together; the commit wakes this instance's worker and, on PostgreSQL, the others
 //! through `NOTIFY` (else they find the job at their next poll).
 
 mod worker;
@@ -87,9 +87,13 @@ pub async fn enqueue(ex: impl Into<Exec<'_>>, job: NewJob) -> Result<bool, Store
     };
     let added = repo::insert(ex.reborrow(), &row).await?;
     if added {
-        worker::wake_local();
         if ex.backend() == Backend::Postgres {
             palisade_store::repo::notify(ex.reborrow(), CHANNEL, job.kind).await?;
+        }
+        // A worker woken before the job is visible finds nothing and waits a poll.
+        match ex {
+            Exec::Tx(tx) => tx.on_commit(worker::wake_local),
+            Exec::Pool(_) => worker::wake_local(),
         }
     }
     Ok(added)
