@@ -39,9 +39,11 @@ pub enum Permission {
     PaymentsCreate,
     /// Everyone's business records, not only one's own (lists take `?owner=`).
     RecordsAll,
+    /// Outbound webhook endpoints, their secrets and their delivery log.
+    WebhooksManage,
 }
 
-const ALL: [Permission; 9] = [
+const ALL: [Permission; 10] = [
     Permission::AuditRead,
     Permission::UsersRead,
     Permission::UsersWrite,
@@ -51,6 +53,7 @@ const ALL: [Permission; 9] = [
     Permission::ExportsRun,
     Permission::PaymentsCreate,
     Permission::RecordsAll,
+    Permission::WebhooksManage,
 ];
 
 impl Permission {
@@ -66,6 +69,7 @@ impl Permission {
             Permission::ExportsRun => "exports:run",
             Permission::PaymentsCreate => "payments:create",
             Permission::RecordsAll => "records:all",
+            Permission::WebhooksManage => "webhooks:manage",
         }
     }
 }

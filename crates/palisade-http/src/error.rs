@@ -8,6 +8,7 @@ use palisade_service::dashboard::DashboardError;
 use palisade_service::identity::IdentityError;
 use palisade_service::infra::InfraError;
 use palisade_service::payments::PaymentError;
+use palisade_service::webhooks::WebhookError;
 use palisade_store::StoreError;
 
 use crate::problem::Problem;
@@ -320,4 +321,14 @@ pub fn unauthenticated() -> Problem {
         "Authentication required",
     )
     .with_detail("send a valid access token as Authorization: Bearer <token>")
+}
+
+impl From<WebhookError> for Problem {
+    fn from(e: WebhookError) -> Problem {
+        match e {
+            WebhookError::NotFound => Problem::not_found(),
+            WebhookError::Invalid(errors) => Problem::invalid_fields(errors),
+            WebhookError::Store(e) => e.into(),
+        }
+    }
 }

@@ -108,6 +108,16 @@ fn describe() {
         "Time of one run of a job, by kind."
     );
     describe_counter!(
+        "events_dispatched_total",
+        Unit::Count,
+        "Events dispatched to their consumers."
+    );
+    describe_histogram!(
+        "event_dispatch_lag_seconds",
+        Unit::Seconds,
+        "Time from an event's recording to its dispatch."
+    );
+    describe_counter!(
         "notifications_total",
         Unit::Count,
         "Notifications made, by kind."

@@ -16,6 +16,7 @@ use palisade_service::infra::Infra;
 use palisade_service::notifications::Notifications;
 use palisade_service::payments::Payments;
 use palisade_service::stripe::webhooks::StripeWebhooks;
+use palisade_service::webhooks::Webhooks;
 use palisade_store::Db;
 use palisade_store::ratelimit::RateLimiter;
 
@@ -39,6 +40,7 @@ pub struct Shared {
     pub payments: Payments,
     pub billing: Billing,
     pub notifications: Notifications,
+    pub webhooks: Webhooks,
     /// The Idempotency-Key store of every POST that takes one.
     pub idempotency: Idempotency,
     pub stripe_webhooks: StripeWebhooks,

@@ -63,6 +63,12 @@ pub enum Action {
     PaymentRefunded,
     SubscriptionChanged,
     PlanSet,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRetried,
+    WebhookDisabled,
 }
 
 impl Action {
@@ -96,6 +102,12 @@ impl Action {
             Action::PaymentRefunded => "payment.refunded",
             Action::SubscriptionChanged => "billing.subscription_changed",
             Action::PlanSet => "billing.plan_set",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
+            Action::WebhookSecretRotated => "webhook.secret_rotated",
+            Action::WebhookRetried => "webhook.delivery_retried",
+            Action::WebhookDisabled => "webhook.disabled",
         }
     }
 }

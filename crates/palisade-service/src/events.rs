@@ -2,9 +2,9 @@
 //! the transaction of the change, so consumers (notifications, outbound webhooks,
 //! e-mail) see exactly the changes that committed. Recording an event also moves the
 //! cache scopes it touches (its owner's and `all`) to their next version, in the same
-//! transaction: that is the cache's invalidation. And it queues the event's dispatch
-//! ([`crate::dispatch`]) in that transaction too, so every committed event reaches its
-//! consumers, and no other does.
+//! transaction: that is the cache's invalidation. And it puts the event in the outbox
+//! in that transaction too, and wakes this instance's dispatcher ([`crate::dispatch`])
+//! when it commits, so every committed event reaches its consumers, and no other does.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use palisade_auth::ids::UserId;
 use palisade_store::cache::ScopeVersions;
 use palisade_store::repo::events::{self as repo, EventRow};
 use palisade_store::{StoreError, Tx};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// What happened, as consumers filter on it (`contract.created`, …).
@@ -30,6 +31,10 @@ pub enum EventType {
     Lockout,
     PasswordChanged,
     TwoFactorChanged,
+    UserRegistered,
+    /// An outbound webhook endpoint failed for too long and was disabled; no owner:
+    /// the administrators are told.
+    WebhookDisabled,
 }
 
 impl EventType {
@@ -47,6 +52,8 @@ impl EventType {
             EventType::Lockout => "security.lockout",
             EventType::PasswordChanged => "security.password_changed",
             EventType::TwoFactorChanged => "security.2fa_changed",
+            EventType::UserRegistered => "user.registered",
+            EventType::WebhookDisabled => "webhook.endpoint_disabled",
         }
     }
 
@@ -64,7 +71,9 @@ impl EventType {
             EventType::NewSignIn
             | EventType::Lockout
             | EventType::PasswordChanged
-            | EventType::TwoFactorChanged => "user",
+            | EventType::TwoFactorChanged
+            | EventType::UserRegistered => "user",
+            EventType::WebhookDisabled => "webhook_endpoint",
         }
     }
 }
@@ -87,11 +96,21 @@ pub fn owner_scope(owner: UserId) -> String {
 #[derive(Clone)]
 pub struct EventLog {
     versions: Arc<ScopeVersions>,
+    recorded: Arc<Notify>,
 }
 
 impl EventLog {
     pub fn new(versions: Arc<ScopeVersions>) -> EventLog {
-        EventLog { versions }
+        EventLog {
+            versions,
+            recorded: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Signalled after each commit that recorded events. It holds one wake-up while
+    /// nobody waits, so the commits made while the dispatcher works wake it once.
+    pub fn recorded(&self) -> Arc<Notify> {
+        self.recorded.clone()
     }
 
     /// Appends an event about `subject` (a record of `owner`), done by `actor`, inside
@@ -105,19 +124,48 @@ impl EventLog {
         actor: Option<UserId>,
         data: serde_json::Value,
     ) -> Result<Uuid, StoreError> {
+        let id = self
+            .append(tx, kind, subject, Some(owner), actor, data)
+            .await?;
+        self.versions.bump(tx, &scopes_of(owner)).await?;
+        Ok(id)
+    }
+
+    /// Appends an event about no one's record (the system's own, as a disabled webhook
+    /// endpoint) inside `tx`. Returns its id.
+    pub async fn record_unowned(
+        &self,
+        tx: &mut Tx,
+        kind: EventType,
+        subject: impl ToString,
+        data: serde_json::Value,
+    ) -> Result<Uuid, StoreError> {
+        self.append(tx, kind, subject, None, None, data).await
+    }
+
+    async fn append(
+        &self,
+        tx: &mut Tx,
+        kind: EventType,
+        subject: impl ToString,
+        owner: Option<UserId>,
+        actor: Option<UserId>,
+        data: serde_json::Value,
+    ) -> Result<Uuid, StoreError> {
         let row = EventRow {
             id: Uuid::now_v7(),
             kind: kind.as_str().to_owned(),
             subject_type: kind.subject_type().to_owned(),
             subject_id: subject.to_string(),
             actor_id: actor.map(Uuid::from),
-            owner_id: Some(owner.as_uuid()),
+            owner_id: owner.map(|o| o.as_uuid()),
             data,
             created_at: palisade_store::repo::now(),
         };
         repo::append(&mut *tx, &row).await?;
-        crate::dispatch::queue(&mut *tx, row.id).await?;
-        self.versions.bump(tx, &scopes_of(owner)).await?;
+        repo::pend(&mut *tx, row.id).await?;
+        let recorded = self.recorded.clone();
+        tx.on_commit(move || recorded.notify_one());
         Ok(row.id)
     }
 }

@@ -38,6 +38,7 @@ use palisade_service::payments::provider::{PaymentProvider, Simulated};
 use palisade_service::payments::stripe::Stripe;
 use palisade_service::stripe::StripeApi;
 use palisade_service::stripe::webhooks::StripeWebhooks;
+use palisade_service::webhooks::{Webhooks, deliver};
 use palisade_store::background::Tasks;
 use palisade_store::cache::{Cache, ScopeVersions};
 use palisade_store::listen::Subscriptions;
@@ -64,6 +65,7 @@ pub struct Services {
     /// Stripe's API, when a secret key is configured.
     pub stripe: Option<StripeApi>,
     pub billing: Billing,
+    pub webhooks: Webhooks,
 }
 
 /// Connects to the database, applies this build's pending migrations when
@@ -83,6 +85,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     };
     let c = &config.identity;
     let keys = key_files::load(c)?;
+    let secrets = keys.secrets.clone();
     let access = AccessTokens::new(&keys.signing, &c.issuer, &c.audience, c.access_ttl);
     let refresh = RefreshTokens::new(&keys.signing.derive("palisade refresh-token v1"))?;
     let csrf = Csrf::new(&keys.signing.derive("palisade csrf v1"))?;
@@ -123,6 +126,13 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
             return_url: config.billing.return_url.clone(),
         },
     );
+    let webhooks = Webhooks::new(
+        db.clone(),
+        secrets,
+        events.clone(),
+        config.delivery.webhooks.clone(),
+    )
+    .context("the webhook client")?;
     Ok(Services {
         db,
         identity,
@@ -131,6 +141,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         events,
         stripe,
         billing,
+        webhooks,
     })
 }
 
@@ -241,9 +252,19 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
     let live = Live::new(Slots::new(redis.clone()));
     live.listen(&mut subscriptions);
     let notifications = Notifications::new(db.clone(), live);
-    let handlers: Vec<Arc<dyn Handler>> = vec![Dispatcher::new(db.clone(), notifications.clone())];
-    Worker::new(db.clone(), WorkerSettings::default(), handlers)
-        .start(&mut tasks, &mut subscriptions);
+    let dispatcher = Dispatcher::new(
+        db.clone(),
+        notifications.clone(),
+        services.webhooks.clone(),
+        &services.events,
+    );
+    dispatcher.start(&mut tasks);
+    let handlers: Vec<Arc<dyn Handler>> = vec![dispatcher, deliver::handler(&services.webhooks)];
+    let settings = WorkerSettings {
+        lease: config.delivery.job_lease,
+        ..WorkerSettings::default()
+    };
+    Worker::new(db.clone(), settings, handlers).start(&mut tasks, &mut subscriptions);
     subscriptions.start(db, &mut tasks);
     let events = services.events.clone();
     let contracts = Contracts::new(db.clone(), events.clone());
@@ -302,6 +323,7 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         payments,
         billing,
         notifications,
+        webhooks: services.webhooks.clone(),
         idempotency,
         infra,
         csrf: services.csrf.clone(),

@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod ops;
 pub mod payments;
 pub mod search;
+pub mod stripe;
 pub mod webhooks;
 
 use axum::Router;
@@ -144,6 +145,7 @@ pub fn all() -> Routes {
         .merge(payments::routes())
         .merge(notifications::routes())
         .merge(search::routes())
+        .merge(stripe::routes())
         .merge(webhooks::routes())
 }
 

@@ -1,90 +1,250 @@
-//! `POST /api/v1/webhooks/stripe` (`/openapi.json`, tag webhooks): Stripe's events,
-//! verified on their raw bytes (`palisade_service::stripe_webhooks`). No session, so
-//! no CSRF check; the webhook tier limits it per IP, and the body limit is the usual.
+//! `/api/v1/admin/webhooks*` (`/openapi.json`, tag webhooks): outbound webhook
+//! endpoints, their secrets and their delivery log (`palisade_service::webhooks`).
+//! Every handler needs `webhooks:manage` (administrators).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use palisade_service::stripe::webhooks::{Received, WebhookError};
-use serde::Serialize;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use palisade_auth::permissions::Permission;
+use palisade_service::identity::{Principal, Provenance};
+use palisade_service::webhooks::{DeliveryView, EndpointPatch, EndpointView, NewEndpoint};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use crate::auth::RequestProvenance;
+use crate::auth::{Authed, RequestProvenance};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::layers::rate_limit::Tier;
 use crate::problem::Problem;
+use crate::routes::list::{List, PageQuery};
 use crate::routes::{Guard, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::default().group(Guard::Limited(Tier::Webhook), [routes!(stripe)])
+    Routes::default().group(
+        Guard::Limited(Tier::General),
+        [
+            routes!(create_webhook, list_webhooks),
+            routes!(get_webhook, update_webhook, delete_webhook),
+            routes!(rotate_webhook_secret),
+            routes!(list_webhook_deliveries),
+            routes!(retry_webhook_delivery),
+        ],
+    )
 }
 
-/// The acknowledgement of an event.
+async fn allowed(state: &AppState, who: &Principal, from: &Provenance) -> Result<(), Problem> {
+    state
+        .identity
+        .require(who, Permission::WebhooksManage, from)
+        .await?;
+    Ok(())
+}
+
+/// A new endpoint.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where events are POSTed: http(s), at most 2048 characters, resolving to a public
+    /// address.
+    url: String,
+    /// The event types sent to it (at least one): `contract.created`,
+    /// `contract.updated`, `contract.deleted`, `payment.succeeded`, `payment.failed`,
+    /// `payment.refunded`, `user.registered`, `subscription.updated`.
+    events: Vec<String>,
+    /// At most 500 characters.
+    description: Option<String>,
+}
+
+/// A new endpoint, with its signing secret: shown this once.
 #[derive(Serialize, ToSchema)]
-#[schema(as = WebhookReceipt)]
-pub struct Receipt {
-    /// `processed`, `replayed` (handled before) or `ignored` (a type not handled).
-    pub outcome: &'static str,
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    endpoint: EndpointView,
+    /// `whsec_…`: the key of the `webhook-signature` HMAC.
+    secret: String,
 }
 
-/// An event from Stripe, signed in `Stripe-Signature` (`t=…,v1=…`, HMAC-SHA256 of
-/// `"{t}.{body}"`, at most 300 s old). 200 for every verified event, also one handled
-/// before or of a type not handled.
-#[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "webhooks",
-    params(("Stripe-Signature" = String, Header, description = "`t=<unix>,v1=<hex>[,v1=…]`")),
-    request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
-    responses((status = 200, body = Receipt),
-              (status = 400, description = "webhook.bad_signature, or webhook.malformed: signed but not an event"),
-              (status = 404, description = "webhook.not_configured: STRIPE_WEBHOOK_SECRET is not set, so no event can be verified")))]
-pub async fn stripe(
+/// Registers an endpoint. Its secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/admin/webhooks", tag = "webhooks", security(("bearer" = [])),
+    request_body = CreateWebhook,
+    responses((status = 201, body = CreatedWebhook, headers(("Location" = String))),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 422, description = "request.invalid_fields: a bad or refused URL, an unknown event type")))]
+pub async fn create_webhook(
     State(state): State<AppState>,
+    Authed(who): Authed,
     RequestProvenance(from): RequestProvenance,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Receipt>, Problem> {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    let received = state
-        .stripe_webhooks
-        .receive(&from, signature, &body)
-        .await
-        .map_err(problem)?;
-    let outcome = match received {
-        Received::Processed => "processed",
-        Received::Replayed => "replayed",
-        Received::Ignored => "ignored",
+    ApiJson(body): ApiJson<CreateWebhook>,
+) -> Result<Response, Problem> {
+    allowed(&state, &who, &from).await?;
+    let new = NewEndpoint {
+        url: body.url,
+        events: body.events,
+        description: body.description,
     };
-    Ok(Json(Receipt { outcome }))
+    let (endpoint, secret) = state.webhooks.create(&who, &from, new).await?;
+    let location = format!("/api/v1/admin/webhooks/{}", endpoint.id);
+    let mut response = (
+        StatusCode::CREATED,
+        Json(CreatedWebhook { endpoint, secret }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
 }
 
-fn problem(e: WebhookError) -> Problem {
-    match e {
-        WebhookError::BadSignature(e) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "webhook.bad_signature",
-            "The Stripe-Signature does not verify",
-        )
-        .with_detail(e.to_string()),
-        WebhookError::Malformed => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "webhook.malformed",
-            "The signed body is not a Stripe event",
-        )
-        .with_detail("an event has an id, a type, created and data.object"),
-        WebhookError::NotConfigured => {
-            tracing::warn!("a Stripe webhook arrived, but STRIPE_WEBHOOK_SECRET is not set");
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "webhook.not_configured",
-                "Webhooks are not configured",
-            )
-            .with_detail("this server takes no Stripe events: STRIPE_WEBHOOK_SECRET is not set")
-        }
-        WebhookError::Payment(e) => e.into(),
-        WebhookError::Billing(e) => e.into(),
-        WebhookError::Store(e) => e.into(),
-    }
+/// The registered endpoints.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    items: Vec<EndpointView>,
+}
+
+/// Every endpoint, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = WebhookList),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage")))]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+) -> Result<Json<WebhookList>, Problem> {
+    allowed(&state, &who, &from).await?;
+    let items = state.webhooks.list().await?;
+    Ok(Json(WebhookList { items }))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = EndpointView),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found")))]
+pub async fn get_webhook(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<EndpointView>, Problem> {
+    allowed(&state, &who, &from).await?;
+    Ok(Json(state.webhooks.get(id).await?))
+}
+
+/// A change to an endpoint; absent fields stay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchWebhook {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    /// `true` stops deliveries (they are logged as not sent); `false` resumes them and
+    /// forgets the failures so far.
+    disabled: Option<bool>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/admin/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PatchWebhook,
+    responses((status = 200, body = EndpointView),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found"),
+              (status = 422, description = "request.invalid_fields")))]
+pub async fn update_webhook(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PatchWebhook>,
+) -> Result<Json<EndpointView>, Problem> {
+    allowed(&state, &who, &from).await?;
+    let patch = EndpointPatch {
+        url: body.url,
+        events: body.events,
+        description: body.description,
+        disabled: body.disabled,
+    };
+    Ok(Json(state.webhooks.update(&who, &from, id, patch).await?))
+}
+
+/// Deletes the endpoint and its delivery log; deliveries still queued are dropped.
+#[utoipa::path(delete, path = "/api/v1/admin/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found")))]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, Problem> {
+    allowed(&state, &who, &from).await?;
+    state.webhooks.delete(&who, &from, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new signing secret.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// `whsec_…`; the one it replaces signs beside it for 24 hours.
+    secret: String,
+}
+
+/// Replaces the signing secret. For 24 hours every message carries two signatures,
+/// one per secret, so receivers can switch without losing any.
+#[utoipa::path(post, path = "/api/v1/admin/webhooks/{id}/rotate-secret", tag = "webhooks",
+    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = RotatedSecret),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found")))]
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<RotatedSecret>, Problem> {
+    allowed(&state, &who, &from).await?;
+    let secret = state.webhooks.rotate_secret(&who, &from, id).await?;
+    Ok(Json(RotatedSecret { secret }))
+}
+
+/// The endpoint's attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/webhooks/{id}/deliveries", tag = "webhooks",
+    security(("bearer" = [])), params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, body = List<DeliveryView>),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found")))]
+pub async fn list_webhook_deliveries(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<List<DeliveryView>>, Problem> {
+    allowed(&state, &who, &from).await?;
+    let page = state
+        .webhooks
+        .deliveries(id, q.cursor.as_ref(), q.limit.unwrap_or_default())
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// Sends the delivery's event to the endpoint again, under the same `webhook-id`, with
+/// a fresh schedule of attempts (nothing more while it is queued).
+#[utoipa::path(post, path = "/api/v1/admin/webhooks/{id}/deliveries/{delivery}/retry", tag = "webhooks",
+    security(("bearer" = [])), params(("id" = Uuid, Path), ("delivery" = Uuid, Path)),
+    responses((status = 202, description = "Queued"),
+              (status = 403, description = "auth.forbidden: needs webhooks:manage"),
+              (status = 404, description = "resource.not_found")))]
+pub async fn retry_webhook_delivery(
+    State(state): State<AppState>,
+    Authed(who): Authed,
+    RequestProvenance(from): RequestProvenance,
+    ApiPath((id, delivery)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, Problem> {
+    allowed(&state, &who, &from).await?;
+    state.webhooks.retry(&who, &from, id, delivery).await?;
+    Ok(StatusCode::ACCEPTED)
 }

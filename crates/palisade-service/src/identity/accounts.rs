@@ -12,10 +12,12 @@ use palisade_store::repo::lockout;
 use palisade_store::repo::now;
 use palisade_store::repo::sessions;
 use palisade_store::repo::users::{self, Change, User};
+use serde_json::json;
 
 use super::lockout::Failure;
 use super::{Identity, IdentityError, LoginOutcome, Provenance, TokenPair, UserView};
 use crate::audit::{self, Action, Entry, Outcome};
+use crate::events::EventType;
 
 /// `auth_attempts_total{type, status}`.
 pub(super) fn count_attempt(kind: &'static str, status: &'static str) {
@@ -105,6 +107,13 @@ impl Identity {
                     roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                 );
             audit::append(&mut tx, &actor, &entry).await?;
+            let data = json!({
+                "email": user.email,
+                "name": user.name,
+                "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            });
+            self.notice_in(&mut tx, user.id, EventType::UserRegistered, data)
+                .await?;
             tx.commit().await
         }
         .await;

@@ -137,6 +137,10 @@ pub enum JobError {
     /// Worth another attempt, after the backoff.
     #[error("{0}")]
     Retry(String),
+    /// Worth another attempt after `after`: the handler chose the wait (and told
+    /// someone of it, as a delivery log does).
+    #[error("{error}")]
+    RetryAfter { error: String, after: Duration },
     /// No attempt will do better: the job is dead at once.
     #[error("{0}")]
     Fatal(String),

@@ -246,7 +246,11 @@ impl Worker {
             }
             Err(e) => {
                 let text = e.to_string();
-                let next = at + handler.backoff(job.attempt);
+                let wait = match e {
+                    JobError::RetryAfter { after, .. } => *after,
+                    _ => handler.backoff(job.attempt),
+                };
+                let next = at + wait;
                 repo::put_back(
                     db,
                     job.id,

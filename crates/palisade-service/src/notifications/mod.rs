@@ -6,9 +6,11 @@
 pub mod live;
 
 use palisade_auth::ids::UserId;
+use palisade_auth::permissions::Role;
 use palisade_store::repo::events::EventRow;
 use palisade_store::repo::notifications::{self as repo, NotificationRow};
 use palisade_store::repo::now;
+use palisade_store::repo::users;
 use palisade_store::{Db, StoreError, Tx};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -37,7 +39,8 @@ pub struct NotificationView {
     #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
     /// `payment.succeeded`, `payment.failed`, `payment.refunded`,
-    /// `contract.status_changed`, `billing.subscription_changed`, `security.…`.
+    /// `contract.status_changed`, `billing.subscription_changed`, `security.…`,
+    /// `webhook.endpoint_disabled` (administrators).
     pub kind: String,
     pub title: String,
     pub body: String,
@@ -173,6 +176,16 @@ pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Valu
                 with(json!({"enabled": on})),
             )
         }
+        "webhook.endpoint_disabled" => (
+            "webhook.endpoint_disabled",
+            "Webhook endpoint disabled".to_owned(),
+            format!(
+                "Every delivery to {} failed for {}; the endpoint was disabled. Enable it again once it answers.",
+                d["url"].as_str().unwrap_or("an endpoint"),
+                d["failing_for"].as_str().unwrap_or("days")
+            ),
+            with(json!({"url": d["url"]})),
+        ),
         _ => return None,
     })
 }
@@ -193,32 +206,38 @@ impl Notifications {
         &self.live
     }
 
-    /// Makes the notification of `event` inside `tx` (the dispatch's transaction), if
-    /// the event calls for one; its streams are woken once `tx` commits.
-    pub async fn make(&self, tx: &mut Tx, event: &EventRow) -> Result<bool, StoreError> {
-        let Some(owner) = event.owner_id.map(UserId::from) else {
-            return Ok(false);
-        };
+    /// Makes the notifications of `event` inside `tx` (the dispatch's transaction), if
+    /// the event calls for them: to its owner, or, for an event about no one's record
+    /// (the system's), to every active administrator. Their streams are woken once `tx`
+    /// commits. How many were made.
+    pub async fn make(&self, tx: &mut Tx, event: &EventRow) -> Result<usize, StoreError> {
         let Some((kind, title, body, data)) = notice_of(event) else {
-            return Ok(false);
+            return Ok(0);
         };
-        let row = NotificationRow {
-            id: Uuid::now_v7(),
-            user_id: owner,
-            event_id: event.id,
-            kind: kind.to_owned(),
-            title,
-            body,
-            data,
-            read_at: None,
-            created_at: now(),
+        let recipients = match event.owner_id {
+            Some(owner) => vec![UserId::from(owner)],
+            None => users::active_with_role(&mut *tx, Role::Admin).await?,
         };
-        if !repo::insert_if_absent(&mut *tx, &row).await? {
-            return Ok(false);
+        let mut made = 0;
+        for user in recipients {
+            let row = NotificationRow {
+                id: Uuid::now_v7(),
+                user_id: user,
+                event_id: event.id,
+                kind: kind.to_owned(),
+                title: title.clone(),
+                body: body.clone(),
+                data: data.clone(),
+                read_at: None,
+                created_at: now(),
+            };
+            if repo::insert_if_absent(&mut *tx, &row).await? {
+                self.live.announce(tx, user).await?;
+                metrics::counter!("notifications_total", "kind" => kind).increment(1);
+                made += 1;
+            }
         }
-        self.live.announce(tx, owner).await?;
-        metrics::counter!("notifications_total", "kind" => kind).increment(1);
-        Ok(true)
+        Ok(made)
     }
 
     /// A page of the caller's notifications, newest first, with how many are unread.

@@ -1,8 +1,9 @@
 //! `events`: the domain-event log (the transactional outbox). A row is appended in the
 //! transaction of the change it describes, so it exists exactly when the change does;
-//! consumers read the log in id order.
+//! consumers read the log in id order. `event_outbox` holds the ids of the events not
+//! yet dispatched to their consumers.
 
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Expr, ExprTrait, Iden, LockBehavior, LockType, Order, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -31,6 +32,12 @@ const COLUMNS: [Events; 8] = [
     Events::Data,
     Events::CreatedAt,
 ];
+
+#[derive(Iden)]
+enum EventOutbox {
+    Table,
+    EventId,
+}
 
 /// An `events` row.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -65,6 +72,60 @@ pub async fn append(ex: impl Into<Exec<'_>>, e: &EventRow) -> Result<(), StoreEr
         ])
         .to_owned();
     ex.into().execute("events", &stmt).await.map(|_| ())
+}
+
+/// Marks event `id` as still to dispatch (in its transaction).
+pub async fn pend(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<(), StoreError> {
+    let stmt = Query::insert()
+        .into_table(EventOutbox::Table)
+        .columns([EventOutbox::EventId])
+        .values_panic([id.into()])
+        .to_owned();
+    ex.into().execute("event_outbox", &stmt).await.map(|_| ())
+}
+
+/// Takes up to `limit` events still to dispatch, oldest first, off the outbox, inside
+/// the dispatching transaction `ex`: they are gone when it commits, back if it rolls
+/// back. Concurrent takers on PostgreSQL skip each other's (`FOR UPDATE SKIP
+/// LOCKED`); SQLite has one writer at a time.
+pub async fn take_pending(
+    ex: impl Into<Exec<'_>>,
+    limit: u64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let mut ex = ex.into();
+    let chosen = Query::select()
+        .column(EventOutbox::EventId)
+        .from(EventOutbox::Table)
+        .order_by(EventOutbox::EventId, Order::Asc)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let taken = Query::delete()
+        .from_table(EventOutbox::Table)
+        .and_where(Expr::col(EventOutbox::EventId).in_subquery(chosen))
+        .returning_col(EventOutbox::EventId)
+        .to_owned();
+    let ids: Vec<(Uuid,)> = ex.reborrow().fetch_all("event_outbox", &taken).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = Query::select()
+        .columns(COLUMNS)
+        .from(Events::Table)
+        .and_where(Expr::col(Events::Id).is_in(ids.into_iter().map(|(id,)| id)))
+        .order_by(Events::Id, Order::Asc)
+        .to_owned();
+    ex.fetch_all("events", &stmt).await
+}
+
+/// Takes event `id` off the outbox inside `ex`; `false` when it was not there (already
+/// taken).
+pub async fn take(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, StoreError> {
+    let stmt = Query::delete()
+        .from_table(EventOutbox::Table)
+        .and_where(Expr::col(EventOutbox::EventId).eq(id))
+        .to_owned();
+    Ok(ex.into().execute("event_outbox", &stmt).await? == 1)
 }
 
 pub async fn by_id(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<Option<EventRow>, StoreError> {

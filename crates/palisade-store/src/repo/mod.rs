@@ -19,6 +19,7 @@ pub mod stats;
 pub mod stripe_events;
 pub mod subscriptions;
 pub mod users;
+pub mod webhooks;
 
 use sea_query::SelectStatement;
 use time::OffsetDateTime;

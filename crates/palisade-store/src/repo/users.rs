@@ -260,6 +260,25 @@ pub async fn count_active_with_role(
     super::number(ex, "user_roles", &stmt).await
 }
 
+/// The accounts that are not disabled and hold `role`.
+pub async fn active_with_role(
+    ex: impl Into<Exec<'_>>,
+    role: Role,
+) -> Result<Vec<UserId>, StoreError> {
+    let stmt = Query::select()
+        .column((UserRoles::Table, UserRoles::UserId))
+        .from(UserRoles::Table)
+        .inner_join(
+            Users::Table,
+            Expr::col((Users::Table, Users::Id)).equals((UserRoles::Table, UserRoles::UserId)),
+        )
+        .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role.as_str()))
+        .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
+        .to_owned();
+    let rows: Vec<(Uuid,)> = ex.into().fetch_all("user_roles", &stmt).await?;
+    Ok(rows.into_iter().map(|(id,)| UserId::from(id)).collect())
+}
+
 /// Replaces the user's roles with `roles`.
 pub async fn set_roles(
     ex: impl Into<Exec<'_>>,

@@ -26,6 +26,7 @@ use palisade_http::HttpSettings;
 use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_service::billing::Plans;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
+use palisade_service::webhooks::WebhookSettings;
 use palisade_store::ratelimit::Quota;
 use palisade_store::{RetryPolicy, StoreSettings};
 
@@ -77,6 +78,15 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub billing: BillingConfig,
     pub stripe: StripeConfig,
+    pub delivery: DeliveryConfig,
+}
+
+/// The job queue's workers and outbound webhooks.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// `PALISADE_JOB_LEASE`: how long a claim holds a job.
+    pub job_lease: Duration,
+    pub webhooks: WebhookSettings,
 }
 
 /// Who moves the money.
@@ -378,6 +388,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let stripe = stripe(r);
     let payments = payments(r, stripe.as_ref());
     let billing = billing(r, stripe.as_ref());
+    let delivery = delivery(r);
     Some(Config {
         env: env?,
         listen: listen?,
@@ -391,6 +402,41 @@ fn sections(r: &mut Reader) -> Option<Config> {
         payments: payments?,
         billing: billing?,
         stripe: stripe?,
+        delivery: delivery?,
+    })
+}
+
+fn delivery(r: &mut Reader) -> Option<DeliveryConfig> {
+    let job_lease = r.required(
+        "PALISADE_JOB_LEASE",
+        parse::duration_in(Duration::from_secs(1)..=Duration::from_secs(3600)),
+    );
+    let allow_private = r.required("PALISADE_WEBHOOK_ALLOW_PRIVATE", parse::boolean);
+    let retries = r.required("PALISADE_WEBHOOK_RETRIES", |v| {
+        let waits = parse::list(v)
+            .iter()
+            .map(|w| {
+                parse::duration_in(Duration::from_millis(10)..=Duration::from_secs(7 * 24 * 3600))(
+                    w,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if waits.is_empty() || waits.len() > 20 {
+            return Err("must list 1 to 20 waits, e.g. 5s,30s,2m".to_owned());
+        }
+        Ok(waits)
+    });
+    let disable_after = r.required(
+        "PALISADE_WEBHOOK_DISABLE_AFTER",
+        parse::duration_in(Duration::from_secs(1)..=Duration::from_secs(365 * 24 * 3600)),
+    );
+    Some(DeliveryConfig {
+        job_lease: job_lease?,
+        webhooks: WebhookSettings {
+            allow_private: allow_private?,
+            retries: retries?,
+            disable_after: disable_after?,
+        },
     })
 }
 

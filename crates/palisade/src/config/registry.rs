@@ -292,6 +292,26 @@ pub const KEYS: &[Key] = &[
         Some("http://localhost:3000/billing"),
         "the page Stripe Checkout and the billing portal send the customer back to",
     ),
+    key(
+        "PALISADE_JOB_LEASE",
+        Some("30s"),
+        "how long a worker's claim holds a job (renewed while it runs): a job whose worker died runs again after it",
+    ),
+    key(
+        "PALISADE_WEBHOOK_ALLOW_PRIVATE",
+        Some("false"),
+        "let webhook endpoints reach loopback, private and link-local addresses (receivers on an internal network, tests)",
+    ),
+    key(
+        "PALISADE_WEBHOOK_RETRIES",
+        Some("5s,30s,2m,10m,1h,6h,24h"),
+        "the waits before each further attempt of a webhook delivery (±20 %); one attempt more than waits",
+    ),
+    key(
+        "PALISADE_WEBHOOK_DISABLE_AFTER",
+        Some("3d"),
+        "how long every attempt to an endpoint may fail before it is disabled (its administrators are told)",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Key> {

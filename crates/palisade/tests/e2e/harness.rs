@@ -124,6 +124,15 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Sends SIGKILL: the process dies at once, finishing nothing.
+    pub fn kill(&self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// Waits for the process to exit (at most `limit`); returns its exit code.
     pub fn wait(&mut self, limit: Duration) -> Option<i32> {
         let deadline = std::time::Instant::now() + limit;

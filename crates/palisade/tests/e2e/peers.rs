@@ -1,9 +1,10 @@
-//! Real third-party servers the tests talk to, each private to its test and bound to
-//! 127.0.0.1: localstripe, a stateful Stripe-compatible server (PyPI `localstripe`,
-//! started through `scripts/run-localstripe.py`).
+//! Real third-party servers and libraries the tests talk to, each private to its test
+//! and bound to 127.0.0.1: localstripe, a stateful Stripe-compatible server (PyPI
+//! `localstripe`, started through `scripts/run-localstripe.py`), and the Standard
+//! Webhooks reference library (PyPI `standardwebhooks`), which checks our signatures.
 //!
-//! Its Python environment is made on first use, outside the clone
-//! (`/var/tmp/palisade-tools/peers-venv`, pinned versions), or taken from
+//! Their Python environment is made on first use, outside the clone
+//! (`/var/tmp/palisade-tools/peers-venv-2`, pinned versions), or taken from
 //! `PALISADE_TEST_PYTHON`; without Python or PyPI the tests that need it fail, saying so.
 
 use std::path::PathBuf;
@@ -12,10 +13,15 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What the peers' Python environment holds.
-const PACKAGES: [&str; 2] = ["localstripe==1.15.10", "stripe==16.1.0"];
-const VENV: &str = "/var/tmp/palisade-tools/peers-venv";
+const PACKAGES: [&str; 3] = [
+    "localstripe==1.15.10",
+    "stripe==16.1.0",
+    "standardwebhooks==1.1.0",
+];
+/// Numbered for its package list: a new list makes a new environment beside the old.
+const VENV: &str = "/var/tmp/palisade-tools/peers-venv-2";
 
-/// A Python that can import localstripe and stripe.
+/// A Python that can import the packages.
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
@@ -29,7 +35,7 @@ pub fn python() -> PathBuf {
             }
             assert!(
                 imports(&python),
-                "{VENV} cannot import localstripe and stripe"
+                "{VENV} cannot import localstripe, stripe and standardwebhooks"
             );
             python
         })
@@ -38,7 +44,7 @@ pub fn python() -> PathBuf {
 
 fn imports(python: &PathBuf) -> bool {
     Command::new(python)
-        .args(["-c", "import localstripe, stripe"])
+        .args(["-c", "import localstripe, stripe, standardwebhooks"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -55,7 +61,7 @@ fn make_venv() {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "python3 -m venv failed: the localstripe tests need Python 3"
+        "python3 -m venv failed: the localstripe and webhook tests need Python 3"
     );
     let ok = Command::new(format!("{building}/bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
@@ -64,7 +70,7 @@ fn make_venv() {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "pip install {PACKAGES:?} failed: the localstripe tests need PyPI"
+        "pip install {PACKAGES:?} failed: the localstripe and webhook tests need PyPI"
     );
     if std::fs::rename(&building, VENV).is_err() {
         // Another process finished first.

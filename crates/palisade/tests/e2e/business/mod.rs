@@ -1,4 +1,5 @@
-//! The business API: contracts, search and the dashboard.
+//! The business API: contracts, search, the dashboard, exports, payments, billing,
+//! notifications and outbound webhooks.
 
 mod billing;
 mod contracts;
@@ -8,6 +9,7 @@ mod notifications;
 mod payments;
 mod search;
 mod stripe;
+mod webhooks;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -385,6 +385,25 @@ async fn each_event_is_dispatched_once_by_two_instances() {
     subjects.sort();
     subjects.dedup();
     assert_eq!(subjects.len(), 20);
+    // The notifications' uniqueness would hide a second dispatch; the instances' own
+    // counts do not: the registration, the contract's two events and two per payment,
+    // each taken once.
+    let mut dispatched = 0;
+    for api in [&e.api, &other] {
+        dispatched += counter(
+            &api.text_as("/metrics", &a.at).await,
+            "events_dispatched_total",
+        );
+    }
+    assert_eq!(dispatched, 43);
+}
+
+/// The value of the unlabelled counter `name` in a Prometheus exposition (0 if absent).
+fn counter(exposition: &str, name: &str) -> u64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// One instance holds 1,000 streams (200 users, 5 each) and still delivers at once;

@@ -1,0 +1,38 @@
+-- Outbound webhooks: the endpoints events are sent to, and the log of every attempt.
+--
+-- An endpoint's secret is stored sealed (AES-256-GCM under the server's key). After a
+-- rotation the previous secret keeps signing beside the new one until
+-- `previous_until`. `failing_since` is when the current run of failed attempts began
+-- (NULL after a success): three days of it disable the endpoint (`disabled_at`,
+-- `disabled_reason`). `events` is the JSON list of event types sent to it.
+CREATE TABLE webhook_endpoints (
+    id UUID PRIMARY KEY,
+    url TEXT NOT NULL,
+    events JSONB NOT NULL,
+    description TEXT,
+    secret BYTEA NOT NULL,
+    previous_secret BYTEA,
+    previous_until TIMESTAMPTZ,
+    failing_since TIMESTAMPTZ,
+    disabled_at TIMESTAMPTZ,
+    disabled_reason TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+-- One row per attempt to send an event to an endpoint. `message_id` is the
+-- `webhook-id` header: the same for every attempt of one event to one endpoint.
+CREATE TABLE webhook_deliveries (
+    id UUID PRIMARY KEY,
+    endpoint_id UUID NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    event_id UUID NOT NULL,
+    event_type TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status_code INTEGER,
+    duration_ms INTEGER NOT NULL,
+    error TEXT,
+    next_retry_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL
+);
+-- An endpoint's log, newest first by id (UUIDv7).
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
