@@ -8,7 +8,7 @@
 #    (and, on PostgreSQL, of a second instance), p50/p99, against the payment request's
 #    own round trip.
 # 3. Memory per idle notification stream against memory per idle keep-alive
-#    connection (users × 5 of each).
+#    connection (users × 5 of each), each on a fresh server, in rounds.
 #
 # On SQLite by default; BENCH_DB=postgres uses a database of its own on the local
 # PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432), dropped at exit.
@@ -33,17 +33,8 @@ echo "== job queue: jobs through the queue against a bare insert-then-delete loo
 "$delivery_bin" queue --jobs 2000 --rounds "$rounds"
 
 one=$(start one "$palisade_bin" serve)
-printf 'a long benchmark passphrase 4711\n' |
-  "$palisade_bin" user create --email payer@example.com --role member >/dev/null
-token=$(curl -sf -X POST "http://$one/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"payer@example.com","password":"a long benchmark passphrase 4711"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-contract=$(curl -sf -X POST "http://$one/api/v1/contracts" -H "Authorization: Bearer $token" \
-  -H 'content-type: application/json' \
-  -d '{"title":"Bench","counterparty":"Acme","amount":{"amount_cents":1000000000000,"currency":"EUR"}}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-curl -sf -o /dev/null -X PATCH "http://$one/api/v1/contracts/$contract" -H "Authorization: Bearer $token" \
-  -H 'content-type: application/json' -d '{"status":"active"}'
+token=$(payer "$one")
+contract=$(active_contract "$one" "$token")
 
 echo "== event → stream, one instance ($db)"
 "$delivery_bin" latency --send "$one" --stream "$one" --token "$token" --contract "$contract" --events "$events"
@@ -53,5 +44,17 @@ if [ "$db" = postgres ]; then
   "$delivery_bin" latency --send "$one" --stream "$two" --token "$token" --contract "$contract" --events "$events"
 fi
 
-echo "== memory per idle stream ($db)"
-"$delivery_bin" streams --api "$one" --pid "$(cat "$work/one/pid")" --users "$users"
+echo "== memory per idle stream against per idle keep-alive connection ($db), each on a fresh server"
+printf '%-6s %16s %16s %8s\n' round connection_B stream_B ratio
+ratios=()
+for r in $(seq 1 "$rounds"); do
+  c_addr=$(start "conn$r" "$palisade_bin" serve)
+  c=$("$delivery_bin" streams --kind connections --api "$c_addr" --pid "$(cat "$work/conn$r/pid")" --users "$users")
+  kill "$(cat "$work/conn$r/pid")"
+  s_addr=$(start "stream$r" "$palisade_bin" serve)
+  s=$("$delivery_bin" streams --kind streams --api "$s_addr" --pid "$(cat "$work/stream$r/pid")" --users "$users")
+  kill "$(cat "$work/stream$r/pid")"
+  ratios+=("$(awk -v s="$s" -v c="$c" 'BEGIN { printf "%.2f", s / c }')")
+  printf '%-6d %16s %16s %8s\n' "$r" "$c" "$s" "${ratios[-1]}"
+done
+echo "median ratio stream ÷ connection: $(median "${ratios[@]}") ($((users * 5)) of each)"

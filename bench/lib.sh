@@ -4,7 +4,8 @@
 # directory removed on exit with every server started in it, `start NAME COMMAND…`
 # (runs a server in its own directory, logging to a file, and prints its address once
 # it listens), `load URL [WRK_ARGS…]` (requests/s of `wrk` with the bearer token
-# `$access`), `median`, and `bench_database` (sets `$db` and `DATABASE_URL`).
+# `$access`), `median`, `bench_database` (sets `$db` and `DATABASE_URL`), `payer` (a
+# member's access token) and `active_contract` (a contract to pay).
 
 rounds=${1:-3}
 seconds=${2:-10}
@@ -71,4 +72,26 @@ bench_database() {
     export DATABASE_URL="sqlite://$work/bench.db"
   fi
   "$palisade_bin" migrate up >/dev/null
+}
+
+# payer SERVER → creates the member payer@example.com with the CLI (on $DATABASE_URL)
+# and prints their access token from SERVER.
+payer() {
+  printf 'a long benchmark passphrase 4711\n' |
+    "$palisade_bin" user create --email payer@example.com --role member >/dev/null
+  curl -sf -X POST "http://$1/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"payer@example.com","password":"a long benchmark passphrase 4711"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# active_contract SERVER TOKEN → the id of a new active contract of 10^12 cents.
+active_contract() {
+  local id
+  id=$(curl -sf -X POST "http://$1/api/v1/contracts" -H "Authorization: Bearer $2" \
+    -H 'content-type: application/json' \
+    -d '{"title":"Bench","counterparty":"Acme","amount":{"amount_cents":1000000000000,"currency":"EUR"}}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -sf -o /dev/null -X PATCH "http://$1/api/v1/contracts/$id" -H "Authorization: Bearer $2" \
+    -H 'content-type: application/json' -d '{"status":"active"}'
+  echo "$id"
 }

@@ -23,26 +23,14 @@ keyless_bin=$(realpath "$target/release/palisade-bench-keyless")
 
 export PALISADE_RATE_LIMIT_GENERAL=1000000000/1s PALISADE_RATE_LIMIT_PAYMENT=1000000000/1s
 bench_database
-printf 'a long benchmark passphrase 4711\n' | "$palisade_bin" user create --email payer@example.com --role member >/dev/null
 server=$(start keyless "$keyless_bin")
-
-access=$(curl -sf -X POST "http://$server/api/v1/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"payer@example.com","password":"a long benchmark passphrase 4711"}' |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+access=$(payer "$server")
 export TOKEN=$access
 
 # new_contracts → 16 new active contracts of 10^12 cents, comma-separated.
 new_contracts() {
   local ids=()
-  for _ in $(seq 1 16); do
-    id=$(curl -sf -X POST "http://$server/api/v1/contracts" -H "Authorization: Bearer $access" \
-      -H 'content-type: application/json' \
-      -d '{"title":"Bench","counterparty":"Acme","amount":{"amount_cents":1000000000000,"currency":"EUR"}}' |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    curl -sf -o /dev/null -X PATCH "http://$server/api/v1/contracts/$id" -H "Authorization: Bearer $access" \
-      -H 'content-type: application/json' -d '{"status":"active"}'
-    ids+=("$id")
-  done
+  for _ in $(seq 1 16); do ids+=("$(active_contract "$server" "$access")"); done
   (IFS=,; echo "${ids[*]}")
 }
 

@@ -7,8 +7,8 @@
 //!   `DATABASE_URL`;
 //! - `latency`: from a payment's request to its notification on a live stream (on the
 //!   same instance or another), against the payment request's own round trip;
-//! - `streams`: the server's memory per idle notification stream, against its memory per
-//!   idle keep-alive connection.
+//! - `streams`: the server's memory per idle notification stream, or per idle
+//!   keep-alive connection (the baseline; bench/delivery.sh prints the ratio).
 //!
 //! Every figure is a median over rounds or a percentile over samples; the machine is
 //! shared, so ratios matter more than absolute numbers.
@@ -36,6 +36,13 @@ struct Args {
     command: Command,
 }
 
+/// What the `streams` measurement holds open.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Held {
+    Connections,
+    Streams,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Jobs per second through the queue against a bare insert-then-delete loop.
@@ -59,8 +66,9 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         events: usize,
     },
-    /// Memory per idle stream against memory per idle keep-alive connection, of the
-    /// server at `api` (process `pid`): `users` new users, five streams each.
+    /// Bytes of RSS each idle stream (or idle keep-alive connection, the baseline)
+    /// adds to the server at `api` (process `pid`), `users` × 5 of them; run each on a
+    /// fresh server, so that neither reuses memory the other freed.
     Streams {
         #[arg(long)]
         api: String,
@@ -68,6 +76,8 @@ enum Command {
         pid: u32,
         #[arg(long, default_value_t = 200)]
         users: usize,
+        #[arg(long, value_enum)]
+        kind: Held,
     },
 }
 
@@ -83,7 +93,12 @@ async fn main() -> anyhow::Result<()> {
             contract,
             events,
         } => latency(&send, &stream, &token, &contract, events).await,
-        Command::Streams { api, pid, users } => streams(&api, pid, users).await,
+        Command::Streams {
+            api,
+            pid,
+            users,
+            kind,
+        } => streams(&api, pid, users, kind).await,
     }
 }
 
@@ -326,61 +341,55 @@ async fn signed_up(http: &reqwest::Client, api: &str, email: &str) -> anyhow::Re
         .context("no access token")
 }
 
-async fn streams(api: &str, pid: u32, users: usize) -> anyhow::Result<()> {
+async fn streams(api: &str, pid: u32, users: usize, kind: Held) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let run = Uuid::new_v4().simple().to_string();
     let mut tokens = Vec::new();
-    for i in 0..users {
-        tokens.push(signed_up(&http, api, &format!("s{i}-{run}@example.com")).await?);
+    if kind == Held::Streams {
+        for i in 0..users {
+            tokens.push(signed_up(&http, api, &format!("s{i}-{run}@example.com")).await?);
+        }
     }
-    let count = tokens.len() * 5;
-
-    // Baseline: keep-alive connections that each answered one request, then idle.
+    let count = users * 5;
     let before = settled_rss(pid).await?;
     let mut connections = Vec::new();
-    for _ in 0..count {
-        let mut c = tokio::net::TcpStream::connect(api).await?;
-        c.write_all(b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n")
-            .await?;
-        let mut answer = [0u8; 1024];
-        let n = c.read(&mut answer).await?;
-        if !answer[..n].starts_with(b"HTTP/1.1 200") {
-            bail!("GET /health: {}", String::from_utf8_lossy(&answer[..n]));
-        }
-        connections.push(c);
-    }
-    let with_connections = settled_rss(pid).await?;
-    drop(connections);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-
-    let before_streams = settled_rss(pid).await?;
     let mut streams = Vec::new();
-    for token in &tokens {
-        for _ in 0..5 {
-            // A client each: one connection per stream, as browsers hold them.
-            let res = reqwest::Client::new()
-                .get(format!("http://{api}/api/v1/notifications/stream"))
-                .bearer_auth(token)
-                .send()
-                .await?;
-            if !res.status().is_success() {
-                bail!("a stream answered {}", res.status());
+    match kind {
+        // Keep-alive connections that each answered one request, then idle.
+        Held::Connections => {
+            for _ in 0..count {
+                let mut c = tokio::net::TcpStream::connect(api).await?;
+                c.write_all(b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n")
+                    .await?;
+                let mut answer = [0u8; 1024];
+                let n = c.read(&mut answer).await?;
+                if !answer[..n].starts_with(b"HTTP/1.1 200") {
+                    bail!("GET /health: {}", String::from_utf8_lossy(&answer[..n]));
+                }
+                connections.push(c);
             }
-            streams.push(res);
+        }
+        Held::Streams => {
+            for token in &tokens {
+                for _ in 0..5 {
+                    // A client each: one connection per stream, as browsers hold them.
+                    let res = reqwest::Client::new()
+                        .get(format!("http://{api}/api/v1/notifications/stream"))
+                        .bearer_auth(token)
+                        .send()
+                        .await?;
+                    if !res.status().is_success() {
+                        bail!("a stream answered {}", res.status());
+                    }
+                    streams.push(res);
+                }
+            }
         }
     }
-    let with_streams = settled_rss(pid).await?;
-    let per_connection = with_connections.saturating_sub(before) as f64 / count as f64;
-    let per_stream = with_streams.saturating_sub(before_streams) as f64 / count as f64;
-    println!(
-        "{count} idle keep-alive connections: {per_connection:.0} bytes of RSS each (baseline)"
-    );
-    println!("{count} idle notification streams:    {per_stream:.0} bytes of RSS each");
-    println!(
-        "ratio stream ÷ connection: {:.2}",
-        per_stream / per_connection.max(1.0)
-    );
-    drop(streams);
+    let held = settled_rss(pid).await?;
+    let each = held.saturating_sub(before) as f64 / count as f64;
+    println!("{each:.0}");
+    drop((connections, streams));
     Ok(())
 }
 

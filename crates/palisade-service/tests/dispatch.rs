@@ -140,25 +140,6 @@ async fn an_event_that_fails_moves_to_the_job_queue(db: Db) {
     assert_eq!(queued[0].state, jobs::QUEUED);
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
-                super::$name(db).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (db, _pg) = palisade_store::testing::migrated_postgres().await;
-                super::$name(db).await;
-            })*
-        }
-    };
-}
-
 on_both!(
     events_are_dispatched_in_batches,
     each_event_is_dispatched_once_by_concurrent_dispatchers,

@@ -19,6 +19,9 @@ use palisade_store::repo::now;
 use serde_json::json;
 use uuid::Uuid;
 
+#[allow(dead_code)] // Each test binary uses a part of it.
+mod common;
+
 /// Fails the first `failures` runs of each job, then succeeds; records every run.
 struct Flaky {
     kind: &'static str,
@@ -215,25 +218,6 @@ async fn running_jobs_are_put_back_at_shutdown(db: Db) {
     let row = &repo::list(&db, None, 10).await.unwrap()[0];
     assert_eq!((row.state.as_str(), row.attempts), ("queued", 0), "{row:?}");
     assert!(row.lease_token.is_none());
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
-                super::$name(db).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (db, _pg) = palisade_store::testing::migrated_postgres().await;
-                super::$name(db).await;
-            })*
-        }
-    };
 }
 
 on_both!(

@@ -1,4 +1,5 @@
-//! What the in-process tests share: a member, a valid contract.
+//! What the in-process tests share: a member, a valid contract, and `on_both!`, which
+//! runs each named scenario `async fn(Db)` on a migrated SQLite and PostgreSQL database.
 
 use palisade_auth::amr::AuthMethods;
 use palisade_auth::email::Email;
@@ -39,4 +40,24 @@ pub fn new_contract() -> NewContract {
         description: None,
         tags: None,
     }
+}
+
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (db, _dir) = palisade_store::testing::migrated_sqlite().await;
+                super::$name(db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (db, _pg) = palisade_store::testing::migrated_postgres().await;
+                super::$name(db).await;
+            })*
+        }
+    };
 }

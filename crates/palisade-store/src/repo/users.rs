@@ -239,16 +239,9 @@ pub async fn lock_role_changes(tx: &mut crate::Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// How many accounts that are not disabled hold `role`.
-pub async fn count_active_with_role(
-    ex: impl Into<Exec<'_>>,
-    role: Role,
-) -> Result<i64, StoreError> {
-    let stmt = Query::select()
-        .expr_as(
-            Expr::col((UserRoles::Table, UserRoles::UserId)).count(),
-            Alias::new("n"),
-        )
+/// The `user_roles` rows of the accounts that are not disabled and hold `role`.
+fn active_holders(role: Role) -> sea_query::SelectStatement {
+    Query::select()
         .from(UserRoles::Table)
         .inner_join(
             Users::Table,
@@ -256,6 +249,19 @@ pub async fn count_active_with_role(
         )
         .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role.as_str()))
         .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
+        .to_owned()
+}
+
+/// How many accounts that are not disabled hold `role`.
+pub async fn count_active_with_role(
+    ex: impl Into<Exec<'_>>,
+    role: Role,
+) -> Result<i64, StoreError> {
+    let stmt = active_holders(role)
+        .expr_as(
+            Expr::col((UserRoles::Table, UserRoles::UserId)).count(),
+            Alias::new("n"),
+        )
         .to_owned();
     super::number(ex, "user_roles", &stmt).await
 }
@@ -265,15 +271,8 @@ pub async fn active_with_role(
     ex: impl Into<Exec<'_>>,
     role: Role,
 ) -> Result<Vec<UserId>, StoreError> {
-    let stmt = Query::select()
+    let stmt = active_holders(role)
         .column((UserRoles::Table, UserRoles::UserId))
-        .from(UserRoles::Table)
-        .inner_join(
-            Users::Table,
-            Expr::col((Users::Table, Users::Id)).equals((UserRoles::Table, UserRoles::UserId)),
-        )
-        .and_where(Expr::col((UserRoles::Table, UserRoles::Role)).eq(role.as_str()))
-        .and_where(Expr::col((Users::Table, Users::DisabledAt)).is_null())
         .to_owned();
     let rows: Vec<(Uuid,)> = ex.into().fetch_all("user_roles", &stmt).await?;
     Ok(rows.into_iter().map(|(id,)| UserId::from(id)).collect())

@@ -85,37 +85,40 @@ impl Receiver {
         self.script.received.lock().unwrap().clone()
     }
 
-    /// Waits (at most 10 s) for the message about the user with `email`.
-    async fn message_for(&self, email: &str) -> Received {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// Waits (at most `limit`) until `found` picks its answer out of the requests so far.
+    async fn wait_until<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        found: impl Fn(&[Received]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
         loop {
             let got = self.received();
-            if let Some(r) = got.iter().find(|r| r.json()["data"]["email"] == email) {
-                return r.clone();
+            if let Some(answer) = found(&got) {
+                return answer;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no message about {email}: {got:?}"
-            );
+            assert!(Instant::now() < deadline, "{what}: {got:?}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Waits (at most `limit`) for `n` requests.
     async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{n} requests expected, got {}: {got:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let what = format!("{n} requests expected");
+        self.wait_until(limit, &what, |got| (got.len() >= n).then(|| got.to_vec()))
+            .await
+    }
+
+    /// Waits (at most 10 s) for the message about the user with `email`.
+    async fn message_for(&self, email: &str) -> Received {
+        let what = format!("no message about {email}");
+        self.wait_until(Duration::from_secs(10), &what, |got| {
+            got.iter()
+                .find(|r| r.json()["data"]["email"] == email)
+                .cloned()
+        })
+        .await
     }
 }
 
