@@ -8,7 +8,8 @@ CREATE TABLE event_outbox (
     event_id UUID PRIMARY KEY
 );
 -- Events were dispatched through one `events.dispatch` job each before: the ones still
--- queued move here.
+-- waiting move here (dead ones stay jobs, for `palisade jobs retry`).
 INSERT INTO event_outbox (event_id)
-SELECT (payload::jsonb ->> 'event_id')::uuid FROM jobs WHERE kind = 'events.dispatch';
-DELETE FROM jobs WHERE kind = 'events.dispatch';
+SELECT (payload::jsonb ->> 'event_id')::uuid FROM jobs
+WHERE kind = 'events.dispatch' AND state <> 'dead';
+DELETE FROM jobs WHERE kind = 'events.dispatch' AND state <> 'dead';

@@ -3,7 +3,9 @@
 -- An endpoint's secret is stored sealed (AES-256-GCM under the server's key). After a
 -- rotation the previous secret keeps signing beside the new one until
 -- `previous_until`. `failing_since` is when the current run of failed attempts began
--- (NULL after a success): three days of it disable the endpoint (`disabled_at`,
+-- (NULL after a success; a failure after a quiet gap longer than the longest retry
+-- wait starts a new run), `last_failure_at` the latest failure: a run as long as the
+-- configured limit (three days by default) disables the endpoint (`disabled_at`,
 -- `disabled_reason`). `events` is the JSON list of event types sent to it.
 CREATE TABLE webhook_endpoints (
     id UUID PRIMARY KEY,
@@ -14,6 +16,7 @@ CREATE TABLE webhook_endpoints (
     previous_secret BYTEA,
     previous_until TIMESTAMPTZ,
     failing_since TIMESTAMPTZ,
+    last_failure_at TIMESTAMPTZ,
     disabled_at TIMESTAMPTZ,
     disabled_reason TEXT,
     created_at TIMESTAMPTZ NOT NULL,

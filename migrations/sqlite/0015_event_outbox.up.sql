@@ -5,11 +5,12 @@
 -- the recording cheap and the dispatcher's scan short; no foreign key, so recording
 -- checks nothing more.
 CREATE TABLE event_outbox (
-    event_id BLOB PRIMARY KEY
+    event_id BLOB PRIMARY KEY NOT NULL
 );
 -- Events were dispatched through one `events.dispatch` job each before: the ones still
--- queued move here (ids are stored as 16 bytes).
+-- waiting move here (dead ones stay jobs, for `palisade jobs retry`); ids are stored as
+-- 16 bytes.
 INSERT INTO event_outbox (event_id)
 SELECT unhex(replace(json_extract(payload, '$.event_id'), '-', ''))
-FROM jobs WHERE kind = 'events.dispatch';
-DELETE FROM jobs WHERE kind = 'events.dispatch';
+FROM jobs WHERE kind = 'events.dispatch' AND state <> 'dead';
+DELETE FROM jobs WHERE kind = 'events.dispatch' AND state <> 'dead';

@@ -3,7 +3,9 @@
 -- An endpoint's secret is stored sealed (AES-256-GCM under the server's key). After a
 -- rotation the previous secret keeps signing beside the new one until
 -- `previous_until`. `failing_since` is when the current run of failed attempts began
--- (NULL after a success): three days of it disable the endpoint (`disabled_at`,
+-- (NULL after a success; a failure after a quiet gap longer than the longest retry
+-- wait starts a new run), `last_failure_at` the latest failure: a run as long as the
+-- configured limit (three days by default) disables the endpoint (`disabled_at`,
 -- `disabled_reason`). `events` is the JSON list of event types sent to it.
 CREATE TABLE webhook_endpoints (
     id BLOB PRIMARY KEY,
@@ -14,6 +16,7 @@ CREATE TABLE webhook_endpoints (
     previous_secret BLOB,
     previous_until TEXT,
     failing_since TEXT,
+    last_failure_at TEXT,
     disabled_at TEXT,
     disabled_reason TEXT,
     created_at TEXT NOT NULL,
@@ -34,5 +37,5 @@ CREATE TABLE webhook_deliveries (
     next_retry_at TEXT,
     created_at TEXT NOT NULL
 );
--- An endpoint's log, newest first by id (BLOBv7).
+-- An endpoint's log, newest first by id (UUIDv7).
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);

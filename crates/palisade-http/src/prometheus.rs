@@ -118,6 +118,11 @@ fn describe() {
         "Time from an event's recording to its dispatch."
     );
     describe_counter!(
+        "webhook_deliveries_total",
+        Unit::Count,
+        "Outbound webhook attempts, by outcome (ok, failed)."
+    );
+    describe_counter!(
         "notifications_total",
         Unit::Count,
         "Notifications made, by kind."

@@ -127,6 +127,30 @@ async fn jobs_retry_then_succeed_or_die(db: Db) {
     assert_eq!(repo::list(&db, None, 10).await.unwrap().len(), 1);
 }
 
+async fn a_job_runs_again_by_its_key(db: Db) {
+    let hopeless = Flaky::new("hopeless", u32::MAX);
+    let w = worker(&db, vec![hopeless.clone()]);
+    let job = || NewJob::new("hopeless", json!({})).dedupe("k").attempts(2);
+    assert!(jobs::enqueue(&db, job()).await.unwrap());
+    assert!(!jobs::run_again(&db, "other").await.unwrap(), "no such key");
+    w.run_due().await.unwrap();
+    // Waiting for its retry: due now, attempts counted afresh.
+    let waiting = &repo::list(&db, None, 10).await.unwrap()[0];
+    assert_eq!((waiting.state.as_str(), waiting.attempts), ("queued", 1));
+    assert!(jobs::run_again(&db, "k").await.unwrap());
+    let again = &repo::list(&db, None, 10).await.unwrap()[0];
+    assert_eq!((again.state.as_str(), again.attempts), ("queued", 0));
+    w.run_due().await.unwrap();
+    w.run_due().await.unwrap();
+    let dead = &repo::list(&db, None, 10).await.unwrap()[0];
+    assert_eq!(dead.state, "dead");
+    // A dead one is queued again; enqueueing under its key still adds nothing.
+    assert!(!jobs::enqueue(&db, job()).await.unwrap());
+    assert!(jobs::run_again(&db, "k").await.unwrap());
+    assert_eq!(w.run_due().await.unwrap(), 1);
+    assert_eq!(hopeless.runs_of(dead.id), 4);
+}
+
 async fn each_job_is_taken_once_by_concurrent_workers(db: Db) {
     let handler = Arc::new(Flaky {
         kind: "work",
@@ -222,6 +246,7 @@ async fn running_jobs_are_put_back_at_shutdown(db: Db) {
 
 on_both!(
     jobs_retry_then_succeed_or_die,
+    a_job_runs_again_by_its_key,
     each_job_is_taken_once_by_concurrent_workers,
     a_lapsed_lease_is_taken_over,
     running_jobs_are_put_back_at_shutdown,

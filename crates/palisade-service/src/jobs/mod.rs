@@ -87,16 +87,34 @@ pub async fn enqueue(ex: impl Into<Exec<'_>>, job: NewJob) -> Result<bool, Store
     };
     let added = repo::insert(ex.reborrow(), &row).await?;
     if added {
-        if ex.backend() == Backend::Postgres {
-            palisade_store::repo::notify(ex.reborrow(), CHANNEL, job.kind).await?;
-        }
-        // A worker woken before the job is visible finds nothing and waits a poll.
-        match ex {
-            Exec::Tx(tx) => tx.on_commit(worker::wake_local),
-            Exec::Pool(_) => worker::wake_local(),
-        }
+        announce(ex, job.kind).await?;
     }
     Ok(added)
+}
+
+/// Runs the waiting or dead job with dedupe key `key` now, with a fresh count of
+/// attempts; `false` when there is none (it is running, or gone).
+pub async fn run_again(ex: impl Into<Exec<'_>>, key: &str) -> Result<bool, StoreError> {
+    let mut ex = ex.into();
+    let again = repo::run_again(ex.reborrow(), key, now()).await?;
+    if again {
+        announce(ex, "").await?;
+    }
+    Ok(again)
+}
+
+/// Wakes the workers for a job of `kind` made due where `ex` runs: this instance's at
+/// its commit, the others' through `NOTIFY` on PostgreSQL.
+async fn announce(mut ex: Exec<'_>, kind: &str) -> Result<(), StoreError> {
+    if ex.backend() == Backend::Postgres {
+        palisade_store::repo::notify(ex.reborrow(), CHANNEL, kind).await?;
+    }
+    // A worker woken before the job is visible finds nothing and waits a poll.
+    match ex {
+        Exec::Tx(tx) => tx.on_commit(worker::wake_local),
+        Exec::Pool(_) => worker::wake_local(),
+    }
+    Ok(())
 }
 
 /// A claimed job, as its handler sees it.

@@ -66,6 +66,9 @@ impl NotificationView {
     }
 }
 
+/// The notice told to every active administrator rather than to an owner.
+const ADMINISTRATORS_KIND: &str = "webhook.endpoint_disabled";
+
 /// What the user is told of `event`, if anything: kind, title, body, data.
 pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Value)> {
     let d = &event.data;
@@ -180,11 +183,11 @@ pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Valu
             "webhook.endpoint_disabled",
             "Webhook endpoint disabled".to_owned(),
             format!(
-                "Every delivery to {} failed for {}; the endpoint was disabled. Enable it again once it answers.",
-                d["url"].as_str().unwrap_or("an endpoint"),
+                "Every delivery to the endpoint at {} failed for {}; it was disabled. Enable it again once it answers.",
+                d["host"].as_str().unwrap_or("an unknown host"),
                 d["failing_for"].as_str().unwrap_or("days")
             ),
-            with(json!({"url": d["url"]})),
+            with(json!({"endpoint_id": d["endpoint_id"], "host": d["host"]})),
         ),
         _ => return None,
     })
@@ -207,8 +210,8 @@ impl Notifications {
     }
 
     /// Makes the notifications of `event` inside `tx` (the dispatch's transaction), if
-    /// the event calls for them: to its owner, or, for an event about no one's record
-    /// (the system's), to every active administrator. Their streams are woken once `tx`
+    /// the event calls for them: to its owner, or, for a disabled webhook endpoint (no
+    /// one's record), to every active administrator. Their streams are woken once `tx`
     /// commits. How many were made.
     pub async fn make(&self, tx: &mut Tx, event: &EventRow) -> Result<usize, StoreError> {
         let Some((kind, title, body, data)) = notice_of(event) else {
@@ -216,7 +219,10 @@ impl Notifications {
         };
         let recipients = match event.owner_id {
             Some(owner) => vec![UserId::from(owner)],
-            None => users::active_with_role(&mut *tx, Role::Admin).await?,
+            None if kind == ADMINISTRATORS_KIND => {
+                users::active_with_role(&mut *tx, Role::Admin).await?
+            }
+            None => return Ok(0),
         };
         let mut made = 0;
         for user in recipients {

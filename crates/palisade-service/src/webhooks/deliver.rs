@@ -123,21 +123,26 @@ impl Webhooks {
         let kind = type_of(&event.kind)
             .ok_or_else(|| JobError::Fatal(format!("{} is not sent to webhooks", event.kind)))?;
         let started = Instant::now();
-        let attempt = if endpoint.disabled_at.is_some() {
-            // Logged, so that it can be sent by hand once the endpoint is enabled again.
-            Attempt {
-                status: None,
-                error: Some("the endpoint is disabled; not sent".to_owned()),
-            }
+        let not_sent = |why: String| Attempt {
+            status: None,
+            error: Some(why),
+        };
+        // Logged either way, so that it can be sent by hand once that is mended.
+        let (attempt, hopeless) = if endpoint.disabled_at.is_some() {
+            let why = "the endpoint is disabled; not sent".to_owned();
+            (not_sent(why), true)
         } else {
-            let secrets = self.signing_secrets(&endpoint)?;
-            self.send(&endpoint, &p.message_id, &body_of(&event, kind), &secrets)
-                .await
+            match self.signing_secrets(&endpoint) {
+                Ok(secrets) => {
+                    let body = body_of(&event, kind);
+                    let sent = self.send(&endpoint, &p.message_id, &body, &secrets);
+                    (sent.await, false)
+                }
+                Err(e) => (not_sent(format!("not sent: {e}")), true),
+            }
         };
         let elapsed = started.elapsed();
-        let again = (!attempt.succeeded()
-            && endpoint.disabled_at.is_none()
-            && job.attempt < job.max_attempts)
+        let again = (!attempt.succeeded() && !hopeless && job.attempt < job.max_attempts)
             .then(|| self.backoff(job.attempt));
         self.settle(
             &endpoint,
@@ -155,6 +160,9 @@ impl Webhooks {
         match (attempt.error, again) {
             (None, _) => Ok(()),
             (Some(error), Some(after)) => Err(JobError::RetryAfter { error, after }),
+            (Some(error), None) if hopeless && endpoint.disabled_at.is_none() => {
+                Err(JobError::Fatal(error))
+            }
             // The last attempt, or a disabled endpoint: logged, nothing more to do.
             (Some(_), None) => Ok(()),
         }
@@ -257,13 +265,23 @@ impl Webhooks {
         if attempt.succeeded() {
             repo::succeeded(&mut tx, endpoint.id).await?;
         } else if endpoint.disabled_at.is_none()
-            && let Some(since) = repo::failing_since(&mut tx, endpoint.id, at).await?
+            && let Some(since) =
+                repo::failing_since(&mut tx, endpoint.id, at, at - self.quiet_gap()).await?
             && at - since >= self.0.settings.disable_after
         {
             self.disable_failing(&mut tx, endpoint, since).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Webhooks {
+    /// A pause between failures longer than any retry wait: the endpoint was idle, not
+    /// failing, so its run of failures starts again.
+    fn quiet_gap(&self) -> Duration {
+        let longest = self.0.settings.retries.iter().max().copied();
+        longest.unwrap_or(SCHEDULE[0]).mul_f64(1.25) + TIMEOUT
     }
 }
 

@@ -1,8 +1,10 @@
 //! The SSRF guard of outbound webhooks: a receiver's URL must lead to a public
-//! address. Refused: loopback, private (RFC 1918, unique-local), link-local (which
-//! holds the cloud metadata service, 169.254.169.254), shared (RFC 6598, 100.64/10,
-//! where some clouds put theirs), unspecified, multicast and broadcast addresses, and
-//! IPv6 forms that embed such an IPv4 address.
+//! address. Refused: loopback, private (RFC 1918, unique-local, site-local),
+//! link-local (which holds the cloud metadata service, 169.254.169.254), shared (RFC
+//! 6598, 100.64/10, where some clouds put theirs), unspecified, multicast, reserved
+//! (240/4 with broadcast), benchmarking, documentation and protocol-assignment
+//! addresses, IPv6 forms that embed such an IPv4 address (mapped, compatible, 6to4,
+//! NAT64), and Teredo.
 //!
 //! The check runs where the connection is made: the client resolves names through
 //! [`GuardedResolver`], which drops every refused address, so a name that resolves
@@ -33,15 +35,23 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     let shared = a == 100 && (64..128).contains(&b);
+    // 192.0.0.0/24 (protocol assignments), 198.18.0.0/15 (benchmarking), the three
+    // documentation ranges, and 240.0.0.0/4 (reserved; 255.255.255.255 within it).
+    let special = (a, b, c) == (192, 0, 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || (a, b, c) == (192, 0, 2)
+        || (a, b, c) == (198, 51, 100)
+        || (a, b, c) == (203, 0, 113)
+        || a >= 240;
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
         || ip.is_unspecified()
         || ip.is_multicast()
-        || ip.is_broadcast()
         || shared
+        || special
         || a == 0)
 }
 
@@ -49,12 +59,20 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return public_v4(v4);
     }
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     let unique_local = first & 0xfe00 == 0xfc00;
     let link_local = first & 0xffc0 == 0xfe80;
+    let site_local = first & 0xffc0 == 0xfec0;
+    // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits; the local-use
+    // prefix 64:ff9b:1::/48 reaches whatever the network maps it to.
+    let nat64 = (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        && !public_v4(Ipv4Addr::from(ip.to_bits() as u32)))
+        || (s[0], s[1], s[2]) == (0x64, 0xff9b, 1);
+    // Teredo (2001::/32) tunnels to an IPv4 server and client of its own choosing.
+    let teredo = (s[0], s[1]) == (0x2001, 0);
     // 6to4 (2002::/16) carries an IPv4 address in its next 32 bits.
     let six_to_four = first == 0x2002 && {
-        let s = ip.segments();
         !public_v4(Ipv4Addr::new(
             (s[1] >> 8) as u8,
             s[1] as u8,
@@ -71,6 +89,9 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || unique_local
         || link_local
+        || site_local
+        || nat64
+        || teredo
         || six_to_four
         || compatible_private)
 }
@@ -148,6 +169,17 @@ mod tests {
             "2002:7f00:1::",
             "2002:a9fe:a9fe::1",
             "::10.0.0.1",
+            "64:ff9b::a00:5",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "240.0.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "203.0.113.9",
         ] {
             let ip: IpAddr = refused.parse().unwrap();
             assert!(!is_public(ip), "{refused} must be refused");
@@ -160,6 +192,9 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "2002:0808:0808::1",
+            "64:ff9b::808:808",
+            "198.20.0.1",
+            "2001:db9::1",
         ] {
             let ip: IpAddr = allowed.parse().unwrap();
             assert!(is_public(ip), "{allowed} is public");

@@ -247,6 +247,7 @@ impl Webhooks {
             previous_secret: None,
             previous_until: None,
             failing_since: None,
+            last_failure_at: None,
             disabled_at: None,
             disabled_reason: None,
             created_at: at,
@@ -275,36 +276,46 @@ impl Webhooks {
         id: Uuid,
         patch: EndpointPatch,
     ) -> Result<EndpointView, WebhookError> {
-        let mut row = self.row(id).await?;
         let mut problems = Problems::new();
-        if let Some(url) = &patch.url {
-            row.url = self.check_url(url, &mut problems);
-        }
-        if let Some(events) = &patch.events {
-            row.events = json!(check_events(events, &mut problems));
-        }
-        if patch.description.is_some() {
-            row.description = check_description(patch.description, &mut problems);
-        }
+        let url = patch.url.as_ref().map(|u| self.check_url(u, &mut problems));
+        let events = patch
+            .events
+            .as_ref()
+            .map(|e| check_events(e, &mut problems));
+        let description = patch
+            .description
+            .is_some()
+            .then(|| check_description(patch.description.clone(), &mut problems));
         if !problems.is_empty() {
             return Err(WebhookError::Invalid(problems));
         }
-        let at = now();
-        match patch.disabled {
-            Some(true) if row.disabled_at.is_none() => {
-                row.disabled_at = Some(at);
-                row.disabled_reason = None;
-            }
-            // Enabled again: its failures so far no longer count toward disabling it.
-            Some(false) => {
-                row.disabled_at = None;
-                row.disabled_reason = None;
-                row.failing_since = None;
-            }
-            _ => {}
-        }
-        row.updated_at = at;
-        self.save(&row, who, from, Action::WebhookUpdated).await?;
+        let row = self
+            .change(who, from, id, Action::WebhookUpdated, |row, at| {
+                if let Some(url) = url {
+                    row.url = url;
+                }
+                if let Some(events) = events {
+                    row.events = json!(events);
+                }
+                if let Some(description) = description {
+                    row.description = description;
+                }
+                match patch.disabled {
+                    Some(true) if row.disabled_at.is_none() => {
+                        row.disabled_at = Some(at);
+                        row.disabled_reason = None;
+                    }
+                    // Enabled again: its failures so far no longer count toward
+                    // disabling it.
+                    Some(false) => {
+                        row.disabled_at = None;
+                        row.disabled_reason = None;
+                        row.failing_since = None;
+                    }
+                    _ => {}
+                }
+            })
+            .await?;
         Ok(EndpointView::of(&row))
     }
 
@@ -331,14 +342,13 @@ impl Webhooks {
         from: &Provenance,
         id: Uuid,
     ) -> Result<String, WebhookError> {
-        let mut row = self.row(id).await?;
         let secret = WebhookSecret::generate();
-        let at = now();
-        row.previous_secret = Some(std::mem::replace(&mut row.secret, self.seal(id, &secret)));
-        row.previous_until = Some(at + ROTATION_OVERLAP);
-        row.updated_at = at;
-        self.save(&row, who, from, Action::WebhookSecretRotated)
-            .await?;
+        let sealed = self.seal(id, &secret);
+        self.change(who, from, id, Action::WebhookSecretRotated, |row, at| {
+            row.previous_secret = Some(std::mem::replace(&mut row.secret, sealed));
+            row.previous_until = Some(at + ROTATION_OVERLAP);
+        })
+        .await?;
         Ok(secret.expose())
     }
 
@@ -356,7 +366,7 @@ impl Webhooks {
     }
 
     /// Sends a logged delivery's event to the endpoint again, under the same
-    /// `webhook-id`, with a fresh count of attempts (a no-op while it is queued).
+    /// `webhook-id`, with a fresh count of attempts.
     pub async fn retry(
         &self,
         who: &Principal,
@@ -369,7 +379,12 @@ impl Webhooks {
             .ok_or(WebhookError::NotFound)?;
         let mut tx = self.0.db.begin().await?;
         let job = deliver::job(id, logged.event_id, &logged.message_id, self.attempts());
-        jobs::enqueue(&mut tx, job).await?;
+        let key = job.dedupe_key.clone().unwrap_or_default();
+        if !jobs::enqueue(&mut tx, job).await? {
+            // Its job is waiting for a retry, or dead: it runs now, with fresh attempts.
+            // (A job running now sends it anyway.)
+            jobs::run_again(&mut tx, &key).await?;
+        }
         audited(&mut tx, who, from, Action::WebhookRetried, id).await?;
         Ok(tx.commit().await?)
     }
@@ -462,20 +477,28 @@ impl Webhooks {
         url.to_owned()
     }
 
-    /// Writes an administrator's change of `row`, audited as `action`.
-    async fn save(
+    /// Applies an administrator's change to endpoint `id` (`edit` gets the row and the
+    /// time), audited as `action`: read locked and written in one transaction, so that
+    /// neither another change nor a delivery's bookkeeping is written over.
+    async fn change(
         &self,
-        row: &EndpointRow,
         who: &Principal,
         from: &Provenance,
+        id: Uuid,
         action: Action,
-    ) -> Result<(), WebhookError> {
+        edit: impl FnOnce(&mut EndpointRow, OffsetDateTime),
+    ) -> Result<EndpointRow, WebhookError> {
         let mut tx = self.0.db.begin().await?;
-        if !repo::update_endpoint(&mut tx, row).await? {
-            return Err(WebhookError::NotFound);
-        }
-        audited(&mut tx, who, from, action, row.id).await?;
-        Ok(tx.commit().await?)
+        let mut row = repo::endpoint_locked(&mut tx, id)
+            .await?
+            .ok_or(WebhookError::NotFound)?;
+        let at = now();
+        edit(&mut row, at);
+        row.updated_at = at;
+        repo::update_endpoint(&mut tx, &row).await?;
+        audited(&mut tx, who, from, action, id).await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Disables an endpoint that has failed since `since`, and tells the
@@ -492,8 +515,14 @@ impl Webhooks {
         if !repo::disable(&mut *tx, row.id, &reason, at).await? {
             return Ok(());
         }
+        // The host only: a receiver's URL may carry a token, and events are kept.
+        let host = reqwest::Url::parse(&row.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         let data = json!({
-            "url": row.url,
+            "endpoint_id": row.id,
+            "host": host,
             "failing_since": since.unix_timestamp(),
             "failing_for": format!("{hours} hours"),
         });

@@ -237,6 +237,27 @@ pub async fn retry(
     Ok(ex.into().execute("jobs", &stmt).await? == 1)
 }
 
+/// Queues the waiting or dead job with dedupe key `key` to run at `now` with a fresh
+/// count of attempts; `false` when there is none (running, or gone).
+pub async fn run_again(
+    ex: impl Into<Exec<'_>>,
+    key: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let stmt = Query::update()
+        .table(Jobs::Table)
+        .values([
+            (Jobs::State, QUEUED.into()),
+            (Jobs::Attempts, 0i32.into()),
+            (Jobs::RunAt, now.into()),
+            (Jobs::UpdatedAt, now.into()),
+        ])
+        .and_where(Expr::col(Jobs::DedupeKey).eq(key))
+        .and_where(Expr::col(Jobs::State).is_in([QUEUED, DEAD]))
+        .to_owned();
+    Ok(ex.into().execute("jobs", &stmt).await? == 1)
+}
+
 /// Deletes every dead job; how many.
 pub async fn purge_dead(ex: impl Into<Exec<'_>>) -> Result<u64, StoreError> {
     let stmt = Query::delete()

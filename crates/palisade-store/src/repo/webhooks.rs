@@ -1,7 +1,7 @@
 //! `webhook_endpoints` and `webhook_deliveries`: where outbound webhooks go, and the
 //! log of every attempt to send one.
 
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Expr, ExprTrait, Iden, LockType, Order, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,13 +18,14 @@ enum WebhookEndpoints {
     PreviousSecret,
     PreviousUntil,
     FailingSince,
+    LastFailureAt,
     DisabledAt,
     DisabledReason,
     CreatedAt,
     UpdatedAt,
 }
 
-const ENDPOINT_COLUMNS: [WebhookEndpoints; 12] = [
+const ENDPOINT_COLUMNS: [WebhookEndpoints; 13] = [
     WebhookEndpoints::Id,
     WebhookEndpoints::Url,
     WebhookEndpoints::Events,
@@ -33,6 +34,7 @@ const ENDPOINT_COLUMNS: [WebhookEndpoints; 12] = [
     WebhookEndpoints::PreviousSecret,
     WebhookEndpoints::PreviousUntil,
     WebhookEndpoints::FailingSince,
+    WebhookEndpoints::LastFailureAt,
     WebhookEndpoints::DisabledAt,
     WebhookEndpoints::DisabledReason,
     WebhookEndpoints::CreatedAt,
@@ -54,6 +56,7 @@ pub struct EndpointRow {
     pub previous_until: Option<OffsetDateTime>,
     /// When the current run of failed attempts began.
     pub failing_since: Option<OffsetDateTime>,
+    pub last_failure_at: Option<OffsetDateTime>,
     pub disabled_at: Option<OffsetDateTime>,
     pub disabled_reason: Option<String>,
     pub created_at: OffsetDateTime,
@@ -82,6 +85,7 @@ pub async fn insert_endpoint(ex: impl Into<Exec<'_>>, e: &EndpointRow) -> Result
             e.previous_secret.clone().into(),
             e.previous_until.into(),
             e.failing_since.into(),
+            e.last_failure_at.into(),
             e.disabled_at.into(),
             e.disabled_reason.clone().into(),
             e.created_at.into(),
@@ -94,8 +98,9 @@ pub async fn insert_endpoint(ex: impl Into<Exec<'_>>, e: &EndpointRow) -> Result
         .map(|_| ())
 }
 
-/// Writes what an administrator may change of `e` (URL, events, description,
-/// secrets, disabled); `false` when it no longer exists.
+/// Writes `e` whole but for its creation; `false` when it no longer exists. Read it
+/// with [`endpoint_locked`] in the same transaction, so that no change made meanwhile is
+/// written over.
 pub async fn update_endpoint(ex: impl Into<Exec<'_>>, e: &EndpointRow) -> Result<bool, StoreError> {
     let stmt = Query::update()
         .table(WebhookEndpoints::Table)
@@ -110,6 +115,7 @@ pub async fn update_endpoint(ex: impl Into<Exec<'_>>, e: &EndpointRow) -> Result
             ),
             (WebhookEndpoints::PreviousUntil, e.previous_until.into()),
             (WebhookEndpoints::FailingSince, e.failing_since.into()),
+            (WebhookEndpoints::LastFailureAt, e.last_failure_at.into()),
             (WebhookEndpoints::DisabledAt, e.disabled_at.into()),
             (
                 WebhookEndpoints::DisabledReason,
@@ -132,6 +138,23 @@ pub async fn endpoint(
         .and_where(Expr::col(WebhookEndpoints::Id).eq(id))
         .to_owned();
     ex.into().fetch_optional("webhook_endpoints", &stmt).await
+}
+
+/// Endpoint `id`, locked until `tx` ends (PostgreSQL `FOR UPDATE`; SQLite's
+/// transactions have the one writer lock already).
+pub async fn endpoint_locked(
+    tx: &mut crate::Tx,
+    id: Uuid,
+) -> Result<Option<EndpointRow>, StoreError> {
+    let stmt = Query::select()
+        .columns(ENDPOINT_COLUMNS)
+        .from(WebhookEndpoints::Table)
+        .and_where(Expr::col(WebhookEndpoints::Id).eq(id))
+        .lock(LockType::Update)
+        .to_owned();
+    Exec::from(tx)
+        .fetch_optional("webhook_endpoints", &stmt)
+        .await
 }
 
 /// Every endpoint, oldest first; only the enabled ones with `enabled_only`.
@@ -157,19 +180,30 @@ pub async fn delete_endpoint(ex: impl Into<Exec<'_>>, id: Uuid) -> Result<bool, 
     Ok(ex.into().execute("webhook_endpoints", &stmt).await? == 1)
 }
 
-/// Records a failed attempt on endpoint `id` at `at`: starts its run of failures if
-/// none is running. When that run began, or `None` if the endpoint is gone.
+/// Records a failed attempt on endpoint `id` at `at`: starts a run of failures if none
+/// is running, or if the last failure came before `quiet_since` (the endpoint was not
+/// failing in between, only idle). When the run began, or `None` if the endpoint is
+/// gone.
 pub async fn failing_since(
     ex: impl Into<Exec<'_>>,
     id: Uuid,
     at: OffsetDateTime,
+    quiet_since: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
+    let fresh = Expr::col(WebhookEndpoints::FailingSince)
+        .is_null()
+        .or(Expr::col(WebhookEndpoints::LastFailureAt).lt(quiet_since));
     let stmt = Query::update()
         .table(WebhookEndpoints::Table)
-        .value(
-            WebhookEndpoints::FailingSince,
-            Expr::col(WebhookEndpoints::FailingSince).if_null(at),
-        )
+        .values([
+            (
+                WebhookEndpoints::FailingSince,
+                Expr::case(fresh, at)
+                    .finally(Expr::col(WebhookEndpoints::FailingSince))
+                    .into(),
+            ),
+            (WebhookEndpoints::LastFailureAt, at.into()),
+        ])
         .and_where(Expr::col(WebhookEndpoints::Id).eq(id))
         .returning_col(WebhookEndpoints::FailingSince)
         .to_owned();

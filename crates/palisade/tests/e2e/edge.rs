@@ -240,7 +240,9 @@ async fn every_served_route_is_documented_and_every_api_route_has_a_tier() {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() > 20, "{paths:?}");
     for (template, item) in paths {
-        let path = template.replace("{id}", "0190a0d6-0000-7000-8000-000000000000");
+        let path = template
+            .replace("{id}", "0190a0d6-0000-7000-8000-000000000000")
+            .replace("{delivery}", "0190a0d6-0000-7000-8000-000000000001");
         assert!(
             !path.contains('{'),
             "a parameter the test does not fill: {template}"

@@ -237,7 +237,7 @@ async fn endpoints_are_managed_by_administrators(pg: bool) {
                 .await
         }
     };
-    let body = json!({"url": "https://example.com/hook", "events": ["contract.created"]});
+    let body = json!({"url": "https://receiver.invalid/hook", "events": ["contract.created"]});
     create(&m, body.clone()).await.expect(StatusCode::FORBIDDEN);
     e.api
         .get_as("/api/v1/admin/webhooks", &m.at)
@@ -246,7 +246,7 @@ async fn endpoints_are_managed_by_administrators(pg: bool) {
 
     for (bad, field) in [
         (
-            json!({"url": "ftp://example.com/", "events": ["contract.created"]}),
+            json!({"url": "ftp://receiver.invalid/", "events": ["contract.created"]}),
             "url",
         ),
         (
@@ -254,19 +254,19 @@ async fn endpoints_are_managed_by_administrators(pg: bool) {
             "url",
         ),
         (
-            json!({"url": "https://user:pw@example.com/", "events": ["contract.created"]}),
+            json!({"url": "https://user:pw@receiver.invalid/", "events": ["contract.created"]}),
             "url",
         ),
         (
-            json!({"url": "https://example.com/", "events": []}),
+            json!({"url": "https://receiver.invalid/", "events": []}),
             "events",
         ),
         (
-            json!({"url": "https://example.com/", "events": ["contract.created'; DROP TABLE jobs;--"]}),
+            json!({"url": "https://receiver.invalid/", "events": ["contract.created'; DROP TABLE jobs;--"]}),
             "events",
         ),
         (
-            json!({"url": "https://example.com/", "events": ["security.lockout"]}),
+            json!({"url": "https://receiver.invalid/", "events": ["security.lockout"]}),
             "events",
         ),
     ] {
@@ -277,7 +277,7 @@ async fn endpoints_are_managed_by_administrators(pg: bool) {
     }
     create(
         &a,
-        json!({"url": "https://example.com/", "events": ["contract.created"], "secret": "mine"}),
+        json!({"url": "https://receiver.invalid/", "events": ["contract.created"], "secret": "mine"}),
     )
     .await
     .expect(StatusCode::UNPROCESSABLE_ENTITY);
@@ -579,6 +579,19 @@ async fn a_failing_endpoint_is_disabled(pg: bool) {
             .contains("failed")
     );
     assert!(endpoint["failing_since"].is_string());
+    // Nothing more is sent: the retry still queued is logged as not sent.
+    let sent = receiver.received().len();
+    let log = logged(&e.api, &a, &id, sent + 1).await;
+    assert_eq!(
+        log[0]["error"], "the endpoint is disabled; not sent",
+        "{log:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        sent,
+        "sent after it was disabled"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = e
@@ -591,7 +604,8 @@ async fn a_failing_endpoint_is_disabled(pg: bool) {
             .iter()
             .find(|n| n["kind"] == "webhook.endpoint_disabled")
         {
-            assert_eq!(n["data"]["url"], receiver.url().as_str());
+            assert_eq!(n["data"]["endpoint_id"], id.as_str());
+            assert_eq!(n["data"]["host"], "127.0.0.1", "the host, not the URL");
             break;
         }
         assert!(Instant::now() < deadline, "admin not told: {}", r.body);
