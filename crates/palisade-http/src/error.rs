@@ -45,6 +45,25 @@ impl From<IdentityError> for Problem {
                 "an account with this email exists; sign in or reset its password",
             ),
             IdentityError::Invalid(errors) => Problem::invalid_fields(errors),
+            // A link's token names something that is not there (any more): 404.
+            IdentityError::TokenInvalid => p(
+                StatusCode::NOT_FOUND,
+                "auth.token_invalid",
+                "The link is invalid, used or expired",
+                "ask for a new link",
+            ),
+            IdentityError::EmailUnverified => p(
+                StatusCode::FORBIDDEN,
+                "auth.email_unverified",
+                "The e-mail address is not verified",
+                "open the link sent to the address, or ask for a new one",
+            ),
+            IdentityError::MailCapped => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "mail.too_many",
+                "Too many mails to this address",
+                "at most 3 mails an hour go to one address; try again later",
+            ),
             IdentityError::WrongPassword => p(
                 StatusCode::FORBIDDEN,
                 "auth.wrong_password",

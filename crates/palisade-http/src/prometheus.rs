@@ -123,6 +123,11 @@ fn describe() {
         "Outbound webhook attempts, by outcome (ok, failed)."
     );
     describe_counter!(
+        "emails_total",
+        Unit::Count,
+        "Account e-mail, by template and outcome (sent, failed, capped: the address's hourly cap)."
+    );
+    describe_counter!(
         "notifications_total",
         Unit::Count,
         "Notifications made, by kind."

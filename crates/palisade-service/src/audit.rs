@@ -69,6 +69,12 @@ pub enum Action {
     WebhookSecretRotated,
     WebhookRetried,
     WebhookDisabled,
+    EmailVerificationSent,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl Action {
@@ -108,6 +114,12 @@ impl Action {
             Action::WebhookSecretRotated => "webhook.secret_rotated",
             Action::WebhookRetried => "webhook.delivery_retried",
             Action::WebhookDisabled => "webhook.disabled",
+            Action::EmailVerificationSent => "user.email_verification_sent",
+            Action::EmailVerified => "user.email_verified",
+            Action::EmailChangeRequested => "user.email_change_requested",
+            Action::EmailChanged => "user.email_changed",
+            Action::PasswordResetRequested => "user.password_reset_requested",
+            Action::PasswordReset => "user.password_reset",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The dispatcher: turns each recorded event into the work of its consumers: its
-//! notifications, made at once, and its webhook deliveries, queued as jobs. Recording an event puts its
+//! notifications, made at once, and its webhook deliveries and security mail, queued as
+//! jobs. Recording an event puts its
 //! id in the outbox ([`crate::events`]); the dispatcher takes ids off it in batches, and
 //! makes the batch's notifications and queues its deliveries in the transaction that
 //! takes them: each event is dispatched exactly once, whichever instance takes it and
@@ -16,10 +17,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_auth::ids::UserId;
 use palisade_store::background::{Stop, Tasks};
 use palisade_store::repo::events::{self, EventRow};
-use palisade_store::repo::now;
 use palisade_store::repo::webhooks::{self, EndpointRow};
+use palisade_store::repo::{now, users};
 use palisade_store::{Db, StoreError, Tx};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -27,7 +29,8 @@ use uuid::Uuid;
 
 use crate::events::EventLog;
 use crate::jobs::{self, Handler, HandlerFuture, Job, JobError, NewJob};
-use crate::notifications::Notifications;
+use crate::mail::Mail;
+use crate::notifications::{Notifications, notice_of};
 use crate::webhooks::Webhooks;
 
 /// The kind of the jobs of events that could not be dispatched in a batch.
@@ -43,6 +46,7 @@ pub struct Dispatcher {
     db: Db,
     notifications: Notifications,
     webhooks: Webhooks,
+    mail: Mail,
     recorded: Arc<Notify>,
 }
 
@@ -51,12 +55,14 @@ impl Dispatcher {
         db: Db,
         notifications: Notifications,
         webhooks: Webhooks,
+        mail: Mail,
         events: &EventLog,
     ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             db,
             notifications,
             webhooks,
+            mail,
             recorded: events.recorded(),
         })
     }
@@ -155,7 +161,28 @@ impl Dispatcher {
         endpoints: &[EndpointRow],
     ) -> Result<(), StoreError> {
         self.notifications.make(tx, event).await?;
+        self.mail_notice(tx, event).await?;
         self.webhooks.queue_deliveries(tx, endpoints, event).await
+    }
+
+    /// A security notice also goes to its user's address.
+    async fn mail_notice(&self, tx: &mut Tx, event: &EventRow) -> Result<(), StoreError> {
+        if !event.kind.starts_with("security.") {
+            return Ok(());
+        }
+        let (Some(owner), Some((_, title, body, _))) = (event.owner_id, notice_of(event)) else {
+            return Ok(());
+        };
+        let Some(user) = users::by_id(&mut *tx, UserId::from(owner)).await? else {
+            return Ok(());
+        };
+        if user.disabled_at.is_some() {
+            return Ok(());
+        }
+        self.mail
+            .notice(tx, &user.email, &user.name, &title, &body)
+            .await
+            .map(|_| ())
     }
 
     async fn deliver_alone(&self, tx: &mut Tx, event: &EventRow) -> Result<(), StoreError> {

@@ -31,6 +31,7 @@ pub enum EventType {
     Lockout,
     PasswordChanged,
     TwoFactorChanged,
+    EmailChanged,
     UserRegistered,
     /// An outbound webhook endpoint failed for too long and was disabled; no owner:
     /// the administrators are told.
@@ -52,6 +53,7 @@ impl EventType {
             EventType::Lockout => "security.lockout",
             EventType::PasswordChanged => "security.password_changed",
             EventType::TwoFactorChanged => "security.2fa_changed",
+            EventType::EmailChanged => "security.email_changed",
             EventType::UserRegistered => "user.registered",
             EventType::WebhookDisabled => "webhook.endpoint_disabled",
         }
@@ -72,6 +74,7 @@ impl EventType {
             | EventType::Lockout
             | EventType::PasswordChanged
             | EventType::TwoFactorChanged
+            | EventType::EmailChanged
             | EventType::UserRegistered => "user",
             EventType::WebhookDisabled => "webhook_endpoint",
         }

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod infra;
 pub mod jobs;
+pub mod mail;
 pub mod notifications;
 pub mod page;
 pub mod payments;

@@ -9,6 +9,7 @@ use palisade_auth::ids::UserId;
 use palisade_auth::secretbox::SecretBox;
 use palisade_service::dispatch::{self, Dispatcher};
 use palisade_service::events::{EventLog, EventType};
+use palisade_service::mail::{Mail, MailSettings, TransportSettings};
 use palisade_service::notifications::Notifications;
 use palisade_service::notifications::live::Live;
 use palisade_service::webhooks::{WebhookSettings, Webhooks};
@@ -32,7 +33,17 @@ fn log_and_dispatcher(db: &Db) -> (EventLog, Arc<Dispatcher>) {
         WebhookSettings::default(),
     )
     .unwrap();
-    let dispatcher = Dispatcher::new(db.clone(), notifications, webhooks, &events);
+    let mail = Mail::new(
+        db.clone(),
+        SecretBox::new(&[8; 32]).unwrap(),
+        MailSettings {
+            from: "Palisade <no-reply@example.com>".parse().unwrap(),
+            public_url: "https://app.example.com".to_owned(),
+            transport: TransportSettings::Files(tempfile::tempdir().unwrap().keep()),
+        },
+    )
+    .unwrap();
+    let dispatcher = Dispatcher::new(db.clone(), notifications, webhooks, mail, &events);
     (events, dispatcher)
 }
 

@@ -18,6 +18,7 @@ use palisade_service::identity::{
     Hasher, Identity, IdentityError, IdentityKeys, IdentitySettings, LockoutPolicy, LoginOutcome,
     Provenance,
 };
+use palisade_service::mail::{Mail, MailSettings, TransportSettings};
 use palisade_store::Db;
 use palisade_store::cache::ScopeVersions;
 use palisade_store::repo::{now, users};
@@ -45,9 +46,27 @@ fn identity(db: &Db) -> Identity {
                 window: Duration::from_secs(900),
                 duration: Duration::from_secs(900),
             },
+            require_verified_email: false,
         },
         EventLog::new(Arc::new(ScopeVersions::new(db.clone()))),
+        mail(db, &key),
     )
+}
+
+/// Mail written to files in a directory of the test's own.
+fn mail(db: &Db, key: &SigningKey) -> Mail {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let settings = MailSettings {
+        from: "Palisade <no-reply@example.com>".parse().expect("mailbox"),
+        public_url: "https://app.example.com".to_owned(),
+        transport: TransportSettings::Files(dir),
+    };
+    Mail::new(
+        db.clone(),
+        SecretBox::new(&key.derive("mail")).expect("key"),
+        settings,
+    )
+    .expect("mail")
 }
 
 fn from() -> Provenance {

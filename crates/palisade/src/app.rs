@@ -31,6 +31,7 @@ use palisade_service::idempotency::Idempotency;
 use palisade_service::identity::{Hasher, Identity, IdentityKeys};
 use palisade_service::infra::Infra;
 use palisade_service::jobs::{Handler, Worker, WorkerSettings};
+use palisade_service::mail::Mail;
 use palisade_service::notifications::Notifications;
 use palisade_service::notifications::live::Live;
 use palisade_service::payments::Payments;
@@ -66,6 +67,7 @@ pub struct Services {
     pub stripe: Option<StripeApi>,
     pub billing: Billing,
     pub webhooks: Webhooks,
+    pub mail: Mail,
 }
 
 /// Connects to the database, applies this build's pending migrations when
@@ -95,6 +97,8 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     );
     let versions = Arc::new(ScopeVersions::new(db.clone()));
     let events = EventLog::new(versions.clone());
+    let mail =
+        Mail::new(db.clone(), secrets.clone(), config.mail.clone()).context("account e-mail")?;
     let identity = Identity::new(
         db.clone(),
         hasher,
@@ -106,6 +110,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         Audit::new(db.clone()),
         c.settings.clone(),
         events.clone(),
+        mail.clone(),
     );
     if !schema_current {
         tracing::warn!(
@@ -142,6 +147,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         stripe,
         billing,
         webhooks,
+        mail,
     })
 }
 
@@ -256,10 +262,15 @@ pub async fn build_with(config: &Config, routes: Routes) -> anyhow::Result<App> 
         db.clone(),
         notifications.clone(),
         services.webhooks.clone(),
+        services.mail.clone(),
         &services.events,
     );
     dispatcher.start(&mut tasks);
-    let handlers: Vec<Arc<dyn Handler>> = vec![dispatcher, deliver::handler(&services.webhooks)];
+    let handlers: Vec<Arc<dyn Handler>> = vec![
+        dispatcher,
+        deliver::handler(&services.webhooks),
+        Arc::new(services.mail.clone()),
+    ];
     let settings = WorkerSettings {
         lease: config.delivery.job_lease,
         ..WorkerSettings::default()

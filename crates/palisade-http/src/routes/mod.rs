@@ -6,6 +6,7 @@
 //! groups under a [`Guard`] (a rate-limit tier for every `/api/v1` route), so a route
 //! cannot be served without its document entry, nor an API route without its tier.
 
+pub mod account_email;
 pub mod admin;
 pub mod auth;
 pub mod billing;
@@ -135,6 +136,7 @@ pub fn all() -> Routes {
     Routes::default()
         .merge(ops::routes())
         .merge(auth::routes())
+        .merge(account_email::routes())
         .merge(me::routes())
         .merge(admin::routes())
         .merge(billing::routes())

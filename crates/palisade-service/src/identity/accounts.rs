@@ -67,7 +67,8 @@ fn new_account(
 }
 
 impl Identity {
-    /// Self-service registration: a `member`.
+    /// Self-service registration: a `member`. When a verified address is required to
+    /// sign in, the verification link is mailed at once.
     pub async fn register(
         &self,
         email: &str,
@@ -75,7 +76,8 @@ impl Identity {
         name: &str,
         from: &Provenance,
     ) -> Result<UserView, IdentityError> {
-        self.create_account(email, password, name, &[Role::Member], from)
+        let verify = self.0.settings.require_verified_email;
+        self.new_account(email, password, name, &[Role::Member], from, verify)
             .await
     }
 
@@ -92,6 +94,19 @@ impl Identity {
         name: &str,
         roles: &[Role],
         from: &Provenance,
+    ) -> Result<UserView, IdentityError> {
+        self.new_account(email, password, name, roles, from, false)
+            .await
+    }
+
+    async fn new_account(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        roles: &[Role],
+        from: &Provenance,
+        send_verification: bool,
     ) -> Result<UserView, IdentityError> {
         let (email, name) = new_account(email, name, password)?;
         let hash = self.0.hasher.hash(password.to_owned()).await?;
@@ -114,6 +129,9 @@ impl Identity {
             });
             self.notice_in(&mut tx, user.id, EventType::UserRegistered, data)
                 .await?;
+            if send_verification {
+                self.mail_verification(&mut tx, &user).await?;
+            }
             tx.commit().await
         }
         .await;
@@ -184,6 +202,10 @@ impl Identity {
             self.failed_login(&user, Failure::Password, from).await?;
             return Err(IdentityError::InvalidCredentials);
         };
+        if self.0.settings.require_verified_email && user.email_verified_at.is_none() {
+            count_attempt("password", "email_unverified");
+            return Err(IdentityError::EmailUnverified);
+        }
         if rehash {
             let hash = self.0.hasher.hash(password.to_owned()).await?;
             let change = Change {

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod email;
 mod hasher;
 pub mod lockout;
 pub mod profile;
@@ -32,6 +33,7 @@ use palisade_store::{Db, StoreError};
 
 use crate::audit::{Action, Actor, Audit, Entry, Outcome};
 use crate::events::{EventLog, EventType};
+use crate::mail::Mail;
 pub use hasher::{Hasher, HashingLoad};
 pub use lockout::LockoutPolicy;
 use palisade_store::fresh::Fresh;
@@ -48,6 +50,9 @@ pub struct IdentitySettings {
     pub refresh_grace: Duration,
     pub max_sessions: usize,
     pub lockout: LockoutPolicy,
+    /// `PALISADE_REQUIRE_VERIFIED_EMAIL`: an unverified address cannot sign in (the
+    /// refusal comes only after a right password).
+    pub require_verified_email: bool,
 }
 
 /// How long the token of a login's code step lives (docs/SECURITY.md § Two-factor
@@ -71,6 +76,15 @@ pub enum IdentityError {
     RefreshInvalid,
     #[error("the email is already registered")]
     EmailTaken,
+    /// A link's token that is unknown, used or expired.
+    #[error("the token is invalid, used or expired")]
+    TokenInvalid,
+    /// The right password, for an address not verified yet, when that is required.
+    #[error("the e-mail address is not verified")]
+    EmailUnverified,
+    /// The address got as many mails this hour as it may.
+    #[error("too many mails to this address")]
+    MailCapped,
     /// Input that breaks a rule: `(field, message)` pairs for a 422.
     #[error("invalid input")]
     Invalid(Vec<(&'static str, String)>),
@@ -205,6 +219,8 @@ struct Inner {
     settings: IdentitySettings,
     /// Where security notices are recorded (they become notifications).
     events: EventLog,
+    /// Account e-mail: verification, reset and change links.
+    mail: Mail,
     /// Users as `GET /me` shows them: a change made here drops its entry at once, one
     /// made on another instance shows within [`VIEW_MAX_AGE`].
     views: Fresh<UserId, UserView>,
@@ -237,6 +253,7 @@ impl Identity {
         audit: Audit,
         settings: IdentitySettings,
         events: EventLog,
+        mail: Mail,
     ) -> Identity {
         let IdentityKeys {
             access,
@@ -257,6 +274,7 @@ impl Identity {
             audit,
             settings,
             events,
+            mail,
             views: Fresh::new(VIEW_MAX_AGE),
         }))
     }

@@ -240,7 +240,13 @@ impl Identity {
     }
 
     /// Deletes expired sessions, refresh tokens and MFA challenges; returns how many rows.
+    /// Deletes expired sessions and e-mail links, and the mail counts the hourly cap
+    /// no longer looks at; how many rows.
     pub async fn delete_expired(&self) -> Result<u64, IdentityError> {
-        Ok(sessions::delete_expired(&self.0.db, now()).await?)
+        let at = now();
+        let sessions = sessions::delete_expired(&self.0.db, at).await?;
+        let links = palisade_store::repo::account_tokens::purge(&self.0.db, at).await?;
+        let counted = self.0.mail.purge().await?;
+        Ok(sessions + links + counted)
     }
 }

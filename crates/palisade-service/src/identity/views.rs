@@ -15,6 +15,8 @@ pub struct UserView {
     pub name: String,
     pub roles: Vec<Role>,
     pub two_factor: bool,
+    /// Whether the owner proved they receive mail at `email`.
+    pub email_verified: bool,
     pub disabled: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -28,6 +30,7 @@ impl UserView {
             name: user.name.clone(),
             roles,
             two_factor: user.totp_enabled_at.is_some(),
+            email_verified: user.email_verified_at.is_some(),
             disabled: user.disabled_at.is_some(),
             created_at: user.created_at,
         }

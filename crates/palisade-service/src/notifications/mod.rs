@@ -179,6 +179,15 @@ pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Valu
                 with(json!({"enabled": on})),
             )
         }
+        "security.email_changed" => (
+            "security.email_changed",
+            "E-mail address changed".to_owned(),
+            format!(
+                "Your account's address is now {}.",
+                d["email"].as_str().unwrap_or("a new one")
+            ),
+            with(json!({"email": d["email"]})),
+        ),
         "webhook.endpoint_disabled" => (
             "webhook.endpoint_disabled",
             "Webhook endpoint disabled".to_owned(),

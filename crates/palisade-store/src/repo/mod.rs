@@ -3,6 +3,7 @@
 //! transaction alike. Rules (who may do what, when a token is valid) are not here: they
 //! are the services'.
 
+pub mod account_tokens;
 pub mod audit;
 pub mod cache_scopes;
 pub mod contracts;
@@ -12,6 +13,7 @@ pub mod fixes;
 pub mod idempotency_keys;
 pub mod jobs;
 pub mod lockout;
+pub mod mail_sent;
 pub mod notifications;
 pub mod payments;
 pub mod sessions;

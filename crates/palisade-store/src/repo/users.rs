@@ -21,6 +21,7 @@ enum Users {
     TotpSecret,
     TotpEnabledAt,
     TotpLastStep,
+    EmailVerifiedAt,
     CreatedAt,
     UpdatedAt,
 }
@@ -41,7 +42,7 @@ enum BackupCodes {
     UsedAt,
 }
 
-const COLUMNS: [Users; 11] = [
+const COLUMNS: [Users; 12] = [
     Users::Id,
     Users::Email,
     Users::Name,
@@ -51,6 +52,7 @@ const COLUMNS: [Users; 11] = [
     Users::TotpSecret,
     Users::TotpEnabledAt,
     Users::TotpLastStep,
+    Users::EmailVerifiedAt,
     Users::CreatedAt,
     Users::UpdatedAt,
 ];
@@ -72,6 +74,8 @@ pub struct User {
     /// Set once enrolment is confirmed: 2FA is on.
     pub totp_enabled_at: Option<OffsetDateTime>,
     pub totp_last_step: Option<i64>,
+    /// When the owner proved they receive mail at `email`.
+    pub email_verified_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -89,6 +93,7 @@ impl User {
             totp_secret: None,
             totp_enabled_at: None,
             totp_last_step: None,
+            email_verified_at: None,
             created_at: at,
             updated_at: at,
         }
@@ -142,6 +147,7 @@ pub async fn insert(
             user.totp_secret.clone().into(),
             user.totp_enabled_at.into(),
             user.totp_last_step.into(),
+            user.email_verified_at.into(),
             user.created_at.into(),
             user.updated_at.into(),
         ])
@@ -315,6 +321,9 @@ pub struct Change {
     pub totp_secret: Option<Option<Vec<u8>>>,
     pub totp_enabled_at: Option<Option<OffsetDateTime>>,
     pub totp_last_step: Option<Option<i64>>,
+    /// A new address (canonical form), confirmed by its owner.
+    pub email: Option<String>,
+    pub email_verified_at: Option<Option<OffsetDateTime>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -390,6 +399,12 @@ pub async fn update(
     if let Some(v) = change.totp_last_step {
         stmt.value(Users::TotpLastStep, v);
     }
+    if let Some(v) = change.email {
+        stmt.value(Users::Email, v);
+    }
+    if let Some(v) = change.email_verified_at {
+        stmt.value(Users::EmailVerifiedAt, v);
+    }
     Ok(ex.execute("users", &stmt).await? == 1)
 }
 
@@ -437,6 +452,7 @@ pub async fn erase(
         .value(Users::DisabledAt, now)
         .value(Users::TotpSecret, Option::<Vec<u8>>::None)
         .value(Users::TotpEnabledAt, Option::<OffsetDateTime>::None)
+        .value(Users::EmailVerifiedAt, Option::<OffsetDateTime>::None)
         .value(Users::UpdatedAt, now)
         .and_where(Expr::col(Users::Id).eq(id.as_uuid()))
         .to_owned();

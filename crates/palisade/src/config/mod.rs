@@ -26,6 +26,7 @@ use palisade_http::HttpSettings;
 use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_service::billing::Plans;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
+use palisade_service::mail::{MailSettings, Mailbox, SmtpSettings, TransportSettings};
 use palisade_service::webhooks::WebhookSettings;
 use palisade_store::ratelimit::Quota;
 use palisade_store::{RetryPolicy, StoreSettings};
@@ -79,6 +80,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub stripe: StripeConfig,
     pub delivery: DeliveryConfig,
+    pub mail: MailSettings,
 }
 
 /// The job queue's workers and outbound webhooks.
@@ -389,6 +391,7 @@ fn sections(r: &mut Reader) -> Option<Config> {
     let payments = payments(r, stripe.as_ref());
     let billing = billing(r, stripe.as_ref());
     let delivery = delivery(r);
+    let mail = mail(r, production);
     Some(Config {
         env: env?,
         listen: listen?,
@@ -403,6 +406,51 @@ fn sections(r: &mut Reader) -> Option<Config> {
         billing: billing?,
         stripe: stripe?,
         delivery: delivery?,
+        mail: mail?,
+    })
+}
+
+fn mail(r: &mut Reader, production: bool) -> Option<MailSettings> {
+    let data_dir = r.required("PALISADE_DATA_DIR", |v| Ok(PathBuf::from(v)));
+    let smtp = r.optional("SMTP_URL", SmtpSettings::parse);
+    let ca = r.optional("SMTP_CA_FILE", |v| {
+        std::fs::read(v).map_err(|e| format!("cannot read {v}: {e}"))
+    });
+    let from = r.required("PALISADE_MAIL_FROM", |v| {
+        let default = registry::find("PALISADE_MAIL_FROM").and_then(|k| k.default);
+        if production && Some(v) == default {
+            return Err("must be set to your own sender in production".to_owned());
+        }
+        v.parse::<Mailbox>()
+            .map_err(|_| format!("`{v}` is not an address or `Name <address>`"))
+    });
+    let public_url = r.required("PALISADE_PUBLIC_URL", |v| {
+        let url = reqwest::Url::parse(v).map_err(|_| format!("`{v}` is not a URL"))?;
+        if production && url.scheme() != "https" {
+            return Err("must be https in production".to_owned());
+        }
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be http or https".to_owned());
+        }
+        Ok(v.trim_end_matches('/').to_owned())
+    });
+    if production && matches!(smtp, Some(None)) {
+        r.problem(
+            "SMTP_URL",
+            "must be set in production (mail is not written to files)",
+        );
+    }
+    let transport = match (smtp?, ca?) {
+        (Some(mut smtp), ca) => {
+            smtp.extra_root = ca;
+            TransportSettings::Smtp(smtp)
+        }
+        (None, _) => TransportSettings::Files(data_dir?.join("mail")),
+    };
+    Some(MailSettings {
+        from: from?,
+        public_url: public_url?,
+        transport,
     })
 }
 
@@ -830,6 +878,7 @@ fn identity_settings(r: &mut Reader, production: bool) -> Option<IdentitySetting
     };
     let window = lockout_time(r, "PALISADE_LOCKOUT_WINDOW");
     let duration = lockout_time(r, "PALISADE_LOCKOUT_DURATION");
+    let require_verified = r.required("PALISADE_REQUIRE_VERIFIED_EMAIL", parse::boolean);
     Some(IdentitySettings {
         refresh_idle: refresh_idle?,
         refresh_absolute: refresh_absolute?,
@@ -840,6 +889,7 @@ fn identity_settings(r: &mut Reader, production: bool) -> Option<IdentitySetting
             window: window?,
             duration: duration?,
         },
+        require_verified_email: require_verified?,
     })
 }
 

@@ -292,6 +292,30 @@ pub const KEYS: &[Key] = &[
         Some("http://localhost:3000/billing"),
         "the page Stripe Checkout and the billing portal send the customer back to",
     ),
+    secret(
+        "SMTP_URL",
+        "smtp://user:password@host:587 (STARTTLS required), smtps://…:465, or smtp://host:port?tls=none; without it, development writes mail to .eml files in PALISADE_DATA_DIR/mail",
+    ),
+    key(
+        "SMTP_CA_FILE",
+        None,
+        "a PEM certificate authority the SMTP server's certificate may chain to, beside the web's roots",
+    ),
+    key(
+        "PALISADE_MAIL_FROM",
+        Some("Palisade <no-reply@localhost>"),
+        "the sender of account e-mail",
+    ),
+    key(
+        "PALISADE_PUBLIC_URL",
+        Some("http://localhost:3000"),
+        "where the links in account e-mail lead (https in production)",
+    ),
+    key(
+        "PALISADE_REQUIRE_VERIFIED_EMAIL",
+        Some("false"),
+        "refuse sign-in (403 auth.email_unverified, after a right password) until the address is verified",
+    ),
     key(
         "PALISADE_JOB_LEASE",
         Some("30s"),

@@ -1,10 +1,26 @@
 use super::*;
 
+/// A production mail set-up: the cases about other keys start from it (and may
+/// override it).
+const PRODUCTION_MAIL: [(&str, &str); 3] = [
+    (
+        "SMTP_URL",
+        "smtps://mailer:a-long-password@mail.example.com",
+    ),
+    ("PALISADE_MAIL_FROM", "Acme <no-reply@example.com>"),
+    ("PALISADE_PUBLIC_URL", "https://app.example.com"),
+];
+
 fn values(overrides: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
     let mut v: BTreeMap<&'static str, String> = KEYS
         .iter()
         .filter_map(|k| k.default.map(|d| (k.env, d.to_owned())))
         .collect();
+    if overrides.contains(&("PALISADE_ENV", "production")) {
+        for (k, val) in PRODUCTION_MAIL {
+            v.insert(k, val.to_owned());
+        }
+    }
     for (k, val) in overrides {
         v.insert(k, (*val).to_owned());
     }
@@ -379,4 +395,26 @@ fn billing_through_stripe_needs_its_keys_and_a_plan_for_sale() {
     ]);
     assert!(p.iter().any(|m| m.contains("off or stripe")), "{p:?}");
     assert!(p.iter().any(|m| m.contains("at least one plan")), "{p:?}");
+}
+
+#[test]
+fn production_needs_an_smtp_server_a_sender_and_an_https_public_url() {
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SMTP_URL", ""),
+        ("PALISADE_MAIL_FROM", ""),
+        ("PALISADE_PUBLIC_URL", "http://app.example.com"),
+    ]);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    for key in ["SMTP_URL", "PALISADE_MAIL_FROM", "PALISADE_PUBLIC_URL"] {
+        assert!(p.iter().any(|m| m.starts_with(key)), "{key}: {p:#?}");
+    }
+    // In development, mail without a server goes to files.
+    let c = valid(&[]);
+    assert!(matches!(c.mail.transport, TransportSettings::Files(_)));
+    let p = problems_of(&[("SMTP_URL", "http://mail.example.com")]);
+    assert!(p.iter().any(|m| m.starts_with("SMTP_URL")), "{p:#?}");
 }

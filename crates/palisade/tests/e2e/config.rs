@@ -55,9 +55,15 @@ fn production_refuses_weak_settings() {
     }
 }
 
-/// A production configuration with strong secrets: valid as it is.
-const PRODUCTION: [(&str, &str); 3] = [
+/// A production configuration with strong secrets and a mail server: valid as it is.
+const PRODUCTION: [(&str, &str); 6] = [
     ("PALISADE_ENV", "production"),
+    (
+        "SMTP_URL",
+        "smtps://mailer:a-long-password@mail.example.com",
+    ),
+    ("PALISADE_MAIL_FROM", "Acme <no-reply@example.com>"),
+    ("PALISADE_PUBLIC_URL", "https://app.example.com"),
     (
         "JWT_SECRET",
         "6f1c0e5b9a7d4c2e8b3a1f0d9c8e7b6a5f4e3d2c1b0a9f8e",

@@ -31,6 +31,29 @@ macro_rules! on_both {
     };
 }
 
+/// Like `on_both!`, for scenarios that start servers of their own settings:
+/// `async fn(postgres: bool)`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(false).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(true).await;
+                }
+            )*
+        }
+    };
+}
+
 mod api;
 mod backends;
 mod business;

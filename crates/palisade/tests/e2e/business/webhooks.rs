@@ -638,24 +638,7 @@ async fn a_failing_endpoint_is_disabled(pg: bool) {
     assert!(r.body["failing_since"].is_null());
 }
 
-macro_rules! on_both_with_settings {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(false).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(true).await;
-            })*
-        }
-    };
-}
-
-on_both_with_settings!(
+on_both_backends!(
     endpoints_are_managed_by_administrators,
     a_failing_receiver_gets_the_event_again,
     signatures_verify_through_a_rotation,

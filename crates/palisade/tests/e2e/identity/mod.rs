@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod authz;
 mod cookies;
+mod email;
 mod infra;
 mod lockout;
 mod rate_limits;

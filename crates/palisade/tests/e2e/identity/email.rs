@@ -1,0 +1,302 @@
+//! Account e-mail against a real SMTP server (aiosmtpd, STARTTLS with a certificate
+//! from a test authority): the token taken from each received mail completes its flow;
+//! a used or expired token is refused; a reset ends every session; mail queued while
+//! the server is down arrives once it is up; a fourth mail to one address within the
+//! hour is not sent; an unverified address cannot sign in when that is required.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::api::token;
+use crate::backends::{Env, PASSWORD, start_with};
+use crate::peers::SmtpServer;
+
+const NEW_PASSWORD: &str = "a brand new passphrase for 2027";
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn env_with(pg: bool, smtp: &SmtpServer, extra: &[(&'static str, &str)]) -> Env {
+    let settings = smtp.settings();
+    let mut all: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(&[
+        ("PALISADE_RATE_LIMIT_AUTH", "1000/1m"),
+        ("PALISADE_PUBLIC_URL", "https://app.example.com"),
+        ("PALISADE_MAIL_FROM", "Palisade <no-reply@example.com>"),
+    ]);
+    all.extend_from_slice(extra);
+    start_with(pg, &all).await
+}
+
+async fn verify(e: &Env, token: &str) -> StatusCode {
+    e.api
+        .post("/api/v1/auth/verify-email", json!({ "token": token }))
+        .await
+        .status
+}
+
+async fn forgot(e: &Env, email: &str) {
+    e.api
+        .post("/api/v1/auth/password/forgot", json!({ "email": email }))
+        .await
+        .expect(StatusCode::ACCEPTED);
+}
+
+async fn request_verification(e: &Env, at: &str, want: StatusCode) {
+    e.api
+        .send_as(Method::POST, "/api/v1/auth/verify-email/request", at, None)
+        .await
+        .expect(want);
+}
+
+async fn every_flow_completes_from_the_mail_it_sends(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[]).await;
+    let signed = e.api.signed_up("ada@example.com", PASSWORD).await;
+    let at = token(&signed, "access_token");
+    let refresh = token(&signed, "refresh_token");
+    assert_eq!(signed["user"]["email_verified"], false);
+
+    // Verification.
+    request_verification(&e, &at, StatusCode::ACCEPTED).await;
+    let mail = smtp
+        .wait_for("ada@example.com", "Confirm your e-mail", WAIT)
+        .await;
+    assert!(mail.from.contains("no-reply@example.com"), "{mail:?}");
+    assert!(
+        mail.text
+            .contains("https://app.example.com/verify-email?token="),
+        "{mail:?}"
+    );
+    assert!(mail.html.contains("<a href="), "an HTML part too: {mail:?}");
+    let t = mail.token();
+    assert_eq!(t.len(), 43, "256 bits, base64url: {t}");
+    assert_eq!(verify(&e, "not-a-token").await, StatusCode::NOT_FOUND);
+    assert_eq!(verify(&e, &t).await, StatusCode::NO_CONTENT);
+    assert_eq!(verify(&e, &t).await, StatusCode::NOT_FOUND, "single use");
+    let me = e.api.get_as("/api/v1/me", &at).await.expect(StatusCode::OK);
+    assert_eq!(me.body["email_verified"], true);
+
+    // A forgotten password: a weak new one keeps the token; the reset ends every
+    // session.
+    forgot(&e, "ADA@example.com").await;
+    let mail = smtp
+        .wait_for("ada@example.com", "Reset your password", WAIT)
+        .await;
+    let t = mail.token();
+    let reset = |password: &'static str, t: String| {
+        let api = e.api.clone();
+        async move {
+            api.post(
+                "/api/v1/auth/password/reset",
+                json!({"token": t, "new_password": password}),
+            )
+            .await
+        }
+    };
+    reset("password1234", t.clone())
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    reset(NEW_PASSWORD, t.clone())
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    reset(NEW_PASSWORD, t).await.expect(StatusCode::NOT_FOUND);
+    e.api
+        .get_as("/api/v1/me", &at)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    e.api
+        .post("/api/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    e.api
+        .login("ada@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let login = e
+        .api
+        .login("ada@example.com", NEW_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    let at = token(&login.body, "access_token");
+    // The password change is also a security notice by mail.
+    smtp.wait_for("ada@example.com", "Password changed", WAIT)
+        .await;
+
+    // A change of address: password required; the new address confirms; the old one
+    // is told.
+    let change = |body: serde_json::Value| {
+        let (api, at) = (e.api.clone(), at.clone());
+        async move {
+            api.send_as(Method::POST, "/api/v1/me/email", &at, Some(body))
+                .await
+        }
+    };
+    change(json!({"new_email": "ada@new.example.com", "password": "wrong password 123"}))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    change(json!({"new_email": "not an address", "password": NEW_PASSWORD}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    change(json!({"new_email": "ada@new.example.com", "password": NEW_PASSWORD}))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    smtp.wait_for("ada@example.com", "change of your e-mail address", WAIT)
+        .await;
+    let mail = smtp
+        .wait_for("ada@new.example.com", "Confirm your new e-mail", WAIT)
+        .await;
+    let me = e.api.get_as("/api/v1/me", &at).await.expect(StatusCode::OK);
+    assert_eq!(me.body["email"], "ada@example.com", "not before the link");
+    assert_eq!(verify(&e, &mail.token()).await, StatusCode::NO_CONTENT);
+    let me = e.api.get_as("/api/v1/me", &at).await.expect(StatusCode::OK);
+    assert_eq!(me.body["email"], "ada@new.example.com");
+    assert_eq!(me.body["email_verified"], true);
+    smtp.wait_for("ada@example.com", "address was changed", WAIT)
+        .await;
+    e.api
+        .login("ada@new.example.com", NEW_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    e.api
+        .login("ada@example.com", NEW_PASSWORD)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+
+    // A forgotten password for an address without an account: the same answer, and
+    // no mail.
+    let before = smtp.received().len();
+    let r = e
+        .api
+        .post(
+            "/api/v1/auth/password/forgot",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(r.body, serde_json::Value::Null);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.received().len(), before);
+}
+
+/// A token past its time is refused, as an unknown one.
+async fn an_expired_token_is_refused(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[]).await;
+    e.api.signed_up("bob@example.com", PASSWORD).await;
+    forgot(&e, "bob@example.com").await;
+    let mail = smtp
+        .wait_for("bob@example.com", "Reset your password", WAIT)
+        .await;
+    expire_tokens(&e).await;
+    e.api
+        .post(
+            "/api/v1/auth/password/reset",
+            json!({"token": mail.token(), "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+/// Moves every link's expiry to the past, in the server's database.
+async fn expire_tokens(e: &Env) {
+    let url = e.database_url();
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        sqlx::query("UPDATE account_tokens SET expires_at = now() - interval '1 minute'")
+            .execute(&pool)
+            .await
+            .expect("expire");
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        sqlx::query("UPDATE account_tokens SET expires_at = '2000-01-01T00:00:00Z'")
+            .execute(&pool)
+            .await
+            .expect("expire");
+    }
+}
+
+/// At most three mails an hour to one address, whoever asks: the verification request
+/// says so (429), the forgotten password does not (its answer tells nothing).
+async fn a_fourth_mail_within_the_hour_is_not_sent(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[]).await;
+    let signed = e.api.signed_up("cap@example.com", PASSWORD).await;
+    let at = token(&signed, "access_token");
+    for _ in 0..2 {
+        request_verification(&e, &at, StatusCode::ACCEPTED).await;
+    }
+    forgot(&e, "cap@example.com").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    request_verification(&e, &at, StatusCode::TOO_MANY_REQUESTS).await;
+    forgot(&e, "cap@example.com").await;
+    let deadline = Instant::now() + WAIT;
+    while smtp.received().len() < 3 {
+        assert!(Instant::now() < deadline, "{:#?}", smtp.received());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.received().len(), 3, "{:#?}", smtp.received());
+}
+
+/// With verification required, a right password for an unverified address answers
+/// 403 (a wrong one still 401); after the link, the sign-in goes through.
+async fn an_unverified_address_cannot_sign_in_when_required(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[("PALISADE_REQUIRE_VERIFIED_EMAIL", "true")]).await;
+    e.api
+        .register("eve@example.com", PASSWORD, "Eve")
+        .await
+        .expect(StatusCode::CREATED);
+    e.api
+        .login("eve@example.com", "a wrong password 1234")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let r = e
+        .api
+        .login("eve@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(r.body["code"], "auth.email_unverified");
+    // Registration mailed the link, since sign-in needs it.
+    let mail = smtp
+        .wait_for("eve@example.com", "Confirm your e-mail", WAIT)
+        .await;
+    assert_eq!(verify(&e, &mail.token()).await, StatusCode::NO_CONTENT);
+    e.api
+        .login("eve@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+}
+
+on_both_backends!(
+    every_flow_completes_from_the_mail_it_sends,
+    an_expired_token_is_refused,
+    a_fourth_mail_within_the_hour_is_not_sent,
+    an_unverified_address_cannot_sign_in_when_required,
+);
+
+/// The SMTP server is down when the mail is queued; once it is up the mail arrives,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_queued_while_the_smtp_server_is_down_arrives_once() {
+    let mut smtp = SmtpServer::unstarted(false);
+    let e = env_with(false, &smtp, &[]).await;
+    e.api.signed_up("dan@example.com", PASSWORD).await;
+    forgot(&e, "dan@example.com").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    smtp.restart();
+    smtp.wait_for(
+        "dan@example.com",
+        "Reset your password",
+        Duration::from_secs(20),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resets = smtp
+        .received()
+        .iter()
+        .filter(|m| m.subject.contains("Reset"))
+        .count();
+    assert_eq!(resets, 1);
+}
