@@ -165,7 +165,8 @@ impl Dispatcher {
         self.webhooks.queue_deliveries(tx, endpoints, event).await
     }
 
-    /// A security notice also goes to its user's address.
+    /// A security notice also goes to its user's verified address (within the notices'
+    /// hourly cap).
     async fn mail_notice(&self, tx: &mut Tx, event: &EventRow) -> Result<(), StoreError> {
         if !event.kind.starts_with("security.") {
             return Ok(());
@@ -176,7 +177,8 @@ impl Dispatcher {
         let Some(user) = users::by_id(&mut *tx, UserId::from(owner)).await? else {
             return Ok(());
         };
-        if user.disabled_at.is_some() {
+        // Only to an address its owner proved: anyone can sign up with anyone's.
+        if user.disabled_at.is_some() || user.email_verified_at.is_none() {
             return Ok(());
         }
         self.mail

@@ -204,6 +204,12 @@ impl Identity {
         };
         if self.0.settings.require_verified_email && user.email_verified_at.is_none() {
             count_attempt("password", "email_unverified");
+            // The right password asks for the link again (within the hourly cap): the
+            // account has no other way to a session.
+            let mut tx = self.0.db.begin().await?;
+            if self.mail_verification(&mut tx, &user).await? {
+                tx.commit().await?;
+            }
             return Err(IdentityError::EmailUnverified);
         }
         if rehash {

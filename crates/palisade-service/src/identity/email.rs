@@ -22,7 +22,7 @@ use super::accounts::check_password;
 use super::{Identity, IdentityError, Principal, Provenance};
 use crate::audit::{self, Action, Entry, Outcome};
 use crate::events::EventType;
-use crate::mail::Template;
+use crate::mail::{Cap, Template};
 
 const VERIFY: &str = "verify_email";
 const RESET: &str = "reset_password";
@@ -111,8 +111,7 @@ impl Identity {
                 &user.email,
                 Template::VerifyEmail,
                 context,
-                Some(link),
-                true,
+                Cap::Requests,
             )
             .await
     }
@@ -124,33 +123,37 @@ impl Identity {
         let hash = hash_of(token);
         let at = now();
         let mut tx = self.0.db.begin().await?;
-        let user_id =
-            if let Some(used) = account_tokens::use_once(&mut tx, VERIFY, &hash, at).await? {
-                let change = Change {
-                    email_verified_at: Some(Some(at)),
-                    ..Change::default()
-                };
-                users::update(&mut tx, used.user_id, change, at).await?;
-                let entry = Entry::new(Action::EmailVerified, Outcome::Success)
-                    .target("user", used.user_id);
-                audit::append(&mut tx, &from.actor(Some(used.user_id)), &entry).await?;
-                used.user_id
-            } else if let Some(used) = account_tokens::use_once(&mut tx, CHANGE, &hash, at).await? {
-                let (Some(user), Some(new)) =
-                    (users::by_id(&mut tx, used.user_id).await?, used.new_email)
-                else {
-                    return Err(IdentityError::TokenInvalid);
-                };
-                self.change_address(&mut tx, &user, &new, from).await?;
-                user.id
-            } else {
-                return Err(IdentityError::TokenInvalid);
+        let (used, change) = match account_tokens::use_once(&mut tx, VERIFY, &hash, at).await? {
+            Some(used) => (used, false),
+            None => (
+                account_tokens::use_once(&mut tx, CHANGE, &hash, at)
+                    .await?
+                    .ok_or(IdentityError::TokenInvalid)?,
+                true,
+            ),
+        };
+        // A disabled (or deleted) account's links act no more.
+        let user = users::by_id(&mut tx, used.user_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or(IdentityError::TokenInvalid)?;
+        if change {
+            let new = used.new_email.ok_or(IdentityError::TokenInvalid)?;
+            self.change_address(&mut tx, &user, &new, from).await?;
+        } else {
+            let change = Change {
+                email_verified_at: Some(Some(at)),
+                ..Change::default()
             };
+            users::update(&mut tx, user.id, change, at).await?;
+            let entry = Entry::new(Action::EmailVerified, Outcome::Success).target("user", user.id);
+            audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;
+        }
         match tx.commit().await {
             Err(e) if e.is_unique_violation() => return Err(IdentityError::EmailTaken),
             other => other?,
         }
-        self.0.views.forget(&user_id);
+        self.0.views.forget(&user.id);
         Ok(())
     }
 
@@ -173,14 +176,18 @@ impl Identity {
             Err(e) if e.is_unique_violation() => return Err(IdentityError::EmailTaken),
             other => other?,
         };
+        // Links mailed to the old address (a reset, another change) act no more.
+        account_tokens::revoke_all(&mut *tx, user.id, at).await?;
         let body = format!(
             "The address of your account was changed from {} to {new}.",
             user.email
         );
-        let title = "Your e-mail address was changed";
-        let mail = &self.0.mail;
-        mail.notice(&mut *tx, &user.email, &user.name, title, &body)
-            .await?;
+        if user.email_verified_at.is_some() {
+            let title = "Your e-mail address was changed";
+            let mail = &self.0.mail;
+            mail.notice(&mut *tx, &user.email, &user.name, title, &body)
+                .await?;
+        }
         self.notice_in(
             tx,
             user.id,
@@ -234,8 +241,7 @@ impl Identity {
                 &user.email,
                 Template::ResetPassword,
                 context,
-                Some(link),
-                true,
+                Cap::Requests,
             )
             .await?
         {
@@ -262,6 +268,7 @@ impl Identity {
             .ok_or(IdentityError::TokenInvalid)?;
         let user = users::by_id(&self.0.db, user_id)
             .await?
+            .filter(|u| u.disabled_at.is_none())
             .ok_or(IdentityError::TokenInvalid)?;
         let mut errors = Vec::new();
         check_password(
@@ -287,6 +294,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&mut tx, user.id, change, at).await?;
+        account_tokens::revoke_all(&mut tx, user.id, at).await?;
         lockout::clear(&mut tx, user.id).await?;
         let ended = palisade_store::repo::sessions::revoke_all(
             &mut tx,
@@ -326,17 +334,6 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         let user = self.own_user(who).await?;
         self.confirm_password(&user, password, from).await?;
-        if user.totp_enabled_at.is_some() {
-            let Some(code) = code else {
-                return Err(IdentityError::Invalid(vec![(
-                    "code",
-                    "required: two-factor authentication is on".to_owned(),
-                )]));
-            };
-            if !self.check_second_factor(&user, code).await? {
-                return Err(IdentityError::WrongCode);
-            }
-        }
         let new = Email::parse(new_email)
             .map_err(|e| IdentityError::Invalid(vec![("new_email", e.to_string())]))?;
         if new.as_str() == user.email {
@@ -347,6 +344,15 @@ impl Identity {
         }
         if users::by_email(&self.0.db, &new).await?.is_some() {
             return Err(IdentityError::EmailTaken);
+        }
+        if user.totp_enabled_at.is_some() {
+            let Some(code) = code else {
+                return Err(IdentityError::Invalid(vec![(
+                    "code",
+                    "required: two-factor authentication is on".to_owned(),
+                )]));
+            };
+            self.second_factor_counted(&user, code, from).await?;
         }
         let mut tx = self.0.db.begin().await?;
         let token = self
@@ -367,8 +373,7 @@ impl Identity {
                 new.as_str(),
                 Template::ConfirmEmailChange,
                 context,
-                Some(link),
-                true,
+                Cap::Requests,
             )
             .await?
         {
@@ -378,9 +383,11 @@ impl Identity {
             "A change of your account's address to {} was asked for. It takes effect only when confirmed from that address.",
             new.as_str()
         );
-        let title = "A change of your e-mail address was asked for";
-        mail.notice(&mut tx, &user.email, &user.name, title, &body)
-            .await?;
+        if user.email_verified_at.is_some() {
+            let title = "A change of your e-mail address was asked for";
+            mail.notice(&mut tx, &user.email, &user.name, title, &body)
+                .await?;
+        }
         let entry =
             Entry::new(Action::EmailChangeRequested, Outcome::Success).target("user", user.id);
         audit::append(&mut tx, &from.actor(Some(user.id)), &entry).await?;

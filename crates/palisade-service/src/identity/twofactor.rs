@@ -175,20 +175,7 @@ impl Identity {
         if user.totp_enabled_at.is_none() {
             return Err(IdentityError::TwoFactorOff);
         }
-        // The attempt counts before its code is checked, in one step holding the
-        // account's row: parallel guesses each count, and none is checked once the
-        // account is locked. (At login the single-use mfa_token limits guesses; here a
-        // stolen access token would not.)
-        let Some((counted, locked)) = self.count_failure(user.id, true).await? else {
-            return Err(IdentityError::WrongCode);
-        };
-        if !self.check_second_factor(&user, code).await? {
-            self.report_failure(&user, Failure::StepUp, from, locked.then_some(&counted))
-                .await;
-            return Err(IdentityError::WrongCode);
-        }
-        // A complete second factor resets the counters, as a complete sign-in does.
-        lockout::clear(&self.0.db, user.id).await?;
+        self.second_factor_counted(&user, code, from).await?;
         let at = now();
         let methods = AuthMethods::PASSWORD_AND_CODE;
         let mut tx = self.0.db.begin().await?;
@@ -200,6 +187,29 @@ impl Identity {
         tx.commit().await?;
         let roles = users::roles_of(&self.0.db, user.id).await?;
         Ok(self.token_pair(&user, roles, (who.session_id, methods, at), String::new()))
+    }
+
+    /// Checks a second factor asked for within a signed-in session. The attempt counts
+    /// before its code is checked, in one step holding the account's row: parallel
+    /// guesses each count, and none is checked once the account is locked. (At login the
+    /// single-use mfa_token limits guesses; here a stolen access token would not.) A
+    /// right code resets the counters, as a complete sign-in does.
+    pub(super) async fn second_factor_counted(
+        &self,
+        user: &User,
+        code: &str,
+        from: &Provenance,
+    ) -> Result<(), IdentityError> {
+        let Some((counted, locked)) = self.count_failure(user.id, true).await? else {
+            return Err(IdentityError::WrongCode);
+        };
+        if !self.check_second_factor(user, code).await? {
+            self.report_failure(user, Failure::StepUp, from, locked.then_some(&counted))
+                .await;
+            return Err(IdentityError::WrongCode);
+        }
+        lockout::clear(&self.0.db, user.id).await?;
+        Ok(())
     }
 
     pub(super) async fn clear_2fa(&self, user: &User) -> Result<(), IdentityError> {

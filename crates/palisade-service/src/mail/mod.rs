@@ -4,9 +4,10 @@
 //! delays mail and loses none. A job's message is sealed with the server's key (its
 //! link carries a token), so neither the `jobs` table nor `palisade jobs` shows it.
 //!
-//! Mail that a request asks for (verification, reset, change of address) counts
-//! against a cap of [`HOURLY_CAP`] messages per address and hour, whoever asks, so the
-//! endpoints cannot flood an inbox. Metric: `emails_total{template,outcome}`.
+//! Every message counts against an hourly cap per address, whoever causes it, so
+//! nothing can be used to flood an inbox: [`REQUEST_CAP`] links that requests ask for
+//! (verification, reset, change of address), and [`NOTICE_CAP`] security notices, the
+//! rest of which are dropped. Metric: `emails_total{template,outcome}`.
 
 pub mod templates;
 pub mod transport;
@@ -34,11 +35,41 @@ pub use transport::{Security, SmtpSettings, TransportSettings};
 /// The kind of the sending jobs.
 pub const KIND: &str = "mail.send";
 
-/// Messages the endpoints may cause to one address per hour.
-pub const HOURLY_CAP: i64 = 3;
+/// Links that requests may cause to one address per hour.
+pub const REQUEST_CAP: i64 = 3;
 
-/// Attempts of one message: with the queue's doubling backoff from 1 s, about 4 hours.
-const ATTEMPTS: u32 = 15;
+/// Security notices to one address per hour.
+pub const NOTICE_CAP: i64 = 10;
+
+/// Attempts of one message: with the queue's backoff (doubling from 1 s, at most 1 h),
+/// about a day.
+const ATTEMPTS: u32 = 36;
+
+/// Which hourly cap a message counts against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cap {
+    /// A link a request asked for: the caller may be told it was not sent.
+    Requests,
+    /// A security notice: one over the cap is dropped.
+    Notices,
+}
+
+impl Cap {
+    fn limit(self) -> i64 {
+        match self {
+            Cap::Requests => REQUEST_CAP,
+            Cap::Notices => NOTICE_CAP,
+        }
+    }
+
+    /// The templates that count toward it.
+    fn templates(self) -> &'static [&'static str] {
+        match self {
+            Cap::Requests => &["verify_email", "reset_password", "confirm_email_change"],
+            Cap::Notices => &["security_notice"],
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct MailSettings {
@@ -58,8 +89,6 @@ pub struct MailError(String);
 struct Sealed {
     to: String,
     message: Rendered,
-    /// The link the message carries: logged when mail goes to files (development).
-    link: Option<String>,
 }
 
 /// Account e-mail. Cheap to clone.
@@ -87,35 +116,34 @@ impl Mail {
         })))
     }
 
-    /// The link to `path` of the public site with `token` as its query.
+    /// The link to `path` of the public site with `token` in its fragment, which
+    /// browsers keep to themselves: no server's access log and no `Referer` sees it.
     pub fn link(&self, path: &str, token: &str) -> String {
-        format!("{}{path}?token={token}", self.0.settings.public_url)
+        format!("{}{path}#token={token}", self.0.settings.public_url)
     }
 
     /// Queues `template` rendered with `context` to `to` inside `tx`, counted against
-    /// the hourly cap of `to` when `capped`: `false` (nothing queued) when the cap is
-    /// reached.
+    /// `cap`: `false` (nothing queued) when the cap is reached.
     pub async fn queue(
         &self,
         tx: &mut Tx,
         to: &str,
         template: Template,
         context: minijinja::Value,
-        link: Option<String>,
-        capped: bool,
+        cap: Cap,
     ) -> Result<bool, StoreError> {
         let at = now();
-        if capped {
-            let recipient = recipient_key(to);
-            mail_sent::lock(&mut *tx, &recipient).await?;
-            let since = at - Duration::from_secs(3600);
-            if mail_sent::count_since(&mut *tx, &recipient, since).await? >= HOURLY_CAP {
-                metrics::counter!("emails_total", "template" => template.name(), "outcome" => "capped")
-                    .increment(1);
-                return Ok(false);
-            }
-            mail_sent::record(&mut *tx, &recipient, template.name(), at).await?;
+        let recipient = recipient_key(to);
+        mail_sent::lock(&mut *tx, &recipient).await?;
+        let since = at - Duration::from_secs(3600);
+        if mail_sent::count_since(&mut *tx, &recipient, cap.templates(), since).await?
+            >= cap.limit()
+        {
+            metrics::counter!("emails_total", "template" => template.name(), "outcome" => "capped")
+                .increment(1);
+            return Ok(false);
         }
+        mail_sent::record(&mut *tx, &recipient, template.name(), at).await?;
         let message =
             self.0
                 .templates
@@ -127,7 +155,6 @@ impl Mail {
         let sealed = Sealed {
             to: to.to_owned(),
             message,
-            link,
         };
         let plain = serde_json::to_vec(&sealed).unwrap_or_default();
         let payload = json!({
@@ -138,8 +165,8 @@ impl Mail {
         Ok(true)
     }
 
-    /// Queues a security notice to `to` (its holder `name`) inside `tx`. Not capped:
-    /// what causes notices is limited already, and they must not be crowded out.
+    /// Queues a security notice to `to` (its holder `name`) inside `tx`, within the
+    /// notices' cap; `false` when it was dropped.
     pub async fn notice(
         &self,
         tx: &mut Tx,
@@ -149,7 +176,7 @@ impl Mail {
         body: &str,
     ) -> Result<bool, StoreError> {
         let context = minijinja::context! { name => name, title => title, body => body };
-        self.queue(tx, to, Template::SecurityNotice, context, None, false)
+        self.queue(tx, to, Template::SecurityNotice, context, Cap::Notices)
             .await
     }
 
@@ -177,10 +204,9 @@ impl Mail {
         match outcome {
             Ok(None) => Ok(()),
             Ok(Some(file)) => {
-                // Development: no mail server, so the link is shown where the developer
-                // looks. Production requires SMTP_URL.
-                tracing::info!(template = %template, file = %file.display(),
-                    link = sealed.link.as_deref().unwrap_or(""), "mail written to a file (no SMTP_URL)");
+                // Development without a mail server: the file holds the link; the log
+                // says where it is (and never the token).
+                tracing::info!(template = %template, file = %file.display(), "mail written to a file (no SMTP_URL)");
                 Ok(())
             }
             Err(e) => Err(JobError::Retry(e)),

@@ -47,6 +47,16 @@ impl std::fmt::Debug for SmtpSettings {
 }
 
 impl SmtpSettings {
+    /// Whether the server is on this host (where `tls=none` may be fine).
+    pub fn is_local(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// Reads `smtp://`, `smtps://` URLs as described above.
     pub fn parse(url: &str) -> Result<SmtpSettings, String> {
         let url = reqwest::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
@@ -71,6 +81,9 @@ impl SmtpSettings {
             (user, Some(password)) => Some((decode(user)?, decode(password)?)),
             (_, None) => return Err("a user without a password".to_owned()),
         };
+        if security == Security::None && credentials.is_some() {
+            return Err("tls=none would send the password in the clear".to_owned());
+        }
         Ok(SmtpSettings {
             host,
             port: url.port().unwrap_or(default_port),
@@ -196,6 +209,7 @@ mod tests {
             "smtps://mail.example.com?tls=none",
             "smtp://user@mail.example.com",
             "smtp://mail.example.com?starttls=maybe",
+            "smtp://user:pw@mail.example.com?tls=none",
             "not a url",
         ] {
             assert!(SmtpSettings::parse(bad).is_err(), "{bad}");

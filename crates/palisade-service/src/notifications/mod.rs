@@ -145,7 +145,11 @@ pub fn notice_of(event: &EventRow) -> Option<(&'static str, String, String, Valu
             format!(
                 "Your account was signed in to from {} ({}). If this was not you, change your password.",
                 d["ip"].as_str().unwrap_or("an unknown address"),
-                d["user_agent"].as_str().unwrap_or("an unknown browser")
+                // The client chose it: shown short, so a notice cannot carry a letter.
+                d["user_agent"]
+                    .as_str()
+                    .map(|ua| ua.chars().take(80).collect::<String>())
+                    .unwrap_or_else(|| "an unknown browser".to_owned())
             ),
             with(json!({"ip": d["ip"], "user_agent": d["user_agent"]})),
         ),

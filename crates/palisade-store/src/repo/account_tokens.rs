@@ -130,6 +130,22 @@ pub async fn revoke(
     ex.into().execute("account_tokens", &stmt).await
 }
 
+/// Ends every unused token of `user` (their password changed, their address moved,
+/// their account was disabled or deleted): a link mailed before cannot act after.
+pub async fn revoke_all(
+    ex: impl Into<Exec<'_>>,
+    user: UserId,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let stmt = Query::update()
+        .table(AccountTokens::Table)
+        .value(AccountTokens::UsedAt, now)
+        .and_where(Expr::col(AccountTokens::UserId).eq(user.as_uuid()))
+        .and_where(Expr::col(AccountTokens::UsedAt).is_null())
+        .to_owned();
+    ex.into().execute("account_tokens", &stmt).await
+}
+
 /// Deletes the tokens expired before `before`.
 pub async fn purge(ex: impl Into<Exec<'_>>, before: OffsetDateTime) -> Result<u64, StoreError> {
     let stmt = Query::delete()

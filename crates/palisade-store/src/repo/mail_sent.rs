@@ -32,16 +32,18 @@ pub async fn lock(ex: impl Into<Exec<'_>>, recipient: &str) -> Result<(), StoreE
     ex.execute("mail_sent", &stmt).await.map(|_| ())
 }
 
-/// How many mails went to `recipient` since `since`.
+/// How many mails of `templates` went to `recipient` since `since`.
 pub async fn count_since(
     ex: impl Into<Exec<'_>>,
     recipient: &str,
+    templates: &[&str],
     since: OffsetDateTime,
 ) -> Result<i64, StoreError> {
     let stmt = Query::select()
         .expr_as(Expr::col(MailSent::Id).count(), "n")
         .from(MailSent::Table)
         .and_where(Expr::col(MailSent::Recipient).eq(recipient))
+        .and_where(Expr::col(MailSent::Template).is_in(templates.iter().copied()))
         .and_where(Expr::col(MailSent::CreatedAt).gt(since))
         .to_owned();
     super::number(ex, "mail_sent", &stmt).await

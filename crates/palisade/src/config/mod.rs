@@ -26,7 +26,7 @@ use palisade_http::HttpSettings;
 use palisade_http::layers::rate_limit::RateLimitSettings;
 use palisade_service::billing::Plans;
 use palisade_service::identity::{IdentitySettings, LockoutPolicy};
-use palisade_service::mail::{MailSettings, Mailbox, SmtpSettings, TransportSettings};
+use palisade_service::mail::{MailSettings, Mailbox, Security, SmtpSettings, TransportSettings};
 use palisade_service::webhooks::WebhookSettings;
 use palisade_store::ratelimit::Quota;
 use palisade_store::{RetryPolicy, StoreSettings};
@@ -412,17 +412,24 @@ fn sections(r: &mut Reader) -> Option<Config> {
 
 fn mail(r: &mut Reader, production: bool) -> Option<MailSettings> {
     let data_dir = r.required("PALISADE_DATA_DIR", |v| Ok(PathBuf::from(v)));
-    let smtp = r.optional("SMTP_URL", SmtpSettings::parse);
+    let smtp = r.optional("SMTP_URL", |v| {
+        let smtp = SmtpSettings::parse(v)?;
+        if production && smtp.security == Security::None && !smtp.is_local() {
+            return Err("tls=none is refused in production but for a relay on this host".into());
+        }
+        Ok(smtp)
+    });
     let ca = r.optional("SMTP_CA_FILE", |v| {
         std::fs::read(v).map_err(|e| format!("cannot read {v}: {e}"))
     });
     let from = r.required("PALISADE_MAIL_FROM", |v| {
-        let default = registry::find("PALISADE_MAIL_FROM").and_then(|k| k.default);
-        if production && Some(v) == default {
-            return Err("must be set to your own sender in production".to_owned());
+        let from = v
+            .parse::<Mailbox>()
+            .map_err(|_| format!("`{v}` is not an address or `Name <address>`"))?;
+        if production && from.email.domain() == "localhost" {
+            return Err("must be a sender of your own domain in production".to_owned());
         }
-        v.parse::<Mailbox>()
-            .map_err(|_| format!("`{v}` is not an address or `Name <address>`"))
+        Ok(from)
     });
     let public_url = r.required("PALISADE_PUBLIC_URL", |v| {
         let url = reqwest::Url::parse(v).map_err(|_| format!("`{v}` is not a URL"))?;
@@ -431,6 +438,9 @@ fn mail(r: &mut Reader, production: bool) -> Option<MailSettings> {
         }
         if !matches!(url.scheme(), "http" | "https") {
             return Err("must be http or https".to_owned());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must have no query or fragment (links add their own)".to_owned());
         }
         Ok(v.trim_end_matches('/').to_owned())
     });

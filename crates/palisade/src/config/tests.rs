@@ -417,4 +417,24 @@ fn production_needs_an_smtp_server_a_sender_and_an_https_public_url() {
     assert!(matches!(c.mail.transport, TransportSettings::Files(_)));
     let p = problems_of(&[("SMTP_URL", "http://mail.example.com")]);
     assert!(p.iter().any(|m| m.starts_with("SMTP_URL")), "{p:#?}");
+    // Production: no clear-text SMTP but to this host, a sender of its own domain, and
+    // links that are the public site's.
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SMTP_URL", "smtp://mail.example.com:25?tls=none"),
+        ("PALISADE_MAIL_FROM", "root@localhost"),
+        ("PALISADE_PUBLIC_URL", "https://app.example.com/?next=x"),
+    ]);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    let p = problems_of(&[
+        ("PALISADE_ENV", "production"),
+        ("JWT_SECRET", STRONG_JWT),
+        ("ENCRYPTION_KEY", STRONG_KEY),
+        ("ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SMTP_URL", "smtp://127.0.0.1:25?tls=none"),
+    ]);
+    assert!(p.is_empty(), "a relay on this host: {p:#?}");
 }

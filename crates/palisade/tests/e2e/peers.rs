@@ -189,7 +189,7 @@ pub struct ReceivedMail {
 impl ReceivedMail {
     /// The token of the first link in the text part.
     pub fn token(&self) -> String {
-        let start = self.text.find("?token=").expect("a link with a token") + 7;
+        let start = self.text.find("#token=").expect("a link with a token") + 7;
         self.text[start..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
