@@ -2,7 +2,7 @@
 //! password reset, e-mail change), stored as hashes.
 
 use palisade_auth::ids::UserId;
-use sea_query::{Expr, ExprTrait, Iden, Query};
+use sea_query::{Cond, Expr, ExprTrait, Iden, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -63,6 +63,15 @@ pub async fn insert(ex: impl Into<Exec<'_>>, t: &AccountToken) -> Result<(), Sto
     ex.into().execute("account_tokens", &stmt).await.map(|_| ())
 }
 
+/// The token of `purpose` whose hash is `hash`, if unused and unexpired at `now`.
+fn usable(purpose: &str, hash: &[u8], now: OffsetDateTime) -> Cond {
+    Cond::all()
+        .add(Expr::col(AccountTokens::TokenHash).eq(hash.to_vec()))
+        .add(Expr::col(AccountTokens::Purpose).eq(purpose))
+        .add(Expr::col(AccountTokens::UsedAt).is_null())
+        .add(Expr::col(AccountTokens::ExpiresAt).gt(now))
+}
+
 /// What a used token stood for.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Used {
@@ -82,10 +91,7 @@ pub async fn use_once(
     let stmt = Query::update()
         .table(AccountTokens::Table)
         .value(AccountTokens::UsedAt, now)
-        .and_where(Expr::col(AccountTokens::TokenHash).eq(hash.to_vec()))
-        .and_where(Expr::col(AccountTokens::Purpose).eq(purpose))
-        .and_where(Expr::col(AccountTokens::UsedAt).is_null())
-        .and_where(Expr::col(AccountTokens::ExpiresAt).gt(now))
+        .cond_where(usable(purpose, hash, now))
         .returning(Query::returning().columns([AccountTokens::UserId, AccountTokens::NewEmail]))
         .to_owned();
     let rows: Vec<Used> = ex.into().fetch_all("account_tokens", &stmt).await?;
@@ -103,10 +109,7 @@ pub async fn peek(
     let stmt = Query::select()
         .columns([AccountTokens::UserId, AccountTokens::NewEmail])
         .from(AccountTokens::Table)
-        .and_where(Expr::col(AccountTokens::TokenHash).eq(hash.to_vec()))
-        .and_where(Expr::col(AccountTokens::Purpose).eq(purpose))
-        .and_where(Expr::col(AccountTokens::UsedAt).is_null())
-        .and_where(Expr::col(AccountTokens::ExpiresAt).gt(now))
+        .cond_where(usable(purpose, hash, now))
         .to_owned();
     let row: Option<Used> = ex.into().fetch_optional("account_tokens", &stmt).await?;
     Ok(row.map(|r| r.user_id))

@@ -216,6 +216,16 @@ pub async fn list(
     ex.into().fetch_all("jobs", &stmt).await
 }
 
+/// What makes a job due at `now` with a fresh count of attempts.
+fn afresh(now: OffsetDateTime) -> [(Jobs, sea_query::SimpleExpr); 4] {
+    [
+        (Jobs::State, QUEUED.into()),
+        (Jobs::Attempts, 0i32.into()),
+        (Jobs::RunAt, now.into()),
+        (Jobs::UpdatedAt, now.into()),
+    ]
+}
+
 /// Queues dead job `id` again with a fresh count of attempts; `false` when there is
 /// no such dead job.
 pub async fn retry(
@@ -225,12 +235,7 @@ pub async fn retry(
 ) -> Result<bool, StoreError> {
     let stmt = Query::update()
         .table(Jobs::Table)
-        .values([
-            (Jobs::State, QUEUED.into()),
-            (Jobs::Attempts, 0i32.into()),
-            (Jobs::RunAt, now.into()),
-            (Jobs::UpdatedAt, now.into()),
-        ])
+        .values(afresh(now))
         .and_where(Expr::col(Jobs::Id).eq(id))
         .and_where(Expr::col(Jobs::State).eq(DEAD))
         .to_owned();
@@ -246,12 +251,7 @@ pub async fn run_again(
 ) -> Result<bool, StoreError> {
     let stmt = Query::update()
         .table(Jobs::Table)
-        .values([
-            (Jobs::State, QUEUED.into()),
-            (Jobs::Attempts, 0i32.into()),
-            (Jobs::RunAt, now.into()),
-            (Jobs::UpdatedAt, now.into()),
-        ])
+        .values(afresh(now))
         .and_where(Expr::col(Jobs::DedupeKey).eq(key))
         .and_where(Expr::col(Jobs::State).is_in([QUEUED, DEAD]))
         .to_owned();

@@ -294,6 +294,7 @@ on_both_backends!(
     an_unverified_address_cannot_sign_in_when_required,
     mail_queued_while_the_smtp_server_is_down_arrives_once,
     a_reset_ends_the_links_mailed_before,
+    a_change_of_address_with_2fa_needs_a_code,
 );
 
 /// The SMTP server is down when the mail is queued: sending fails and is retried;
@@ -373,6 +374,40 @@ async fn a_forgotten_password_takes_the_same_time_for_any_address() {
         .and_then(|l| l.split(' ').next()?.parse().ok())
         .expect("the median difference");
     assert!(diff.abs() < 1.5, "{text}");
+}
+
+/// With 2FA on, a change of address needs a code besides the password; a wrong one is
+/// refused, a backup code does.
+async fn a_change_of_address_with_2fa_needs_a_code(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[]).await;
+    let signed = e.api.signed_up("gus@example.com", PASSWORD).await;
+    let at = token(&signed, "access_token");
+    let (_, backup) = e.api.enable_2fa(&at, PASSWORD).await;
+    let change = |extra: serde_json::Value| {
+        let (api, at) = (e.api.clone(), at.clone());
+        let mut body = json!({"new_email": "gus@new.example.com", "password": PASSWORD});
+        if let (Some(b), serde_json::Value::Object(x)) = (body.as_object_mut(), extra) {
+            b.extend(x);
+        }
+        async move {
+            api.send_as(Method::POST, "/api/v1/me/email", &at, Some(body))
+                .await
+        }
+    };
+    let r = change(json!({}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["errors"][0]["field"], "code", "{}", r.body);
+    let r = change(json!({"code": "000000"}))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(r.body["code"], "auth.wrong_code");
+    change(json!({"code": backup[0]}))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    smtp.wait_for("gus@new.example.com", "Confirm your new e-mail", WAIT)
+        .await;
 }
 
 /// A reset ends the links mailed before it: a pending change of address cannot be
