@@ -295,6 +295,7 @@ on_both_backends!(
     mail_queued_while_the_smtp_server_is_down_arrives_once,
     a_reset_ends_the_links_mailed_before,
     a_change_of_address_with_2fa_needs_a_code,
+    a_reset_lifts_a_lockout_and_logs_hold_no_secret,
 );
 
 /// The SMTP server is down when the mail is queued: sending fails and is retried;
@@ -408,6 +409,42 @@ async fn a_change_of_address_with_2fa_needs_a_code(pg: bool) {
         .expect(StatusCode::ACCEPTED);
     smtp.wait_for("gus@new.example.com", "Confirm your new e-mail", WAIT)
         .await;
+}
+
+/// A reset lifts a lockout; no token of any link, and no password, reaches the logs.
+async fn a_reset_lifts_a_lockout_and_logs_hold_no_secret(pg: bool) {
+    let smtp = SmtpServer::start(true);
+    let e = env_with(pg, &smtp, &[("PALISADE_LOCKOUT_THRESHOLD", "3")]).await;
+    e.api.signed_up("hal@example.com", PASSWORD).await;
+    for _ in 0..3 {
+        e.api
+            .login("hal@example.com", "a wrong password 1234")
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    e.api
+        .login("hal@example.com", PASSWORD)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    forgot(&e, "hal@example.com").await;
+    let mail = smtp
+        .wait_for("hal@example.com", "Reset your password", WAIT)
+        .await;
+    e.api
+        .post(
+            "/api/v1/auth/password/reset",
+            json!({"token": mail.token(), "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    e.api
+        .login("hal@example.com", NEW_PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+    let logs = e.server().logs();
+    for secret in [mail.token().as_str(), NEW_PASSWORD, PASSWORD] {
+        assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
+    }
 }
 
 /// A reset ends the links mailed before it: a pending change of address cannot be
