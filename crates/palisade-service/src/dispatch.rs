@@ -102,25 +102,22 @@ impl Dispatcher {
             return Ok(0);
         }
         let endpoints = webhooks::endpoints(&mut tx, true).await?;
-        let mut failed = None;
-        for event in &batch {
-            if let Err(e) = self.deliver(&mut tx, event, &endpoints).await {
-                failed = Some(e);
-                break;
+        let delivered = async {
+            for event in &batch {
+                self.deliver(&mut tx, event, &endpoints).await?;
             }
+            Ok::<_, StoreError>(())
         }
-        match failed {
-            None => {
-                tx.commit().await?;
-                observe(&batch);
+        .await;
+        if let Err(e) = delivered {
+            tracing::warn!(error = %e, "a batch of events failed; dispatching them one by one");
+            drop(tx);
+            for event in &batch {
+                self.dispatch_alone(event).await?;
             }
-            Some(e) => {
-                tracing::warn!(error = %e, "a batch of events failed; dispatching them one by one");
-                drop(tx);
-                for event in &batch {
-                    self.dispatch_alone(event).await?;
-                }
-            }
+        } else {
+            tx.commit().await?;
+            observe(&batch);
         }
         Ok(batch.len())
     }

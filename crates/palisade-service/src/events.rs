@@ -1,8 +1,8 @@
 //! The domain-event log: every state change of a business record appends one event in
 //! the transaction of the change, so consumers (notifications, outbound webhooks,
-//! e-mail) see exactly the changes that committed. Recording an event also moves the
-//! cache scopes it touches (its owner's and `all`) to their next version, in the same
-//! transaction: that is the cache's invalidation. And it puts the event in the outbox
+//! e-mail) see exactly the changes that committed. Recording an event about a record
+//! also moves the cache scopes it touches (its owner's and `all`) to their next
+//! version, in the same transaction: that is the cache's invalidation. And it puts the event in the outbox
 //! in that transaction too, and wakes this instance's dispatcher ([`crate::dispatch`])
 //! when it commits, so every committed event reaches its consumers, and no other does.
 
@@ -130,7 +130,11 @@ impl EventLog {
         let id = self
             .append(tx, kind, subject, Some(owner), actor, data)
             .await?;
-        self.versions.bump(tx, &scopes_of(owner)).await?;
+        // An account's own events (a sign-up, a security notice) change no cached
+        // record: they leave the cache alone.
+        if kind.subject_type() != "user" {
+            self.versions.bump(tx, &scopes_of(owner)).await?;
+        }
         Ok(id)
     }
 

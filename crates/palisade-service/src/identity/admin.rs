@@ -135,7 +135,7 @@ impl Identity {
             users::update(&mut tx, id, change, at).await?;
             if disable {
                 revoke_reason = Some(RevokeReason::Disabled);
-                palisade_store::repo::account_tokens::revoke_all(&mut tx, id, at).await?;
+                palisade_store::repo::account_tokens::revoke(&mut tx, id, None, at).await?;
             }
         }
         if patch.unlock {

@@ -57,7 +57,7 @@ impl Identity {
         new_email: Option<String>,
     ) -> Result<String, StoreError> {
         let at = now();
-        account_tokens::revoke(&mut *tx, user, purpose, at).await?;
+        account_tokens::revoke(&mut *tx, user, Some(purpose), at).await?;
         let (token, token_hash) = new_token();
         let row = AccountToken {
             id: Uuid::now_v7(),
@@ -177,7 +177,7 @@ impl Identity {
             other => other?,
         };
         // Links mailed to the old address (a reset, another change) act no more.
-        account_tokens::revoke_all(&mut *tx, user.id, at).await?;
+        account_tokens::revoke(&mut *tx, user.id, None, at).await?;
         let body = format!(
             "The address of your account was changed from {} to {new}.",
             user.email
@@ -294,7 +294,7 @@ impl Identity {
             ..Change::default()
         };
         users::update(&mut tx, user.id, change, at).await?;
-        account_tokens::revoke_all(&mut tx, user.id, at).await?;
+        account_tokens::revoke(&mut tx, user.id, None, at).await?;
         lockout::clear(&mut tx, user.id).await?;
         let ended = palisade_store::repo::sessions::revoke_all(
             &mut tx,

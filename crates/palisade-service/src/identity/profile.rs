@@ -102,7 +102,7 @@ impl Identity {
         let ended =
             sessions::revoke_all(&mut tx, user.id, None, RevokeReason::AccountDeleted, at).await?;
         users::erase(&mut tx, user.id, at).await?;
-        palisade_store::repo::account_tokens::revoke_all(&mut tx, user.id, at).await?;
+        palisade_store::repo::account_tokens::revoke(&mut tx, user.id, None, at).await?;
         users::set_roles(&mut tx, user.id, &[]).await?;
         users::replace_backup_codes(&mut tx, user.id, &[]).await?;
         let entry = Entry::new(Action::UserDeleted, Outcome::Success).target("user", user.id);
@@ -142,7 +142,7 @@ impl Identity {
         };
         users::update(&self.0.db, user.id, change, now()).await?;
         // A reset or change link mailed before acts no more.
-        palisade_store::repo::account_tokens::revoke_all(&self.0.db, user.id, now()).await?;
+        palisade_store::repo::account_tokens::revoke(&self.0.db, user.id, None, now()).await?;
         let ended = self
             .revoke_all(user.id, Some(who.session_id), RevokeReason::PasswordChanged)
             .await?;

@@ -103,6 +103,19 @@ pub async fn run_again(ex: impl Into<Exec<'_>>, key: &str) -> Result<bool, Store
     Ok(again)
 }
 
+/// Queues `job`; when a job holds its dedupe key, runs that one now with a fresh count
+/// of attempts instead (one that is running does the work anyway): "do it again, now".
+pub async fn enqueue_or_run_again(ex: impl Into<Exec<'_>>, job: NewJob) -> Result<(), StoreError> {
+    let mut ex = ex.into();
+    let key = job.dedupe_key.clone();
+    if !enqueue(ex.reborrow(), job).await?
+        && let Some(key) = key
+    {
+        run_again(ex, &key).await?;
+    }
+    Ok(())
+}
+
 /// Wakes the workers for a job of `kind` made due where `ex` runs: this instance's at
 /// its commit, the others' through `NOTIFY` on PostgreSQL.
 async fn announce(mut ex: Exec<'_>, kind: &str) -> Result<(), StoreError> {

@@ -156,7 +156,10 @@ impl Mail {
             to: to.to_owned(),
             message,
         };
-        let plain = serde_json::to_vec(&sealed).unwrap_or_default();
+        let plain = serde_json::to_vec(&sealed).map_err(|e| StoreError::Corrupt {
+            table: "jobs",
+            what: format!("a mail that does not serialise: {e}"),
+        })?;
         let payload = json!({
             "template": template.name(),
             "sealed": STANDARD.encode(self.0.secrets.seal(&plain, PURPOSE)),

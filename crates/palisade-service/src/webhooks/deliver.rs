@@ -103,6 +103,14 @@ struct Attempt {
 }
 
 impl Attempt {
+    /// No answer: `error` says why.
+    fn failed(error: String) -> Attempt {
+        Attempt {
+            status: None,
+            error: Some(error),
+        }
+    }
+
     fn succeeded(&self) -> bool {
         self.error.is_none()
     }
@@ -123,14 +131,10 @@ impl Webhooks {
         let kind = type_of(&event.kind)
             .ok_or_else(|| JobError::Fatal(format!("{} is not sent to webhooks", event.kind)))?;
         let started = Instant::now();
-        let not_sent = |why: String| Attempt {
-            status: None,
-            error: Some(why),
-        };
         // Logged either way, so that it can be sent by hand once that is mended.
         let (attempt, hopeless) = if endpoint.disabled_at.is_some() {
             let why = "the endpoint is disabled; not sent".to_owned();
-            (not_sent(why), true)
+            (Attempt::failed(why), true)
         } else {
             match self.signing_secrets(&endpoint) {
                 Ok(secrets) => {
@@ -138,7 +142,7 @@ impl Webhooks {
                     let sent = self.send(&endpoint, &p.message_id, &body, &secrets);
                     (sent.await, false)
                 }
-                Err(e) => (not_sent(format!("not sent: {e}")), true),
+                Err(e) => (Attempt::failed(format!("not sent: {e}")), true),
             }
         };
         let elapsed = started.elapsed();
@@ -176,19 +180,15 @@ impl Webhooks {
         body: &str,
         secrets: &[WebhookSecret],
     ) -> Attempt {
-        let failed = |error: String| Attempt {
-            status: None,
-            error: Some(error),
-        };
         let url = match reqwest::Url::parse(&endpoint.url) {
             Ok(url) => url,
-            Err(e) => return failed(format!("not a URL: {e}")),
+            Err(e) => return Attempt::failed(format!("not a URL: {e}")),
         };
         // A name is checked by the resolver at connect time; an address literal here.
         if !self.0.settings.allow_private
             && let Err(refused) = guard::check_url(&url)
         {
-            return failed(format!("refused: {refused}"));
+            return Attempt::failed(format!("refused: {refused}"));
         }
         let timestamp = now().unix_timestamp().max(0) as u64;
         let keys: Vec<&WebhookSecret> = secrets.iter().collect();
@@ -207,7 +207,7 @@ impl Webhooks {
         let mut answer = match sent {
             Ok(answer) => answer,
             // Without the URL: a receiver's URL may carry a token in its query.
-            Err(e) => return failed(describe(&e.without_url())),
+            Err(e) => return Attempt::failed(describe(&e.without_url())),
         };
         let status = answer.status();
         // Read the answer up to the limit, so the connection can be reused when it is

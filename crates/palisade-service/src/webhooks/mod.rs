@@ -379,12 +379,7 @@ impl Webhooks {
             .ok_or(WebhookError::NotFound)?;
         let mut tx = self.0.db.begin().await?;
         let job = deliver::job(id, logged.event_id, &logged.message_id, self.attempts());
-        let key = job.dedupe_key.clone().unwrap_or_default();
-        if !jobs::enqueue(&mut tx, job).await? {
-            // Its job is waiting for a retry, or dead: it runs now, with fresh attempts.
-            // (A job running now sends it anyway.)
-            jobs::run_again(&mut tx, &key).await?;
-        }
+        jobs::enqueue_or_run_again(&mut tx, job).await?;
         audited(&mut tx, who, from, Action::WebhookRetried, id).await?;
         Ok(tx.commit().await?)
     }

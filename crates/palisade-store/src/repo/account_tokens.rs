@@ -115,37 +115,23 @@ pub async fn peek(
     Ok(row.map(|r| r.user_id))
 }
 
-/// Ends `user`'s unused tokens of `purpose` (a newer one replaces them, or the flow
-/// is done).
+/// Ends `user`'s unused tokens of `purpose`, or of every purpose with `None` (their
+/// password changed, their address moved, their account was disabled or deleted): a
+/// link mailed before cannot act after.
 pub async fn revoke(
     ex: impl Into<Exec<'_>>,
     user: UserId,
-    purpose: &str,
+    purpose: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
-    let stmt = Query::update()
-        .table(AccountTokens::Table)
+    let mut stmt = Query::update();
+    stmt.table(AccountTokens::Table)
         .value(AccountTokens::UsedAt, now)
         .and_where(Expr::col(AccountTokens::UserId).eq(user.as_uuid()))
-        .and_where(Expr::col(AccountTokens::Purpose).eq(purpose))
-        .and_where(Expr::col(AccountTokens::UsedAt).is_null())
-        .to_owned();
-    ex.into().execute("account_tokens", &stmt).await
-}
-
-/// Ends every unused token of `user` (their password changed, their address moved,
-/// their account was disabled or deleted): a link mailed before cannot act after.
-pub async fn revoke_all(
-    ex: impl Into<Exec<'_>>,
-    user: UserId,
-    now: OffsetDateTime,
-) -> Result<u64, StoreError> {
-    let stmt = Query::update()
-        .table(AccountTokens::Table)
-        .value(AccountTokens::UsedAt, now)
-        .and_where(Expr::col(AccountTokens::UserId).eq(user.as_uuid()))
-        .and_where(Expr::col(AccountTokens::UsedAt).is_null())
-        .to_owned();
+        .and_where(Expr::col(AccountTokens::UsedAt).is_null());
+    if let Some(purpose) = purpose {
+        stmt.and_where(Expr::col(AccountTokens::Purpose).eq(purpose));
+    }
     ex.into().execute("account_tokens", &stmt).await
 }
 
