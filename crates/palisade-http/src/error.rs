@@ -347,6 +347,7 @@ impl From<WebhookError> for Problem {
         match e {
             WebhookError::NotFound => Problem::not_found(),
             WebhookError::Invalid(errors) => Problem::invalid_fields(errors),
+            WebhookError::BadCursor(e) => crate::extract::invalid_query(&format!("cursor: {e}")),
             WebhookError::Store(e) => e.into(),
         }
     }

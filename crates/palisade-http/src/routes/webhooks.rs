@@ -8,9 +8,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use palisade_auth::permissions::Permission;
 use palisade_service::identity::{Principal, Provenance};
-use palisade_service::webhooks::{DeliveryView, EndpointPatch, EndpointView, NewEndpoint};
+use palisade_service::webhooks::{DeliveryView, EndpointPatch, EndpointView, NewEndpoint, TYPES};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, SchemaType};
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -47,15 +49,29 @@ async fn allowed(state: &AppState, who: &Principal, from: &Provenance) -> Result
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// Where events are POSTed: http(s), at most 2048 characters, resolving to a public
+    /// Where events are POSTed: http(s), without credentials, resolving to a public
     /// address.
+    #[schema(min_length = 1, max_length = 2048)]
     url: String,
-    /// The event types sent to it (at least one): `contract.created`,
-    /// `contract.updated`, `contract.deleted`, `payment.succeeded`, `payment.failed`,
-    /// `payment.refunded`, `user.registered`, `subscription.updated`.
+    /// The event types sent to it: `contract.created`, `contract.updated`,
+    /// `contract.deleted`, `payment.succeeded`, `payment.failed`, `payment.refunded`,
+    /// `user.registered`, `subscription.updated`.
+    #[schema(schema_with = event_types)]
     events: Vec<String>,
-    /// At most 500 characters.
+    #[schema(max_length = 500)]
     description: Option<String>,
+}
+
+/// At least one of the event types sent to webhooks, each once.
+fn event_types() -> RefOr<Schema> {
+    let item = ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(TYPES));
+    ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .max_items(Some(TYPES.len()))
+        .into()
 }
 
 /// A new endpoint, with its signing secret: shown this once.
@@ -137,8 +153,11 @@ pub async fn get_webhook(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchWebhook {
+    #[schema(min_length = 1, max_length = 2048)]
     url: Option<String>,
+    #[schema(schema_with = event_types)]
     events: Option<Vec<String>>,
+    #[schema(max_length = 500)]
     description: Option<String>,
     /// `true` stops deliveries (they are logged as not sent); `false` resumes them and
     /// forgets the failures so far.

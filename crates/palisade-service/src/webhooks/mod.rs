@@ -86,6 +86,9 @@ pub enum WebhookError {
     NotFound,
     #[error("invalid input")]
     Invalid(Problems),
+    /// A list's cursor that is not one of its positions.
+    #[error(transparent)]
+    BadCursor(#[from] BadCursor),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -359,7 +362,7 @@ impl Webhooks {
         cursor: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<DeliveryView>, WebhookError> {
-        let before = Cursor::start::<Uuid>(cursor).map_err(bad_cursor)?;
+        let before = Cursor::start::<Uuid>(cursor)?;
         self.row(id).await?;
         let rows = repo::deliveries(&self.0.db, id, before, limit.fetch()).await?;
         Ok(Page::of(rows, limit, |r| r.id).map(|r| DeliveryView::of(&r)))
@@ -548,10 +551,6 @@ async fn audited(
 /// open.
 fn purpose(id: Uuid) -> Vec<u8> {
     format!("palisade webhook secret {id}").into_bytes()
-}
-
-fn bad_cursor(_: BadCursor) -> WebhookError {
-    WebhookError::Invalid(vec![("cursor", "not a cursor of this list".to_owned())])
 }
 
 fn check_events(events: &[String], problems: &mut Problems) -> Vec<String> {

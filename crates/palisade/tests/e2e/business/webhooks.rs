@@ -385,8 +385,29 @@ async fn a_failing_receiver_gets_the_event_again(pg: bool) {
     assert!(log[1]["next_retry_at"].is_string(), "{}", log[1]);
     assert_eq!(log[2]["error"], "answered 500 Internal Server Error");
 
-    // Sent again by hand: the same message, once more.
+    // A delivery is found under its own endpoint only; a cursor must be one of the list's.
     let delivery = log[0]["id"].as_str().unwrap();
+    let (other, _) = endpoint(&e.api, &a, "https://receiver.invalid/", &["payment.failed"]).await;
+    e.api
+        .send_as(
+            Method::POST,
+            &format!("/api/v1/admin/webhooks/{other}/deliveries/{delivery}/retry"),
+            &a.at,
+            None,
+        )
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let r = e
+        .api
+        .get_as(
+            &format!("/api/v1/admin/webhooks/{id}/deliveries?cursor=nonsense"),
+            &a.at,
+        )
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "request.invalid_query");
+
+    // Sent again by hand: the same message, once more.
     e.api
         .send_as(
             Method::POST,
