@@ -5,6 +5,7 @@ mod audit;
 mod cli_context;
 mod db;
 mod jobs;
+mod loadtest;
 mod migrate;
 mod serve;
 mod user;
@@ -40,6 +41,8 @@ enum Command {
     Db(db::DbArgs),
     /// Inspect the job queue; retry or purge dead jobs.
     Jobs(jobs::JobsArgs),
+    /// Run load-test scenarios (k6's vocabulary) against a palisade or any HTTP API.
+    Loadtest(loadtest::LoadtestArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args, file),
         Command::Db(args) => db::run(args, file),
         Command::Jobs(args) => jobs::run(args, file),
+        Command::Loadtest(args) => loadtest::run(args),
         Command::Config {
             action: ConfigAction::Check,
         } => config_check(config::load(file)),

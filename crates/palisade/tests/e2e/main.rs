@@ -64,6 +64,7 @@ mod errors;
 mod harness;
 mod http;
 mod identity;
+mod loadtest;
 mod migrate;
 mod peers;
 mod postgres;
