@@ -1,7 +1,7 @@
 // The built-in scenarios of `palisade loadtest`, for k6 users: the same five
 // scenarios, thresholds and profiles (PROFILE=smoke|load|stress|spike, SCALE=F).
 //
-//   BASE_URL=http://127.0.0.1:8080 PROFILE=smoke k6 run ops/k6/multi_scenarios.js
+//   BASE_URL=http://127.0.0.1:3000 PROFILE=smoke k6 run ops/k6/multi_scenarios.js
 //
 // The target must exempt the load generator from its rate limits and grant exports
 // to new accounts (PALISADE_RATE_LIMIT_ALLOW, PALISADE_BILLING_PLANS; see README).
@@ -14,7 +14,7 @@ import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import { uuidv4 } from 'https://jslib.k6.io/k6-utils/1.4.0/index.js';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:3000').replace(/\/$/, '');
 const PROFILE = __ENV.PROFILE || 'load';
 const PASSWORD = __ENV.PASSWORD || 'a long load test passphrase 4711';
 

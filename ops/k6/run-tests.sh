@@ -4,7 +4,7 @@
 # Writes the summary (k6's JSON) and exits with k6's code: 99 when a threshold failed.
 set -euo pipefail
 profile=${1:-smoke}
-base_url=${2:-http://127.0.0.1:8080}
+base_url=${2:-http://127.0.0.1:3000}
 scale=${3:-1}
 case "$profile" in
   smoke | load | stress | spike) ;;

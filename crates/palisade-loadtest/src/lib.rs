@@ -45,7 +45,7 @@ mod tests {
         );
         for profile in ["smoke", "load", "stress", "spike"] {
             let settings = plan::Settings {
-                base_url: Some("http://127.0.0.1:8080".into()),
+                base_url: Some("http://127.0.0.1:3000".into()),
                 profile: Some(profile.into()),
                 scale: 1.0,
                 ..Default::default()

@@ -149,8 +149,10 @@ pub struct Sample {
 /// A metric's aggregate.
 #[derive(Clone, Debug)]
 pub enum Sink {
+    /// `seen`: whether any sample came (a counter without samples is not shown).
     Counter {
         sum: f64,
+        seen: bool,
     },
     Gauge {
         last: f64,
@@ -222,7 +224,10 @@ impl Default for Trend {
 impl Sink {
     pub fn new(kind: Kind) -> Sink {
         match kind {
-            Kind::Counter => Sink::Counter { sum: 0.0 },
+            Kind::Counter => Sink::Counter {
+                sum: 0.0,
+                seen: false,
+            },
             Kind::Gauge => Sink::Gauge {
                 last: 0.0,
                 min: 0.0,
@@ -239,7 +244,10 @@ impl Sink {
 
     pub fn add(&mut self, value: f64) {
         match self {
-            Sink::Counter { sum } => *sum += value,
+            Sink::Counter { sum, seen } => {
+                *sum += value;
+                *seen = true;
+            }
             Sink::Gauge {
                 last,
                 min,
@@ -269,7 +277,7 @@ impl Sink {
     /// The summary values, with counters' rates over `elapsed`.
     pub fn values(&self, elapsed: Duration) -> Values {
         match self {
-            Sink::Counter { sum } => Values::Counter {
+            Sink::Counter { sum, .. } => Values::Counter {
                 count: *sum,
                 per_second: if elapsed.is_zero() {
                     0.0

@@ -41,7 +41,7 @@ pub fn html(f: &Finished, title: &str) -> Result<String, String> {
                 if *ok { "✓" } else { "✗" },
                 escape(&t.key.to_string()),
                 escape(&t.expr.source),
-                summary::number((observed * 1000.0).round() / 1000.0)
+                escape(&summary::observed_value(r, t, *observed))
             );
         }
         page.push_str("</table>");

@@ -3,9 +3,9 @@
 //! data in the shape of k6's summary object for `--summary-export`.
 
 use crate::{
-    metrics::{Contains, Kind, Metric, Sink, Values},
+    metrics::{Contains, Kind, Metric, Registry, Sink, Values},
     run::Finished,
-    threshold::{Aggregation, MetricKey},
+    threshold::{Aggregation, MetricKey, Threshold},
 };
 use serde_json::{Map, Value, json};
 use std::{collections::BTreeMap, fmt::Write, time::Duration};
@@ -117,6 +117,17 @@ fn group(name: &str) -> &'static str {
         "data_received" => "NETWORK",
         "checks" => "CHECKS",
         _ => "CUSTOM",
+    }
+}
+
+/// The value a threshold compared, in its metric's unit (a rate as a percentage).
+pub fn observed_value(r: &Registry, t: &Threshold, observed: f64) -> String {
+    let metric = r.id(&t.key.name).map(|i| &r.metrics[i.0]);
+    match (t.expr.aggregation, metric) {
+        (Aggregation::Rate, Some(m)) if m.kind == Kind::Rate => percent(observed),
+        (Aggregation::Rate, Some(m)) => format!("{}/s", show(m.contains, observed)),
+        (_, Some(m)) => show(m.contains, observed),
+        (_, None) => number(observed),
     }
 }
 
@@ -271,7 +282,7 @@ pub fn values_line(metric: &Metric, sink: &Sink, elapsed: Duration) -> Option<St
 
 fn has_samples(sink: &Sink) -> bool {
     match sink {
-        Sink::Counter { .. } => true,
+        Sink::Counter { seen, .. } => *seen,
         Sink::Gauge { seen, .. } => *seen,
         Sink::Rate { passes, fails } => passes + fails > 0,
         Sink::Trend(t) => t.count > 0,

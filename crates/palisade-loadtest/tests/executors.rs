@@ -105,7 +105,7 @@ async fn run_file(text: &str, url: &str) -> Finished {
 
 fn count(f: &Finished, name: &str) -> f64 {
     match f.registry.sink(&MetricKey::plain(name)) {
-        Some((_, Sink::Counter { sum })) => *sum,
+        Some((_, Sink::Counter { sum, .. })) => *sum,
         other => panic!("{name}: {:?}", other.map(|o| o.1)),
     }
 }

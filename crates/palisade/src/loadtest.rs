@@ -12,7 +12,7 @@ pub struct LoadtestArgs {
     /// A scenario file (TOML); default: the built-in scenarios.
     file: Option<PathBuf>,
     /// The target's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
     base_url: String,
     /// A profile of the file: the built-in ones are smoke, load, stress and spike.
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! whole iteration at a time.
 
 mod executors;
+mod http;
 pub mod vu;
 
 use crate::{

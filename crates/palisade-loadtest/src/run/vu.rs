@@ -2,14 +2,16 @@
 //! across its iterations, as k6's are), its variables, and the samples of its current
 //! iteration, handed to the registry when the iteration ends or is cut short.
 
-use super::Shared;
+use super::{
+    Shared,
+    http::{Http, Outgoing},
+};
 use crate::{
     metrics::{Sample, Tags, id},
     plan::{Body, ScenarioPlan, StepPlan, StreamPlan},
     scenario::RecordValue,
     template::{Context, Vars},
 };
-use reqwest::Client;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -18,7 +20,7 @@ pub struct Vu {
     pub id: u64,
     pub account: u64,
     pub iter: u64,
-    client: Client,
+    http: Http,
     vars: Vars,
     samples: Vec<Sample>,
     /// When the last request started: a stream's trigger.
@@ -55,18 +57,6 @@ impl AnswerBody {
     }
 }
 
-/// The HTTP client of one VU.
-pub fn client(timeout: Duration) -> Result<Client, String> {
-    Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .no_proxy()
-        .tcp_nodelay(true)
-        .user_agent(concat!("palisade-loadtest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
-}
-
 impl Vu {
     pub fn new(shared: &Shared) -> Result<Vu, String> {
         let id = shared
@@ -82,7 +72,7 @@ impl Vu {
             id,
             account,
             iter: 0,
-            client: client(shared.timeout)?,
+            http: Http::new(shared.timeout),
             vars,
             samples: Vec::new(),
             last_request: Instant::now(),
@@ -95,7 +85,7 @@ impl Vu {
             id: 0,
             account,
             iter: 0,
-            client: client(shared.timeout)?,
+            http: Http::new(shared.timeout),
             vars,
             samples: Vec::new(),
             last_request: Instant::now(),
@@ -193,22 +183,28 @@ impl Vu {
         }
     }
 
-    fn build(
-        &self,
-        step: &StepPlan,
-        shared: &Shared,
-        scenario: &str,
-    ) -> Result<reqwest::RequestBuilder, Broken> {
+    fn build(&self, step: &StepPlan, shared: &Shared, scenario: &str) -> Result<Outgoing, Broken> {
         let cx = self.context(scenario, &shared.run_id);
-        let url = step.url.render(&cx).map_err(Broken)?;
-        let mut req = self.client.request(step.method.clone(), url);
+        let mut headers = Vec::with_capacity(step.headers.len());
         for (name, value) in &step.headers {
-            req = req.header(name, value.render(&cx).map_err(Broken)?);
+            headers.push((name.clone(), value.render(&cx).map_err(Broken)?));
         }
-        Ok(match &step.body {
-            Body::None => req,
-            Body::Json(t) => req.json(&t.render(&cx).map_err(Broken)?),
-            Body::Text(t) => req.body(t.render(&cx).map_err(Broken)?),
+        let body = match &step.body {
+            Body::None => None,
+            Body::Json(t) => {
+                let v = t.render(&cx).map_err(Broken)?;
+                Some((
+                    serde_json::to_vec(&v).map_err(|e| Broken(e.to_string()))?,
+                    Some("application/json"),
+                ))
+            }
+            Body::Text(t) => Some((t.render(&cx).map_err(Broken)?.into_bytes(), None)),
+        };
+        Ok(Outgoing {
+            method: step.method.clone(),
+            url: step.url.render(&cx).map_err(Broken)?,
+            headers,
+            body,
         })
     }
 
@@ -221,28 +217,24 @@ impl Vu {
         shared: &Shared,
         scenario: &str,
     ) -> Result<Answer, Broken> {
-        let req = self.build(step, shared, scenario)?;
+        let out = self.build(step, shared, scenario)?;
         let start = Instant::now();
         self.last_request = start;
-        let (status, waiting, raw, head_bytes) = match req.send().await {
-            Ok(resp) => {
+        let (status, waiting, raw, head_bytes) = match self.http.send(out, false).await {
+            Ok(answer) => {
                 let waiting = start.elapsed();
-                let status = resp.status().as_u16();
-                let head: usize = resp
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                    .sum();
-                match resp.bytes().await {
-                    Ok(b) => (status, waiting, b.to_vec(), head + 17),
+                let status = answer.status();
+                let head = answer.head_bytes();
+                match answer.bytes().await {
+                    Ok(b) => (status, waiting, b.to_vec(), head),
                     Err(e) => {
                         shared.note_error(&format!("{}: reading the body: {e}", step.tags.name));
-                        (0, waiting, Vec::new(), head + 17)
+                        (0, waiting, Vec::new(), head)
                     }
                 }
             }
             Err(e) => {
-                shared.note_error(&format!("{}: {}", step.tags.name, error_chain(&e)));
+                shared.note_error(&format!("{}: {e}", step.tags.name));
                 (0, start.elapsed(), Vec::new(), 0)
             }
         };
@@ -324,12 +316,14 @@ impl Vu {
         shared: &Shared,
         scenario: &str,
     ) -> Result<(), Broken> {
-        let req = self.build(step, shared, scenario)?;
+        let mut out = self.build(step, shared, scenario)?;
+        out.headers
+            .push((::http::header::ACCEPT, "text/event-stream".to_owned()));
         let start = Instant::now();
-        let resp = req.header("accept", "text/event-stream").send().await;
+        let resp = self.http.send(out, true).await;
         let head = Instant::now();
         let mut tags = Tags::of(&step.tags);
-        let status = resp.as_ref().map_or(0, |r| r.status().as_u16());
+        let status = resp.as_ref().map_or(0, |r| r.status());
         let expected = status != 0 && step.expected(status);
         tags.status = Some(status);
         tags.expected_response = Some(expected);
@@ -353,7 +347,7 @@ impl Vu {
                 return self.stream_result(stream, &tags, None);
             }
             Err(e) => {
-                shared.note_error(&format!("{}: {}", step.tags.name, error_chain(&e)));
+                shared.note_error(&format!("{}: {e}", step.tags.name));
                 return self.stream_result(stream, &tags, None);
             }
         };
@@ -362,7 +356,7 @@ impl Vu {
         let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Option<String>, String)>();
         let reader = tokio::spawn(async move {
             let mut parser = Sse::default();
-            while let Ok(Some(chunk)) = resp.chunk().await {
+            while let Some(chunk) = resp.chunk().await {
                 let at = Instant::now();
                 for (event, data) in parser.feed(&chunk) {
                     if tx.send((at, event, data)).is_err() {
@@ -465,17 +459,6 @@ impl Vu {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// Server-sent events (the WHATWG event-stream format): `event:` and `data:` lines,

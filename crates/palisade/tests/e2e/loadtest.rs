@@ -218,3 +218,95 @@ on_both_backends!(
     abort_on_fail_stops_the_run_early,
     a_failed_setup_exits_107_before_any_load,
 );
+
+/// The HTML report, rendered by headless Chromium (Debian's `chromium`, which `.ci/run`
+/// installs) and looked at: the page has its four charts, each line drawn in its
+/// colour, and the verdict in green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_renders_in_headless_chromium() {
+    let env = start_with(false, TARGET).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = health_file(
+        dir.path(),
+        "executor = \"ramping-vus\"\nstartVUs = 1\nstages = [{ duration = \"3s\", target = 6 }]",
+        "http_req_duration = [\"p(95)<5000\"]",
+    );
+    let report = dir.path().join("report.html");
+    let out = loadtest(&[
+        &file,
+        "--base-url",
+        &base(&env),
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert_eq!(html.matches("<svg").count(), 4, "four charts");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
+
+    let shot = dir.path().join("shot.png");
+    let chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1100,1900",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("chromium could not start ({e}): apt-get install chromium, as .ci/run does")
+        });
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&chromium.stderr)
+    );
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("png frame");
+    assert_eq!((info.width, info.height), (1100, 1900));
+    let channels = info.color_type.samples();
+    let near = |rgb: (u8, u8, u8)| {
+        pixels
+            .chunks(channels)
+            .filter(|p| {
+                p[0].abs_diff(rgb.0) < 24 && p[1].abs_diff(rgb.1) < 24 && p[2].abs_diff(rgb.2) < 24
+            })
+            .count()
+    };
+    // The charts' lines: p50 and requests (blue), p95 (orange), p99 (red), VUs (green);
+    // and the page is not blank.
+    for (name, rgb) in [
+        ("blue", (31, 119, 180)),
+        ("orange", (255, 127, 14)),
+        ("red", (214, 39, 40)),
+        ("green", (44, 160, 44)),
+    ] {
+        assert!(near(rgb) > 150, "{name} lines: {} pixels", near(rgb));
+    }
+    let white = near((255, 255, 255));
+    assert!(
+        white < pixels.len() / channels * 97 / 100,
+        "the page is blank"
+    );
+}
