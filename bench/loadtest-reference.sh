@@ -17,7 +17,7 @@ set -- 1 1 1
 
 out=bench/out
 mkdir -p "$out"
-export PALISADE_RATE_LIMIT_ALLOW=127.0.0.1/32
+export PALISADE_RATE_LIMIT_ALLOW=127.0.0.1/32 PALISADE_MAX_CONNECTIONS_PER_CLIENT=1024
 export PALISADE_BILLING_PLANS='[{"id":"free","name":"Free","features":["exports"],"limits":{}}]'
 
 for backend in sqlite postgres; do

@@ -15,7 +15,7 @@ conns=50
 . bench/lib.sh
 
 bench_database
-export PALISADE_RATE_LIMIT_ALLOW=127.0.0.1/32
+export PALISADE_RATE_LIMIT_ALLOW=127.0.0.1/32 PALISADE_MAX_CONNECTIONS_PER_CLIENT=1024
 export PALISADE_BILLING_PLANS='[{"id":"free","name":"Free","features":["exports"],"limits":{}}]'
 palisade=$(start palisade "$palisade_bin" serve)
 

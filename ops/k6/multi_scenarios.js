@@ -4,7 +4,8 @@
 //   BASE_URL=http://127.0.0.1:3000 PROFILE=smoke k6 run ops/k6/multi_scenarios.js
 //
 // The target must exempt the load generator from its rate limits and grant exports
-// to new accounts (PALISADE_RATE_LIMIT_ALLOW, PALISADE_BILLING_PLANS; see README).
+// to new accounts (PALISADE_RATE_LIMIT_ALLOW, PALISADE_MAX_CONNECTIONS_PER_CLIENT,
+// PALISADE_BILLING_PLANS; see README).
 // One difference: k6's HTTP client cannot hold a server-sent event stream, so the
 // notifications scenario polls GET /api/v1/notifications for the payment's notice
 // instead of reading /api/v1/notifications/stream.
@@ -128,7 +129,9 @@ const json = (token) => ({
 });
 
 // Accounts made through the API, each with an active contract; VU n acts as account
-// n mod the number of accounts.
+// n mod the number of accounts. k6 numbers VUs across the whole test, not per
+// scenario as palisade loadtest does, so more than two export VUs may share an
+// account and meet the cap of two running exports per user (429).
 export function setup() {
   const run = uuidv4().slice(0, 12);
   const accounts = [];

@@ -66,7 +66,7 @@ impl Progress {
         }
     }
 
-    pub fn start(&self, scenarios: &[Arc<ScenarioPlan>], _stats: &[Arc<ScenarioStats>]) {
+    pub fn start(&self, scenarios: &[Arc<ScenarioPlan>]) {
         let mut inner = self.lock();
         if inner.mode == Mode::Quiet {
             return;

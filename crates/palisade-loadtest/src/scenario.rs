@@ -41,7 +41,7 @@ pub struct Options {
 
 /// Run before the scenarios: `accounts` times, the steps (with `{{account}}` its
 /// number); the variables each run captures are given to the VUs of that account
-/// (VU n belongs to account n mod accounts). Nothing here is measured.
+/// (the n-th VU of each scenario acts as account n mod accounts). Nothing here is measured.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {

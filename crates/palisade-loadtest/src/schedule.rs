@@ -149,15 +149,6 @@ impl Iterator for Arrivals {
     }
 }
 
-/// `shared-iterations`' and `per-vu-iterations`' totals, for the progress display.
-pub fn iterations_total(executor_vus: u64, iterations: u64, per_vu: bool) -> u64 {
-    if per_vu {
-        executor_vus * iterations
-    } else {
-        iterations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,9 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn totals_of_iteration_executors() {
-        assert_eq!(iterations_total(30, 300, false), 300);
-        assert_eq!(iterations_total(20, 10, true), 200);
+    fn the_length_of_stages() {
         assert_eq!(
             total(&[s(1.5, 1.0), s(2.0, 0.0)]),
             Duration::from_secs_f64(3.5)

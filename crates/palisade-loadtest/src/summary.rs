@@ -131,6 +131,29 @@ pub fn observed_value(r: &Registry, t: &Threshold, observed: f64) -> String {
     }
 }
 
+/// The checks' totals, then each check with ✓, or ✗ and its share of passes.
+fn checks(out: &mut String, r: &Registry, elapsed: Duration, passes: u64, fails: u64) {
+    let all = passes + fails;
+    let per_s = all as f64 / elapsed.as_secs_f64().max(1e-9);
+    let share = |n: u64| percent(n as f64 / all as f64);
+    dotted(out, 4, "checks_total", &format!("{all:<7} {}/s", number((per_s * 1e6).round() / 1e6)));
+    dotted(out, 4, "checks_succeeded", &format!("{:<7} {passes} out of {all}", share(passes)));
+    dotted(out, 4, "checks_failed", &format!("{:<7} {fails} out of {all}", share(fails)));
+    out.push('\n');
+    for (name, (p, fl)) in &r.checks {
+        if *fl == 0 {
+            let _ = writeln!(out, "    ✓ {name}");
+        } else {
+            let _ = writeln!(
+                out,
+                "    ✗ {name}\n      ↳  {}% — ✓ {p} / ✗ {fl}",
+                (*p as f64 * 100.0 / (*p + *fl) as f64).floor()
+            );
+        }
+    }
+    out.push('\n');
+}
+
 /// The summary as printed at the end of a run.
 pub fn text(f: &Finished) -> String {
     let r = &f.registry;
@@ -166,51 +189,10 @@ pub fn text(f: &Finished) -> String {
         }
     }
     out.push_str("\n\n  █ TOTAL RESULTS\n\n");
-    if let Some((m, sink)) = r.sink(&MetricKey::plain("checks")) {
-        if let Sink::Rate { passes, fails } = sink {
-            let all = passes + fails;
-            if all > 0 {
-                let per_s = all as f64 / f.elapsed.as_secs_f64().max(1e-9);
-                dotted(
-                    &mut out,
-                    4,
-                    "checks_total",
-                    &format!("{all:<7} {}/s", number((per_s * 1e6).round() / 1e6)),
-                );
-                dotted(
-                    &mut out,
-                    4,
-                    "checks_succeeded",
-                    &format!(
-                        "{:<7} {passes} out of {all}",
-                        percent(*passes as f64 / all as f64)
-                    ),
-                );
-                dotted(
-                    &mut out,
-                    4,
-                    "checks_failed",
-                    &format!(
-                        "{:<7} {fails} out of {all}",
-                        percent(*fails as f64 / all as f64)
-                    ),
-                );
-                out.push('\n');
-                for (name, (p, fl)) in &r.checks {
-                    if *fl == 0 {
-                        let _ = writeln!(out, "    ✓ {name}");
-                    } else {
-                        let _ = writeln!(
-                            out,
-                            "    ✗ {name}\n      ↳  {}% — ✓ {p} / ✗ {fl}",
-                            (*p as f64 * 100.0 / (*p + *fl) as f64).floor()
-                        );
-                    }
-                }
-                out.push('\n');
-            }
-        }
-        let _ = m;
+    if let Some((_, Sink::Rate { passes, fails })) = r.sink(&MetricKey::plain("checks"))
+        && passes + fails > 0
+    {
+        checks(&mut out, r, f.elapsed, *passes, *fails);
     }
     for g in ["CUSTOM", "HTTP", "EXECUTION", "NETWORK"] {
         let metrics: Vec<&Metric> = r
@@ -289,7 +271,7 @@ fn has_samples(sink: &Sink) -> bool {
     }
 }
 
-fn values_json(metric: &Metric, sink: &Sink, elapsed: Duration) -> Value {
+fn values_json(sink: &Sink, elapsed: Duration) -> Value {
     let v = sink.values(elapsed);
     match &v {
         Values::Counter { count, per_second } => json!({"count": count, "rate": per_second}),
@@ -302,7 +284,6 @@ fn values_json(metric: &Metric, sink: &Sink, elapsed: Duration) -> Value {
             for a in TREND_STATS {
                 m.insert(a.label(), json!(v.get(*a)));
             }
-            let _ = metric;
             Value::Object(m)
         }
     }
@@ -339,7 +320,7 @@ pub fn json(f: &Finished, stdout_tty: bool, stderr_tty: bool) -> Value {
             let mut entry = json!({
                 "type": m.kind.name(),
                 "contains": m.contains.name(),
-                "values": values_json(m, sink, f.elapsed),
+                "values": values_json(sink, f.elapsed),
             });
             if let Some(t) = thresholds.get(&key) {
                 entry["thresholds"] = Value::Object(t.clone());

@@ -138,9 +138,7 @@ async fn looping(
     for index in 0..vus {
         let (shared, sc, stats, more) = (shared.clone(), sc.clone(), stats.clone(), more.clone());
         set.spawn(async move {
-            let Ok(mut vu) = Vu::new(&shared).map_err(|e| shared.note_error(&e)) else {
-                return;
-            };
+            let mut vu = Vu::new(&shared, index);
             enter(&shared, &stats);
             let mut done = 0;
             while !shared.aborted() && more(index, done) {
@@ -206,16 +204,10 @@ async fn ramping(
                 }
                 let v = match &mut vu {
                     Some(v) => v,
-                    None => match Vu::new(&shared) {
-                        Ok(v) => {
-                            shared.allocated.fetch_add(1, Relaxed);
-                            vu.insert(v)
-                        }
-                        Err(e) => {
-                            shared.note_error(&e);
-                            return;
-                        }
-                    },
+                    None => {
+                        shared.allocated.fetch_add(1, Relaxed);
+                        vu.insert(Vu::new(&shared, n - 1))
+                    }
                 };
                 shared.active.fetch_add(1, Relaxed);
                 stats.vus.fetch_add(1, Relaxed);
@@ -274,23 +266,13 @@ async fn arrival_rate(
 ) {
     let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<Vu>();
     let mut allocated = 0u64;
-    let new_vu = |allocated: &mut u64| -> Option<Vu> {
-        match Vu::new(shared) {
-            Ok(v) => {
-                *allocated += 1;
-                shared.allocated.fetch_add(1, Relaxed);
-                Some(v)
-            }
-            Err(e) => {
-                shared.note_error(&e);
-                None
-            }
-        }
+    let new_vu = |allocated: &mut u64| {
+        *allocated += 1;
+        shared.allocated.fetch_add(1, Relaxed);
+        Vu::new(shared, *allocated - 1)
     };
     for _ in 0..pre_allocated {
-        if let Some(v) = new_vu(&mut allocated) {
-            let _ = idle_tx.send(v);
-        }
+        let _ = idle_tx.send(new_vu(&mut allocated));
     }
     let mut set = JoinSet::new();
     for due in arrivals {
@@ -304,7 +286,7 @@ async fn arrival_rate(
         }
         let vu = match idle_rx.try_recv() {
             Ok(v) => Some(v),
-            Err(_) if allocated < max_vus => new_vu(&mut allocated),
+            Err(_) if allocated < max_vus => Some(new_vu(&mut allocated)),
             Err(_) => None,
         };
         let Some(mut vu) = vu else {

@@ -9,7 +9,7 @@ pub mod vu;
 
 use crate::{
     metrics::{Registry, Sample, Tags, id},
-    plan::Plan,
+    plan::{Plan, StepPlan},
     progress::Progress,
     template::Vars,
     threshold::Threshold,
@@ -30,7 +30,8 @@ pub struct Shared {
     pub run_id: String,
     pub timeout: Duration,
     pub vars: Vars,
-    pub accounts: Vec<Vars>,
+    /// Each account's variables, from the setup.
+    pub accounts: std::sync::OnceLock<Vec<Vars>>,
     pub next_vu: AtomicU64,
     /// VUs running or waiting for their next iteration, across scenarios.
     pub active: AtomicI64,
@@ -117,39 +118,43 @@ pub struct ScenarioCounts {
 pub async fn run(plan: Plan, progress: Progress) -> Result<Finished, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (abort, _) = watch::channel(false);
-    let mut shared = Shared {
-        registry: Mutex::new(Registry::new(Instant::now())),
-        run_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
-        timeout: plan.timeout,
-        vars: plan.vars.clone(),
-        accounts: Vec::new(),
-        next_vu: AtomicU64::new(0),
-        active: AtomicI64::new(0),
-        allocated: AtomicU64::new(0),
-        abort,
-        errors: Mutex::new(Errors::default()),
-    };
     let Plan {
         setup,
         teardown,
         scenarios,
         thresholds,
-        mut registry,
+        registry,
         accounts,
         ..
     } = plan;
+    let shared = Arc::new(Shared {
+        registry: Mutex::new(registry),
+        run_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        timeout: plan.timeout,
+        vars: plan.vars.clone(),
+        accounts: std::sync::OnceLock::new(),
+        next_vu: AtomicU64::new(0),
+        active: AtomicI64::new(0),
+        allocated: AtomicU64::new(0),
+        abort,
+        errors: Mutex::new(Errors::default()),
+    });
 
     progress.note(&format!("setup: {accounts} account(s)"));
-    shared.accounts = run_setup(&shared, &setup, accounts).await?;
+    let made = run_setup(&shared, Arc::new(setup), accounts).await?;
+    let _ = shared.accounts.set(made);
 
+    // The run's clock starts after the setup, which is not measured.
     let started = Instant::now();
-    registry.started = started;
-    shared.registry = Mutex::new(registry);
-    let shared = Arc::new(shared);
+    shared
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .started = started;
     let scenarios: Vec<Arc<crate::plan::ScenarioPlan>> =
         scenarios.into_iter().map(Arc::new).collect();
     let stats: Vec<Arc<ScenarioStats>> = scenarios.iter().map(|_| Arc::default()).collect();
-    progress.start(&scenarios, &stats);
+    progress.start(&scenarios);
 
     // Ctrl-C stops the run as an abort would, and the summary is still printed.
     let user_stop = Arc::new(AtomicBool::new(false));
@@ -217,11 +222,12 @@ pub async fn run(plan: Plan, progress: Progress) -> Result<Finished, String> {
     progress.finish();
 
     if !teardown.is_empty() {
-        for (i, vars) in shared.accounts.iter().enumerate() {
-            let mut vu = Vu::for_account(&shared, i as u64, merged(&shared.vars, vars))?;
+        for (i, vars) in shared.accounts.get().into_iter().flatten().enumerate() {
+            let mut vu = Vu::for_account(&shared, i as u64, merged(&shared.vars, vars));
+            // A failed teardown is reported with the run's errors; the next account's
+            // still runs.
             if let Err(e) = vu.unmeasured(&teardown, &shared, "teardown").await {
-                progress.note(&format!("teardown failed: {e}"));
-                break;
+                shared.note_error(&e);
             }
         }
     }
@@ -305,59 +311,32 @@ fn merged(globals: &Vars, account: &Vars) -> Vars {
 /// Each account's setup, four at a time; the first failure stops the run before it
 /// starts.
 async fn run_setup(
-    shared: &Shared,
-    steps: &[crate::plan::StepPlan],
+    shared: &Arc<Shared>,
+    steps: Arc<Vec<StepPlan>>,
     accounts: u64,
 ) -> Result<Vec<Vars>, String> {
     if steps.is_empty() {
         return Ok(vec![Vars::new()]);
     }
-    let mut out = Vec::with_capacity(accounts as usize);
-    let mut next = 0u64;
-    while next < accounts {
-        let batch: Vec<u64> = (next..accounts.min(next + 4)).collect();
-        next += batch.len() as u64;
-        let runs = batch.iter().map(|&a| async move {
-            let mut vu = Vu::for_account(shared, a, shared.vars.clone())?;
-            vu.unmeasured(steps, shared, "setup").await?;
-            // Only what the setup captured goes to the account; globals stay global.
-            let mut vars = vu.into_vars();
-            vars.retain(|k, v| shared.vars.get(k) != Some(v));
-            Ok::<Vars, String>(vars)
-        });
-        for r in futures_join(runs).await {
-            out.push(r?);
+    let mut made: Vec<Option<Vars>> = vec![None; accounts as usize];
+    let all: Vec<u64> = (0..accounts).collect();
+    for batch in all.chunks(4) {
+        let mut set = JoinSet::new();
+        for &a in batch {
+            let (shared, steps) = (shared.clone(), steps.clone());
+            set.spawn(async move {
+                let mut vu = Vu::for_account(&shared, a, shared.vars.clone());
+                vu.unmeasured(&steps, &shared, "setup").await?;
+                // Only what the setup captured goes to the account; globals stay global.
+                let mut vars = vu.into_vars();
+                vars.retain(|k, v| shared.vars.get(k) != Some(v));
+                Ok::<(u64, Vars), String>((a, vars))
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (a, vars) = joined.map_err(|e| format!("setup: {e}"))??;
+            made[a as usize] = Some(vars);
         }
     }
-    Ok(out)
-}
-
-/// Awaits futures together, in order.
-async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let pinned: Vec<_> = futs.map(Box::pin).collect();
-    let mut out = Vec::with_capacity(pinned.len());
-    let mut pending: Vec<_> = pinned.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.extend(results.into_iter().flatten());
-    out
+    Ok(made.into_iter().flatten().collect())
 }

@@ -58,17 +58,21 @@ impl AnswerBody {
 }
 
 impl Vu {
-    pub fn new(shared: &Shared) -> Result<Vu, String> {
+    /// The `index`-th VU (from 0) of its scenario: it acts as account `index` mod the
+    /// number of accounts, so each scenario's VUs spread evenly over them (per-user
+    /// caps, such as streams or running exports, see at most ⌈VUs ÷ accounts⌉).
+    pub fn new(shared: &Shared, index: u64) -> Vu {
         let id = shared
             .next_vu
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        let account = (id - 1) % shared.accounts.len().max(1) as u64;
+        let accounts = shared.accounts.get().map_or(&[][..], Vec::as_slice);
+        let account = index % accounts.len().max(1) as u64;
         let mut vars = shared.vars.clone();
-        if let Some(a) = shared.accounts.get(account as usize) {
+        if let Some(a) = accounts.get(account as usize) {
             vars.extend(a.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        Ok(Vu {
+        Vu {
             id,
             account,
             iter: 0,
@@ -76,12 +80,12 @@ impl Vu {
             vars,
             samples: Vec::new(),
             last_request: Instant::now(),
-        })
+        }
     }
 
     /// A VU for the setup or teardown of `account`, with that account's variables.
-    pub fn for_account(shared: &Shared, account: u64, vars: Vars) -> Result<Vu, String> {
-        Ok(Vu {
+    pub fn for_account(shared: &Shared, account: u64, vars: Vars) -> Vu {
+        Vu {
             id: 0,
             account,
             iter: 0,
@@ -89,7 +93,7 @@ impl Vu {
             vars,
             samples: Vec::new(),
             last_request: Instant::now(),
-        })
+        }
     }
 
     pub fn into_vars(self) -> Vars {

@@ -14,9 +14,10 @@ use serde_json::Value;
 use crate::backends::{Env, start_with};
 
 /// What the built-in scenarios need of a target: the load generator exempt from rate
-/// limits, and exports on the plan of new accounts.
+/// limits and the per-address connection cap, and exports on the plan of new accounts.
 const TARGET: &[(&str, &str)] = &[
     ("PALISADE_RATE_LIMIT_ALLOW", "127.0.0.1/32"),
+    ("PALISADE_MAX_CONNECTIONS_PER_CLIENT", "1024"),
     (
         "PALISADE_BILLING_PLANS",
         r#"[{"id":"free","name":"Free","features":["exports"],"limits":{}}]"#,
@@ -73,6 +74,8 @@ async fn the_smoke_profile_passes_against_a_fresh_server(postgres: bool) {
         "{text}"
     );
     assert!(!text.contains('✗'), "{text}");
+    // No request, template or teardown error (the accounts were deleted).
+    assert!(!text.contains("█ ERRORS"), "{text}");
 
     let s = read_json(&summary);
     // Every scenario ran, every request answered as expected, every check passed.
