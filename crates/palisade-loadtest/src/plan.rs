@@ -5,7 +5,7 @@
 use crate::{
     duration,
     metrics::{Contains, Kind, MetricId, Registry, StepTags},
-    scenario::{self, Executor, File, RecordValue, Sleep, StageSpec, Step},
+    scenario::{self, Executor, File, Iterations, RecordValue, Sleep, StageSpec, Step},
     schedule::{self, Arrivals, Stage},
     template::{self, JsonTemplate, Template, Vars},
     threshold::{MetricKey, Threshold, ThresholdSpec},
@@ -308,11 +308,6 @@ pub fn build(file: &File, settings: &Settings) -> Result<Plan, String> {
 
     let mut registry = Registry::new(Instant::now());
     let globals: BTreeSet<String> = vars.keys().cloned().collect();
-    let setup_captures: BTreeSet<String> = file
-        .setup
-        .iter()
-        .flat_map(|s| captures_of(&s.steps))
-        .collect();
 
     // Every metric the file records exists, whichever scenarios run: a threshold on
     // one is judged (on no samples) rather than refused.
@@ -323,29 +318,18 @@ pub fn build(file: &File, settings: &Settings) -> Result<Plan, String> {
         registry: &mut registry,
         base_url: &base_url,
     };
-    let setup_known: BTreeSet<String> = globals
-        .iter()
-        .cloned()
-        .chain(captures_of(
-            file.setup.as_ref().map_or(&[][..], |s| &s.steps),
-        ))
-        .collect();
-    let setup = match &file.setup {
-        Some(s) => builder.steps("setup", &s.steps, &BTreeMap::new(), &setup_known)?,
-        None => Vec::new(),
-    };
-    let after_setup: BTreeSet<String> = globals.iter().chain(&setup_captures).cloned().collect();
-    let teardown_known: BTreeSet<String> = after_setup
-        .iter()
-        .cloned()
-        .chain(captures_of(
-            file.teardown.as_ref().map_or(&[][..], |t| &t.steps),
-        ))
-        .collect();
-    let teardown = match &file.teardown {
-        Some(t) => builder.steps("teardown", &t.steps, &BTreeMap::new(), &teardown_known)?,
-        None => Vec::new(),
-    };
+    // What each phase may use: the globals, what the setup captured, its own captures.
+    let no_tags = BTreeMap::new();
+    let setup_steps = file.setup.as_ref().map_or(&[][..], |s| &s.steps[..]);
+    let after_setup = known(&globals, setup_steps);
+    let setup = builder.steps("setup", setup_steps, &no_tags, &after_setup)?;
+    let teardown_steps = file.teardown.as_ref().map_or(&[][..], |t| &t.steps[..]);
+    let teardown = builder.steps(
+        "teardown",
+        teardown_steps,
+        &no_tags,
+        &known(&after_setup, teardown_steps),
+    )?;
 
     // Start times count from the earliest scenario chosen, so a profile or
     // `--scenario` that leaves out the first ones does not wait for them.
@@ -357,12 +341,7 @@ pub fn build(file: &File, settings: &Settings) -> Result<Plan, String> {
     let mut scenarios = Vec::new();
     for name in chosen {
         let sc = &file.scenarios[name];
-        let known: BTreeSet<String> = after_setup
-            .iter()
-            .cloned()
-            .chain(captures_of(&sc.steps))
-            .collect();
-        let steps = builder.steps(name, &sc.steps, &sc.tags, &known)?;
+        let steps = builder.steps(name, &sc.steps, &sc.tags, &known(&after_setup, &sc.steps))?;
         if steps.is_empty() {
             return Err(format!("scenario `{name}` has no step"));
         }
@@ -457,6 +436,11 @@ fn define_recorded(registry: &mut Registry, steps: &[Step]) -> Result<(), String
     Ok(())
 }
 
+/// The variables steps may use: those already `defined`, and what the steps capture.
+fn known(defined: &BTreeSet<String>, steps: &[Step]) -> BTreeSet<String> {
+    defined.iter().cloned().chain(captures_of(steps)).collect()
+}
+
 fn captures_of(steps: &[Step]) -> Vec<String> {
     let mut out = Vec::new();
     for s in steps {
@@ -477,11 +461,11 @@ fn executor(name: &str, e: &Executor, scale: &Scale) -> Result<ExecutorPlan, Str
         }
     };
     Ok(match e {
-        Executor::SharedIterations {
+        Executor::SharedIterations(Iterations {
             vus,
             iterations,
             max_duration,
-        } => {
+        }) => {
             let (vus, iterations) = (scale.count(*vus), scale.count(*iterations));
             ExecutorPlan::SharedIterations {
                 // k6 runs no more VUs than there are iterations.
@@ -490,11 +474,11 @@ fn executor(name: &str, e: &Executor, scale: &Scale) -> Result<ExecutorPlan, Str
                 max_duration: positive("maxDuration", scale.time(*max_duration))?,
             }
         }
-        Executor::PerVuIterations {
+        Executor::PerVuIterations(Iterations {
             vus,
             iterations,
             max_duration,
-        } => ExecutorPlan::PerVuIterations {
+        }) => ExecutorPlan::PerVuIterations {
             vus: scale.count(*vus),
             // Each VU's share is the load per VU: scaling VUs is enough.
             iterations: *iterations,

@@ -98,24 +98,10 @@ pub struct Scenario {
 pub enum Executor {
     /// `iterations` shared by `vus` VUs, each taking the next while any are left.
     #[serde(rename = "shared-iterations")]
-    SharedIterations {
-        #[serde(default = "one")]
-        vus: u64,
-        #[serde(default = "one")]
-        iterations: u64,
-        #[serde(rename = "maxDuration", default = "ten_minutes", with = "serde_k6")]
-        max_duration: Duration,
-    },
+    SharedIterations(Iterations),
     /// `iterations` by each of `vus` VUs.
     #[serde(rename = "per-vu-iterations")]
-    PerVuIterations {
-        #[serde(default = "one")]
-        vus: u64,
-        #[serde(default = "one")]
-        iterations: u64,
-        #[serde(rename = "maxDuration", default = "ten_minutes", with = "serde_k6")]
-        max_duration: Duration,
-    },
+    PerVuIterations(Iterations),
     /// `vus` VUs looping for `duration`.
     #[serde(rename = "constant-vus")]
     ConstantVus {
@@ -163,6 +149,18 @@ pub enum Executor {
         #[serde(rename = "maxVUs")]
         max_vus: Option<u64>,
     },
+}
+
+/// The options of both iteration-count executors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iterations {
+    #[serde(default = "one")]
+    pub vus: u64,
+    #[serde(default = "one")]
+    pub iterations: u64,
+    #[serde(rename = "maxDuration", default = "ten_minutes", with = "serde_k6")]
+    pub max_duration: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -387,11 +385,11 @@ mod tests {
         )
         .unwrap();
         match &f.scenarios["a"].executor {
-            Executor::SharedIterations {
+            Executor::SharedIterations(Iterations {
                 vus,
                 iterations,
                 max_duration,
-            } => {
+            }) => {
                 assert_eq!(
                     (*vus, *iterations, *max_duration),
                     (3, 9, Duration::from_secs(600))
@@ -401,11 +399,11 @@ mod tests {
         }
         assert!(matches!(
             f.scenarios["b"].executor,
-            Executor::PerVuIterations {
+            Executor::PerVuIterations(Iterations {
                 vus: 1,
                 iterations: 1,
                 ..
-            }
+            })
         ));
         let c = &f.scenarios["c"];
         assert_eq!(c.start_time, Some(Duration::from_secs(5)));
@@ -439,6 +437,10 @@ mod tests {
                steps = [{ path = "/", mehtod = "GET" }]"#,
             r#"[scenarios.a]
                executor = "externally-controlled"
+               steps = []"#,
+            r#"[scenarios.a]
+               executor = "shared-iterations"
+               duration = "1s"
                steps = []"#,
             r#"[scenarios.a]
                executor = "constant-vus"

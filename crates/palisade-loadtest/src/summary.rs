@@ -136,9 +136,24 @@ fn checks(out: &mut String, r: &Registry, elapsed: Duration, passes: u64, fails:
     let all = passes + fails;
     let per_s = all as f64 / elapsed.as_secs_f64().max(1e-9);
     let share = |n: u64| percent(n as f64 / all as f64);
-    dotted(out, 4, "checks_total", &format!("{all:<7} {}/s", number((per_s * 1e6).round() / 1e6)));
-    dotted(out, 4, "checks_succeeded", &format!("{:<7} {passes} out of {all}", share(passes)));
-    dotted(out, 4, "checks_failed", &format!("{:<7} {fails} out of {all}", share(fails)));
+    dotted(
+        out,
+        4,
+        "checks_total",
+        &format!("{all:<7} {}/s", number((per_s * 1e6).round() / 1e6)),
+    );
+    dotted(
+        out,
+        4,
+        "checks_succeeded",
+        &format!("{:<7} {passes} out of {all}", share(passes)),
+    );
+    dotted(
+        out,
+        4,
+        "checks_failed",
+        &format!("{:<7} {fails} out of {all}", share(fails)),
+    );
     out.push('\n');
     for (name, (p, fl)) in &r.checks {
         if *fl == 0 {

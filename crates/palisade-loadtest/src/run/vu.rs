@@ -74,12 +74,7 @@ impl Vu {
         }
         Vu {
             id,
-            account,
-            iter: 0,
-            http: Http::new(shared.timeout),
-            vars,
-            samples: Vec::new(),
-            last_request: Instant::now(),
+            ..Vu::for_account(shared, account, vars)
         }
     }
 
