@@ -72,20 +72,10 @@ impl Progress {
             return;
         }
         let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8);
+        // The plan itself is printed by the command; here, one bar per scenario.
         for s in scenarios {
             let total = s.executor.duration();
-            let line = format!(
-                "  {:width$}  {} {}, startTime {}",
-                s.name,
-                s.executor.name(),
-                s.executor.describe(),
-                duration::show(s.start_time)
-            );
-            if inner.mode == Mode::Lines {
-                eprintln!("{line}");
-            }
             let bar = if inner.mode == Mode::Bars {
-                let _ = inner.multi.println(&line);
                 let b = inner.multi.add(ProgressBar::new(total.as_millis() as u64));
                 b.set_style(
                     ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
@@ -142,7 +132,12 @@ impl Progress {
                     failed as f64 * 100.0 / requests as f64
                 }
             );
-            let into = elapsed.saturating_sub(*start).min(*total);
+            // A scenario that ended early (its iterations done) shows a full bar.
+            let into = if st.done.load(Relaxed) && st.started.load(Relaxed) {
+                *total
+            } else {
+                elapsed.saturating_sub(*start).min(*total)
+            };
             bar.set_position(into.as_millis() as u64);
             if lines {
                 eprintln!("  {name}: {msg}");

@@ -287,3 +287,26 @@ async fn thresholds_are_judged_on_tagged_sub_metrics() {
     );
     assert!(f.thresholds_failed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_and_teardown_run_once_per_account_and_are_not_measured() {
+    let t = target(Duration::from_millis(1)).await;
+    let f = run_file(
+        r#"[setup]
+           accounts = 3
+           steps = [{ method = "POST", path = "/accounts", json = { n = "{{account}}" }, capture = { me = "/id" } }]
+           [teardown]
+           steps = [{ method = "DELETE", path = "/accounts/{{me}}" }]
+           [scenarios.s]
+           executor = "shared-iterations"
+           vus = 3
+           iterations = 6
+           steps = [{ path = "/work/{{me}}" }]"#,
+        &t.url,
+    )
+    .await;
+    // 3 setups, 6 iterations, 3 teardowns reached the server; only the 6 are measured.
+    assert_eq!(t.requests.load(Relaxed), 12);
+    assert_eq!(count(&f, "http_reqs"), 6.0);
+    assert_eq!(f.errors.count, 0, "{:?}", f.errors.first);
+}

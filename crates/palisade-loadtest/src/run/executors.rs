@@ -32,7 +32,7 @@ pub async fn drive(shared: &Arc<Shared>, sc: &Arc<ScenarioPlan>, stats: &Arc<Sce
             vus, iterations, ..
         } => {
             let left = Arc::new(AtomicU64::new(*iterations));
-            looping(shared, sc, stats, *vus, hard_stop, move |_, _| {
+            looping(shared, sc, stats, *vus, hard_stop, move |_| {
                 Instant::now() < stop
                     && left
                         .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
@@ -44,13 +44,13 @@ pub async fn drive(shared: &Arc<Shared>, sc: &Arc<ScenarioPlan>, stats: &Arc<Sce
             vus, iterations, ..
         } => {
             let each = *iterations;
-            looping(shared, sc, stats, *vus, hard_stop, move |_, done| {
+            looping(shared, sc, stats, *vus, hard_stop, move |done| {
                 Instant::now() < stop && done < each
             })
             .await
         }
         ExecutorPlan::ConstantVus { vus, .. } => {
-            looping(shared, sc, stats, *vus, hard_stop, move |_, _| {
+            looping(shared, sc, stats, *vus, hard_stop, move |_| {
                 Instant::now() < stop
             })
             .await
@@ -124,14 +124,14 @@ async fn one(
     finished
 }
 
-/// `vus` VUs, each iterating while `more(vu index, iterations it finished)` says so.
+/// `vus` VUs, each iterating while `more(iterations it finished)` says so.
 async fn looping(
     shared: &Arc<Shared>,
     sc: &Arc<ScenarioPlan>,
     stats: &Arc<ScenarioStats>,
     vus: u64,
     hard_stop: Instant,
-    more: impl Fn(u64, u64) -> bool + Send + Sync + 'static,
+    more: impl Fn(u64) -> bool + Send + Sync + 'static,
 ) {
     let more = Arc::new(more);
     let mut set = JoinSet::new();
@@ -141,7 +141,7 @@ async fn looping(
             let mut vu = Vu::new(&shared, index);
             enter(&shared, &stats);
             let mut done = 0;
-            while !shared.aborted() && more(index, done) {
+            while !shared.aborted() && more(done) {
                 if !one(
                     &shared,
                     &sc,
