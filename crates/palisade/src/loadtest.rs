@@ -79,13 +79,12 @@ fn try_run(args: LoadtestArgs) -> Result<ExitCode, String> {
     };
     let plan = plan::build(&file, &settings).map_err(|e| format!("{source}: {e}"))?;
 
-    println!(
-        "  scenarios: {source}{}",
-        args.profile
-            .as_ref()
-            .map(|p| format!(", profile {p}"))
-            .unwrap_or_default()
-    );
+    let profile = args
+        .profile
+        .as_ref()
+        .map(|p| format!(", profile {p}"))
+        .unwrap_or_default();
+    println!("  scenarios: {source}{profile}");
     println!("     target: {}", plan.base_url);
     println!("   accounts: {}", plan.accounts);
     for s in &plan.scenarios {
@@ -132,13 +131,7 @@ fn try_run(args: LoadtestArgs) -> Result<ExitCode, String> {
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.report {
-        let title = format!(
-            "palisade loadtest: {source}{}",
-            args.profile
-                .as_ref()
-                .map(|p| format!(", {p}"))
-                .unwrap_or_default()
-        );
+        let title = format!("palisade loadtest: {source}{profile}");
         let html = lt::report::html(&finished, &title)?;
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
     }

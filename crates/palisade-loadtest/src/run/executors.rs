@@ -139,6 +139,7 @@ async fn looping(
         let (shared, sc, stats, more) = (shared.clone(), sc.clone(), stats.clone(), more.clone());
         set.spawn(async move {
             let mut vu = Vu::new(&shared, index);
+            shared.allocated.fetch_add(1, Relaxed);
             enter(&shared, &stats);
             let mut done = 0;
             while !shared.aborted() && more(done) {
@@ -163,8 +164,8 @@ async fn looping(
     while set.join_next().await.is_some() {}
 }
 
+/// A VU starts running (or waiting for its next iteration) in the scenario.
 fn enter(shared: &Shared, stats: &ScenarioStats) {
-    shared.allocated.fetch_add(1, Relaxed);
     shared.active.fetch_add(1, Relaxed);
     stats.vus.fetch_add(1, Relaxed);
 }
@@ -209,8 +210,7 @@ async fn ramping(
                         vu.insert(Vu::new(&shared, n - 1))
                     }
                 };
-                shared.active.fetch_add(1, Relaxed);
-                stats.vus.fetch_add(1, Relaxed);
+                enter(&shared, &stats);
                 while *target.borrow() >= n && Instant::now() < stop && !shared.aborted() {
                     let mut watch = target.clone();
                     let unwanted = async move {
@@ -303,8 +303,7 @@ async fn arrival_rate(
         let (shared, sc, stats, idle) =
             (shared.clone(), sc.clone(), stats.clone(), idle_tx.clone());
         set.spawn(async move {
-            shared.active.fetch_add(1, Relaxed);
-            stats.vus.fetch_add(1, Relaxed);
+            enter(&shared, &stats);
             one(
                 &shared,
                 &sc,

@@ -223,7 +223,7 @@ fn value(v: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(v).map_err(|_| format!("`{v}` is not a valid header value"))
 }
 
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {

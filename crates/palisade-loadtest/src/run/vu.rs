@@ -244,19 +244,8 @@ impl Vu {
         };
         let end = Instant::now();
         let duration = end.saturating_duration_since(start);
-        let expected = status != 0 && step.expected(status);
-        let mut tags = Tags::of(&step.tags);
-        tags.status = Some(status);
-        tags.expected_response = Some(expected);
-        self.push(id::HTTP_REQS, 1.0, tags.clone(), end);
+        let (tags, expected) = self.answered(step, status, waiting, end);
         self.push(id::HTTP_REQ_DURATION, ms(duration), tags.clone(), end);
-        self.push(id::HTTP_REQ_WAITING, ms(waiting), tags.clone(), end);
-        self.push(
-            id::HTTP_REQ_FAILED,
-            if expected { 0.0 } else { 1.0 },
-            tags.clone(),
-            end,
-        );
         self.push(
             id::DATA_RECEIVED,
             (raw.len() + head_bytes) as f64,
@@ -326,20 +315,9 @@ impl Vu {
         let start = Instant::now();
         let resp = self.http.send(out, true).await;
         let head = Instant::now();
-        let mut tags = Tags::of(&step.tags);
         let status = resp.as_ref().map_or(0, |r| r.status());
-        let expected = status != 0 && step.expected(status);
-        tags.status = Some(status);
-        tags.expected_response = Some(expected);
         // A held stream's duration is how long it was held: only its head is timed.
-        self.push(id::HTTP_REQS, 1.0, tags.clone(), head);
-        self.push(id::HTTP_REQ_WAITING, ms(head - start), tags.clone(), head);
-        self.push(
-            id::HTTP_REQ_FAILED,
-            if expected { 0.0 } else { 1.0 },
-            tags.clone(),
-            head,
-        );
+        let (tags, expected) = self.answered(step, status, head - start, head);
         let mut resp = match resp {
             Ok(r) if expected => r,
             Ok(r) => {
@@ -348,11 +326,13 @@ impl Vu {
                     step.tags.name,
                     r.status()
                 ));
-                return self.stream_result(stream, &tags, None);
+                self.stream_result(stream, &tags, None);
+                return Ok(());
             }
             Err(e) => {
                 shared.note_error(&format!("{}: {e}", step.tags.name));
-                return self.stream_result(stream, &tags, None);
+                self.stream_result(stream, &tags, None);
+                return Ok(());
             }
         };
         // The reader keeps every event with its arrival time; matching waits until the
@@ -406,16 +386,37 @@ impl Vu {
         }
         .await;
         reader.abort();
-        let latency = outcome?;
-        self.stream_result(stream, &tags, latency)
+        self.stream_result(stream, &tags, outcome?);
+        Ok(())
     }
 
-    fn stream_result(
+    /// Records what every answer gets, a stream's too: `http_reqs`, `http_req_waiting`
+    /// and `http_req_failed`, tagged with the status. Returns the tags and whether the
+    /// status was expected.
+    fn answered(
         &mut self,
-        stream: &StreamPlan,
-        tags: &Tags,
-        latency: Option<Duration>,
-    ) -> Result<(), Broken> {
+        step: &StepPlan,
+        status: u16,
+        waiting: Duration,
+        at: Instant,
+    ) -> (Tags, bool) {
+        let expected = status != 0 && step.expected(status);
+        let mut tags = Tags::of(&step.tags);
+        tags.status = Some(status);
+        tags.expected_response = Some(expected);
+        self.push(id::HTTP_REQS, 1.0, tags.clone(), at);
+        self.push(id::HTTP_REQ_WAITING, ms(waiting), tags.clone(), at);
+        self.push(
+            id::HTTP_REQ_FAILED,
+            if expected { 0.0 } else { 1.0 },
+            tags.clone(),
+            at,
+        );
+        (tags, expected)
+    }
+
+    /// The awaited event's time into its trend, and its check.
+    fn stream_result(&mut self, stream: &StreamPlan, tags: &Tags, latency: Option<Duration>) {
         let now = Instant::now();
         if let Some(l) = latency {
             self.push(stream.trend, ms(l), tags.clone(), now);
@@ -428,7 +429,6 @@ impl Vu {
             t,
             now,
         );
-        Ok(())
     }
 
     fn push(&mut self, metric: crate::metrics::MetricId, value: f64, tags: Tags, at: Instant) {
