@@ -132,7 +132,8 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = Login,
     responses((status = 200, body = LoginAnswer,
                description = "The tokens; with 2FA on, `mfa_required` and the token for the code step"),
-              (status = 401, description = "auth.invalid_credentials: unknown email, wrong password, locked or disabled account alike")))]
+              (status = 401, description = "auth.invalid_credentials: unknown email, wrong password, locked or disabled account alike"),
+              (status = 403, description = "auth.email_unverified: the address is not verified yet and `PALISADE_REQUIRE_VERIFIED_EMAIL` is on (a new link is mailed)")))]
 pub async fn login(
     State(state): State<AppState>,
     RequestProvenance(from): RequestProvenance,

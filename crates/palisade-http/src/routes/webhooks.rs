@@ -251,7 +251,8 @@ pub async fn list_webhook_deliveries(
 }
 
 /// Sends the delivery's event to the endpoint again, under the same `webhook-id`, with
-/// a fresh schedule of attempts (nothing more while it is queued).
+/// a fresh schedule of attempts: a delivery still queued, waiting or dead is run again
+/// now.
 #[utoipa::path(post, path = "/api/v1/admin/webhooks/{id}/deliveries/{delivery}/retry", tag = "webhooks",
     security(("bearer" = [])), params(("id" = Uuid, Path), ("delivery" = Uuid, Path)),
     responses((status = 202, description = "Queued"),

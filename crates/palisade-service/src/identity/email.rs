@@ -5,17 +5,15 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use minijinja::context;
 use palisade_auth::email::Email;
 use palisade_auth::ids::UserId;
+use palisade_auth::refresh::{self, Issued};
 use palisade_store::repo::account_tokens::{self, AccountToken};
 use palisade_store::repo::sessions::RevokeReason;
 use palisade_store::repo::users::{self, Change, User};
 use palisade_store::repo::{lockout, now};
 use palisade_store::{StoreError, Tx};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::accounts::check_password;
@@ -32,17 +30,10 @@ pub const VERIFY_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const RESET_TTL: Duration = Duration::from_secs(30 * 60);
 pub const CHANGE_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// A new token: its text (for the link) and its hash (for the table).
-fn new_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes[..]);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash_of(&token);
-    (token, hash)
-}
-
+/// What the table keeps of a link's token: the SHA-256 of its text (the tokens are
+/// made as refresh tokens are, 256 random bits in base64url).
 fn hash_of(token: &str) -> Vec<u8> {
-    Sha256::digest(token.trim().as_bytes()).to_vec()
+    refresh::hash(token.trim()).to_vec()
 }
 
 impl Identity {
@@ -58,7 +49,8 @@ impl Identity {
     ) -> Result<String, StoreError> {
         let at = now();
         account_tokens::revoke(&mut *tx, user, Some(purpose), at).await?;
-        let (token, token_hash) = new_token();
+        let Issued { token, hash } = self.0.refresh.first();
+        let token_hash = hash.to_vec();
         let row = AccountToken {
             id: Uuid::now_v7(),
             user_id: user,

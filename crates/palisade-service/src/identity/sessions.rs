@@ -239,7 +239,6 @@ impl Identity {
         Ok(())
     }
 
-    /// Deletes expired sessions, refresh tokens and MFA challenges; returns how many rows.
     /// Deletes expired sessions and e-mail links, and the mail counts the hourly cap
     /// no longer looks at; how many rows.
     pub async fn delete_expired(&self) -> Result<u64, IdentityError> {

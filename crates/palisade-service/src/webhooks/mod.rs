@@ -457,6 +457,12 @@ impl Webhooks {
             problems.push(("url", format!("at most {URL_MAX} characters")));
             return url.to_owned();
         }
+        // The parser would encode or drop them in its copy; the text stored is the
+        // one given, and PostgreSQL refuses a NUL in it.
+        if url.chars().any(char::is_control) {
+            problems.push(("url", "control characters are not allowed".to_owned()));
+            return url.to_owned();
+        }
         match reqwest::Url::parse(url) {
             Err(_) => problems.push(("url", "not an absolute URL".to_owned())),
             Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
@@ -579,6 +585,14 @@ fn check_description(d: Option<String>, problems: &mut Problems) -> Option<Strin
         problems.push((
             "description",
             format!("at most {DESCRIPTION_MAX} characters"),
+        ));
+    } else if d.as_ref().is_some_and(|d| {
+        d.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    }) {
+        problems.push((
+            "description",
+            "control characters other than line breaks and tabs are not allowed".to_owned(),
         ));
     }
     d

@@ -269,6 +269,15 @@ async fn endpoints_are_managed_by_administrators(pg: bool) {
             json!({"url": "https://receiver.invalid/", "events": ["security.lockout"]}),
             "events",
         ),
+        // A NUL reached PostgreSQL (a 500) before control characters were refused.
+        (
+            json!({"url": "https://receiver.invalid/a\u{0}b", "events": ["contract.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://receiver.invalid/", "events": ["contract.created"], "description": "a\u{0}b"}),
+            "description",
+        ),
     ] {
         let r = create(&a, bad.clone())
             .await
