@@ -162,7 +162,7 @@ impl MigrationSet {
                     problems.push(FileProblem {
                         kind: ProblemKind::UnknownDirective,
                         problem: format!(
-                            "unknown directive `-- palisade:{unknown}` (known: {NO_TRANSACTION})"
+                            "unknown directive `-- palisade:{unknown}` (known: {NO_TRANSACTION}, ignore, ignore-file)"
                         ),
                         file,
                     });
@@ -274,6 +274,11 @@ fn directives(sql: &str) -> Result<Vec<String>, String> {
         };
         if let Some(d) = comment.trim().strip_prefix("palisade:") {
             let d = d.trim();
+            // The linter's ignore comments are its own to check.
+            let word = d.split_whitespace().next().unwrap_or_default();
+            if word == "ignore" || word == "ignore-file" {
+                continue;
+            }
             if d != NO_TRANSACTION {
                 return Err(d.to_owned());
             }

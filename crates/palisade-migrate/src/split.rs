@@ -16,6 +16,8 @@ pub struct Statement {
     /// 1-based line and column of its first token.
     pub line: usize,
     pub column: usize,
+    /// Byte offset of its first token in the file.
+    pub offset: usize,
 }
 
 impl Statement {
@@ -107,6 +109,7 @@ fn statement(sql: &str, start: usize, end: usize) -> Statement {
         sql: sql[start..end].trim_end().to_owned(),
         line,
         column,
+        offset: start,
     }
 }
 

@@ -1,21 +1,36 @@
 //! The migration linter: rules that catch migrations that lock, rewrite or break a live
 //! database, or that the engine would refuse or run wrongly.
 //!
-//! Each statement is parsed with sqlparser; the up files, in version order, build a
-//! schema model ([`model`]) so that a rule knows whether a table is new (created earlier
-//! in the same file, hence empty) and what a column's type was. Rule ids are squawk's
-//! where squawk has the same rule.
+//! - [`catalog`]: every rule, its id (squawk's where squawk has the rule), default
+//!   level and why.
+//! - [`postgres`]: PostgreSQL files, parsed by PostgreSQL's own grammar (libpg_query).
+//! - [`sqlite`]: SQLite files, parsed by sqlparser.
+//! - [`model`]: the schema the up files build, in version order, so that a rule knows
+//!   what the statements before it did: whether a table is new (created by this file,
+//!   or by a pending one, hence empty), a column's type, which indexes exist, which
+//!   `CHECK (col IS NOT NULL)` are validated.
+//! - [`report`]: the findings as text, JSON, SARIF or GitHub workflow annotations.
+//!
+//! A reviewed statement is let through by a comment above it, `-- palisade:ignore
+//! rule-id` (or squawk's `-- squawk-ignore rule-id`); a whole file by
+//! `-- palisade:ignore-file rule-id` (or `-- squawk-ignore-file`). Each rule's level
+//! (off, warning, error) can be set per project ([`LintOptions::set_level`]).
 
+pub mod catalog;
 mod model;
-mod rules;
+mod postgres;
+pub mod report;
+mod sqlite;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use sqlparser::parser::{Parser, ParserError};
+pub use catalog::{Level, RULES, Rule};
 
 use crate::Dialect;
 use crate::source::{MigrationSet, ProblemKind, Script};
-use crate::split::Statement;
+use catalog::{
+    FILE_NAME, FOREIGN_KEY_WITHOUT_INDEX, MISSING_DOWN, UNKNOWN_DIRECTIVE, VERSION_ORDER,
+};
 use model::Schema;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -24,169 +39,6 @@ pub enum Severity {
     Warning,
     Error,
 }
-
-/// A rule: a stable id (squawk's id where squawk has the same rule), its severity, a
-/// one-line why, the dialects it applies to.
-pub struct Rule {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub why: &'static str,
-    pub dialects: &'static [Dialect],
-}
-
-const BOTH: &[Dialect] = &[Dialect::Sqlite, Dialect::Postgres];
-const POSTGRES: &[Dialect] = &[Dialect::Postgres];
-
-const ADDING_REQUIRED_FIELD: Rule = Rule {
-    id: "adding-required-field",
-    severity: Severity::Error,
-    why: "rows already in the table have no value for it: the ALTER fails, or every row is \
-          rewritten under an exclusive lock",
-    dialects: BOTH,
-};
-const REQUIRE_CONCURRENT_INDEX_CREATION: Rule = Rule {
-    id: "require-concurrent-index-creation",
-    severity: Severity::Error,
-    why: "CREATE INDEX without CONCURRENTLY blocks writes to the table until the index is built",
-    dialects: POSTGRES,
-};
-const BAN_CONCURRENT_INDEX_CREATION_IN_TRANSACTION: Rule = Rule {
-    id: "ban-concurrent-index-creation-in-transaction",
-    severity: Severity::Error,
-    why: "PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY inside a transaction, so the \
-          migration fails",
-    dialects: POSTGRES,
-};
-const CHANGING_COLUMN_TYPE: Rule = Rule {
-    id: "changing-column-type",
-    severity: Severity::Error,
-    why: "most type changes rewrite the table and its indexes under an exclusive lock that \
-          blocks reads and writes",
-    dialects: POSTGRES,
-};
-const BAN_DROP_COLUMN: Rule = Rule {
-    id: "ban-drop-column",
-    severity: Severity::Warning,
-    why: "code still running against the old schema fails when it reads or writes the column",
-    dialects: BOTH,
-};
-const BAN_DROP_TABLE: Rule = Rule {
-    id: "ban-drop-table",
-    severity: Severity::Warning,
-    why: "code still running against the old schema fails, and the data is gone",
-    dialects: BOTH,
-};
-const RENAMING_COLUMN: Rule = Rule {
-    id: "renaming-column",
-    severity: Severity::Error,
-    why: "code still running against the old schema uses the old name and fails",
-    dialects: BOTH,
-};
-const RENAMING_TABLE: Rule = Rule {
-    id: "renaming-table",
-    severity: Severity::Error,
-    why: "code still running against the old schema uses the old name and fails",
-    dialects: BOTH,
-};
-const FOREIGN_KEY_WITHOUT_INDEX: Rule = Rule {
-    id: "foreign-key-without-index",
-    severity: Severity::Warning,
-    why: "each delete or key update in the referenced table scans the referencing table, \
-          and joins on the key are slow",
-    dialects: BOTH,
-};
-const MISSING_DOWN: Rule = Rule {
-    id: "missing-down",
-    severity: Severity::Error,
-    why: "without a down file the migration can be neither rolled back nor verified",
-    dialects: BOTH,
-};
-const FILE_NAME: Rule = Rule {
-    id: "file-name",
-    severity: Severity::Error,
-    why: "a file off the naming pattern, or a down file without its up file, is never run",
-    dialects: BOTH,
-};
-const VERSION_ORDER: Rule = Rule {
-    id: "version-order",
-    severity: Severity::Error,
-    why: "migrations sharing a version, or older than one already applied, run in an order \
-          nobody tested",
-    dialects: BOTH,
-};
-const UNKNOWN_DIRECTIVE: Rule = Rule {
-    id: "unknown-directive",
-    severity: Severity::Error,
-    why: "a misspelt directive would silently not apply, so the engine refuses the file",
-    dialects: BOTH,
-};
-const TRANSACTION_NESTING: Rule = Rule {
-    id: "transaction-nesting",
-    severity: Severity::Error,
-    why: "the engine runs each migration in its own transaction; BEGIN or COMMIT in the file \
-          breaks its atomicity and its rollback",
-    dialects: BOTH,
-};
-const BAN_DROP_DATABASE: Rule = Rule {
-    id: "ban-drop-database",
-    severity: Severity::Error,
-    why: "a migration must not destroy a whole database",
-    dialects: BOTH,
-};
-const PREFER_TIMESTAMPTZ: Rule = Rule {
-    id: "prefer-timestamptz",
-    severity: Severity::Warning,
-    why: "timestamp without time zone stores wall-clock time without its zone, so values \
-          shift or compare wrongly across time zones",
-    dialects: POSTGRES,
-};
-const BAN_CHAR_FIELD: Rule = Rule {
-    id: "ban-char-field",
-    severity: Severity::Warning,
-    why: "char(n) pads values with spaces and is no faster than text or varchar",
-    dialects: POSTGRES,
-};
-const CONSTRAINT_MISSING_NOT_VALID: Rule = Rule {
-    id: "constraint-missing-not-valid",
-    severity: Severity::Warning,
-    why: "adding a validated constraint scans the whole table under a lock that blocks writes",
-    dialects: POSTGRES,
-};
-const DISALLOWED_UNIQUE_CONSTRAINT: Rule = Rule {
-    id: "disallowed-unique-constraint",
-    severity: Severity::Error,
-    why: "adding a UNIQUE constraint builds its index under a lock that blocks writes",
-    dialects: POSTGRES,
-};
-const UNPARSABLE_STATEMENT: Rule = Rule {
-    id: "unparsable-statement",
-    severity: Severity::Warning,
-    why: "a statement the parser cannot read is not checked by the other rules",
-    dialects: BOTH,
-};
-
-pub const RULES: &[Rule] = &[
-    ADDING_REQUIRED_FIELD,
-    REQUIRE_CONCURRENT_INDEX_CREATION,
-    BAN_CONCURRENT_INDEX_CREATION_IN_TRANSACTION,
-    CHANGING_COLUMN_TYPE,
-    BAN_DROP_COLUMN,
-    BAN_DROP_TABLE,
-    RENAMING_COLUMN,
-    RENAMING_TABLE,
-    FOREIGN_KEY_WITHOUT_INDEX,
-    MISSING_DOWN,
-    FILE_NAME,
-    VERSION_ORDER,
-    UNKNOWN_DIRECTIVE,
-    TRANSACTION_NESTING,
-    BAN_DROP_DATABASE,
-    PREFER_TIMESTAMPTZ,
-    BAN_CHAR_FIELD,
-    CONSTRAINT_MISSING_NOT_VALID,
-    DISALLOWED_UNIQUE_CONSTRAINT,
-    UNPARSABLE_STATEMENT,
-];
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Finding {
@@ -203,6 +55,64 @@ pub struct Finding {
 pub struct LintOptions {
     /// Versions already applied on a database, when the caller knows them.
     pub applied: Option<BTreeSet<u64>>,
+    /// Levels set by the project, overriding the rules' defaults.
+    levels: BTreeMap<&'static str, Level>,
+}
+
+impl LintOptions {
+    /// Sets a rule's level (`off`, `warning`, `error`); unknown rules and levels are
+    /// refused, so a misspelt setting does not silently do nothing.
+    pub fn set_level(&mut self, rule: &str, level: &str) -> Result<(), String> {
+        let rule = catalog::find(rule).ok_or_else(|| format!("unknown lint rule `{rule}`"))?;
+        let level = Level::parse(level).ok_or_else(|| {
+            format!(
+                "`{}`: unknown level `{level}` (off, warning or error)",
+                rule.id
+            )
+        })?;
+        self.levels.insert(rule.id, level);
+        Ok(())
+    }
+
+    pub fn level(&self, rule: &Rule) -> Level {
+        self.levels.get(rule.id).copied().unwrap_or(rule.default)
+    }
+}
+
+/// A rule broken at a place in a file, before it is placed on a line.
+pub struct Hit {
+    pub rule: &'static Rule,
+    /// Byte offset in the file.
+    pub offset: usize,
+    pub message: String,
+}
+
+impl Hit {
+    pub fn at(rule: &'static Rule, offset: usize, message: String) -> Hit {
+        Hit {
+            rule,
+            offset,
+            message,
+        }
+    }
+}
+
+/// A foreign key a statement adds: whether an index serves it is known only at the end
+/// of the file, since the index often comes after the key.
+pub struct ForeignKey {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub offset: usize,
+}
+
+/// What a dialect's linter found in one file.
+#[derive(Default)]
+pub struct FileLint {
+    pub hits: Vec<Hit>,
+    /// For each statement, where its leading comments start and where it starts.
+    pub statements: Vec<(usize, usize)>,
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 /// Where file-level findings are reported.
@@ -212,6 +122,7 @@ const START: (usize, usize) = (1, 1);
 pub fn lint(set: &MigrationSet, opts: &LintOptions) -> Vec<Finding> {
     let mut out = Findings {
         dialect: set.dialect,
+        opts,
         list: Vec::new(),
     };
     for p in &set.problems {
@@ -219,6 +130,7 @@ pub fn lint(set: &MigrationSet, opts: &LintOptions) -> Vec<Finding> {
         out.push(rule, &p.file, START, format!("{}: {advice}", p.problem));
     }
     let mut schema = Schema::default();
+    let mut previous_pending = false;
     for m in &set.migrations {
         if m.down.is_none() {
             let message = format!(
@@ -228,10 +140,14 @@ pub fn lint(set: &MigrationSet, opts: &LintOptions) -> Vec<Finding> {
             );
             out.push(&MISSING_DOWN, &m.up.file, START, message);
         }
+        let pending = opts
+            .applied
+            .as_ref()
+            .is_some_and(|a| !a.contains(&m.version));
         if let Some(applied) = &opts.applied
             && let Some(&highest) = applied.last()
             && m.version < highest
-            && !applied.contains(&m.version)
+            && pending
         {
             let message = format!(
                 "migration {} is not applied but version {highest} is, so it would run after \
@@ -240,9 +156,14 @@ pub fn lint(set: &MigrationSet, opts: &LintOptions) -> Vec<Finding> {
             );
             out.push(&VERSION_ORDER, &m.up.file, START, message);
         }
-        lint_up(&m.up, &mut schema, &mut out);
+        schema.start_file(previous_pending);
+        previous_pending = pending;
+        let up = lint_file(&m.up, &mut schema, set.dialect, true);
+        out.place(&m.up, up, &schema);
         if let Some(down) = &m.down {
-            parse_file(down, &mut out);
+            // The down file is parsed only: its schema changes are not the model's.
+            let down_lint = lint_file(down, &mut Schema::default(), set.dialect, false);
+            out.place(down, down_lint, &schema);
         }
     }
     let mut list = out.list;
@@ -252,13 +173,21 @@ pub fn lint(set: &MigrationSet, opts: &LintOptions) -> Vec<Finding> {
     list
 }
 
-/// The findings so far, keeping only those of rules for the set's dialect.
-struct Findings {
+fn lint_file(script: &Script, schema: &mut Schema, dialect: Dialect, up: bool) -> FileLint {
+    match dialect {
+        Dialect::Postgres => postgres::lint_file(script, schema, up),
+        Dialect::Sqlite => sqlite::lint_file(script, schema, up),
+    }
+}
+
+/// The findings so far: only the set's dialect's rules, at their configured levels.
+struct Findings<'a> {
     dialect: Dialect,
+    opts: &'a LintOptions,
     list: Vec<Finding>,
 }
 
-impl Findings {
+impl Findings<'_> {
     fn push(
         &mut self,
         rule: &'static Rule,
@@ -266,10 +195,15 @@ impl Findings {
         (line, column): (usize, usize),
         message: String,
     ) {
+        let severity = match self.opts.level(rule) {
+            Level::Off => return,
+            Level::Warning => Severity::Warning,
+            Level::Error => Severity::Error,
+        };
         if rule.dialects.contains(&self.dialect) {
             self.list.push(Finding {
                 rule: rule.id,
-                severity: rule.severity,
+                severity,
                 file: file.to_owned(),
                 line,
                 column,
@@ -278,6 +212,125 @@ impl Findings {
             });
         }
     }
+
+    /// Places a file's hits on their lines, leaving out those an ignore comment lets
+    /// through, and judges its foreign keys against the schema at the end of the file.
+    fn place(&mut self, script: &Script, lint: FileLint, schema: &Schema) {
+        let sql = &script.sql;
+        let mut hits = lint.hits;
+        for fk in lint.foreign_keys {
+            // A table dropped later in the file has no index to want.
+            if schema.has_table(&fk.table) && !schema.covers(&fk.table, &fk.columns) {
+                let key = format!("{} ({})", fk.table, fk.columns.join(", "));
+                let message = format!(
+                    "foreign key `{key}` → `{}` has no index starting with its columns: add an \
+                     index on `{key}`",
+                    fk.references
+                );
+                hits.push(Hit::at(&FOREIGN_KEY_WITHOUT_INDEX, fk.offset, message));
+            }
+        }
+        let file_ignores = ignores(sql.lines(), true);
+        for bad in &file_ignores.unknown {
+            self.push(&UNKNOWN_DIRECTIVE, &script.file, START, bad.clone());
+        }
+        for &(leading, offset) in &lint.statements {
+            let before = ignores(sql.get(leading..offset).unwrap_or_default().lines(), false);
+            for bad in before.unknown {
+                self.push(&UNKNOWN_DIRECTIVE, &script.file, position(sql, offset), bad);
+            }
+        }
+        for hit in hits {
+            let statement = lint
+                .statements
+                .iter()
+                .rev()
+                .find(|(leading, _)| *leading <= hit.offset);
+            let ignored_here = statement.is_some_and(|&(leading, offset)| {
+                let text = sql.get(leading..offset).unwrap_or_default();
+                ignores(text.lines(), false).covers(hit.rule.id)
+            });
+            if ignored_here || file_ignores.covers(hit.rule.id) {
+                continue;
+            }
+            self.push(
+                hit.rule,
+                &script.file,
+                position(sql, hit.offset),
+                hit.message,
+            );
+        }
+    }
+}
+
+/// The rules that ignore comments let through.
+#[derive(Default)]
+struct Ignores {
+    all: bool,
+    rules: BTreeSet<String>,
+    /// Messages for `-- palisade:ignore` comments that name no rule or an unknown one.
+    unknown: Vec<String>,
+}
+
+impl Ignores {
+    fn covers(&self, rule: &str) -> bool {
+        self.all || self.rules.contains(rule)
+    }
+}
+
+/// The ignore comments among `lines`: statement ones (`palisade:ignore`,
+/// `squawk-ignore`), or with `file`, file ones (`palisade:ignore-file`,
+/// `squawk-ignore-file`). squawk's comments may name rules this linter lacks, and
+/// without a rule they ignore every rule, as squawk reads them; palisade's must name
+/// rules it knows.
+fn ignores<'a>(lines: impl Iterator<Item = &'a str>, file: bool) -> Ignores {
+    let mut out = Ignores::default();
+    for line in lines {
+        let Some(comment) = line.trim().strip_prefix("--") else {
+            continue;
+        };
+        let comment = comment.trim();
+        let (ours, rest) = if let Some(rest) = comment.strip_prefix("palisade:") {
+            (true, rest)
+        } else if let Some(rest) = comment.strip_prefix("squawk-") {
+            (false, rest)
+        } else {
+            continue;
+        };
+        let (word, list) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let wanted = if file { "ignore-file" } else { "ignore" };
+        if word != wanted {
+            if ours && word.starts_with("ignore") && word != "ignore" && word != "ignore-file" {
+                out.unknown.push(format!(
+                    "unknown directive `-- palisade:{word}` (known: ignore, ignore-file)"
+                ));
+            }
+            continue;
+        }
+        let rules: Vec<&str> = list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if rules.is_empty() {
+            if ours {
+                out.unknown.push(format!(
+                    "`-- palisade:{word}` names no rule: name the rules the reviewed statement \
+                     may break"
+                ));
+            } else {
+                out.all = true;
+            }
+        }
+        for rule in rules {
+            if ours && catalog::find(rule).is_none() {
+                out.unknown.push(format!(
+                    "`-- palisade:{word}` names an unknown rule `{rule}`"
+                ));
+            }
+            out.rules.insert(rule.to_owned());
+        }
+    }
+    out
 }
 
 /// The rule of a problem `MigrationSet` found with a file, and what to do about it.
@@ -293,90 +346,48 @@ fn problem_rule(kind: ProblemKind) -> (&'static Rule, &'static str) {
     }
 }
 
-/// Checks an up file statement by statement against the schema so far, which it then
-/// updates; foreign keys are checked at the end of the file, as their index may follow.
-fn lint_up(script: &Script, schema: &mut Schema, out: &mut Findings) {
-    schema.start_file();
-    let mut foreign_keys = Vec::new();
-    for (stmt, parsed) in parse_file(script, out) {
-        let at = (stmt.line, stmt.column);
-        let mut hits = Vec::from_iter(rules::check_words(&stmt, script.no_transaction));
-        for ast in &parsed {
-            hits.extend(rules::check(ast, schema, script.no_transaction));
-            foreign_keys.extend(rules::foreign_keys(ast).into_iter().map(|fk| (at, fk)));
-            schema.apply(ast);
-        }
-        for hit in hits {
-            out.push(hit.rule, &script.file, at, hit.message);
-        }
-    }
-    for (at, fk) in foreign_keys {
-        // A table dropped later in the file has no index to want.
-        if schema.has_table(&fk.table) && !schema.covers(&fk.table, &fk.columns) {
-            let key = format!("{} ({})", fk.table, fk.columns.join(", "));
-            let message = format!(
-                "foreign key `{key}` → `{}` has no index starting with its columns: add an \
-                 index on `{key}`",
-                fk.references
-            );
-            out.push(&FOREIGN_KEY_WITHOUT_INDEX, &script.file, at, message);
-        }
-    }
+/// 1-based line and column (in characters) of a byte offset.
+fn position(sql: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(sql.len());
+    let before = sql.get(..offset).unwrap_or(sql);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    (line, column)
 }
 
-/// The statements of a file with what sqlparser made of them, after reporting those that
-/// control transactions (left out) and those it cannot parse (kept, with nothing parsed,
-/// for the rules that read words).
-fn parse_file(
-    script: &Script,
-    out: &mut Findings,
-) -> Vec<(Statement, Vec<sqlparser::ast::Statement>)> {
-    let mut parsed = Vec::new();
-    for stmt in script.statements(out.dialect) {
-        let at = (stmt.line, stmt.column);
-        if stmt.is_transaction_control() {
-            let message = format!(
-                "`{}` in a migration: remove it; the engine runs each migration in its own \
-                 transaction (or none, with `-- palisade:no-transaction`)",
-                stmt.summary()
-            );
-            out.push(&TRANSACTION_NESTING, &script.file, at, message);
-            continue;
+/// The offset of the first token at or after `from`: blanks and comments skipped.
+fn first_token(sql: &str, from: usize) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = from;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
         }
-        let ast = match parse(&stmt.sql, out.dialect).or_else(|e| {
-            virtual_table_without_arguments(&stmt, out.dialect)
-                .map_or(Err(e), |sql| parse(&sql, out.dialect))
-        }) {
-            Ok(ast) => ast,
-            Err(e) => {
-                out.push(&UNPARSABLE_STATEMENT, &script.file, at, e.to_string());
-                Vec::new()
+        if bytes[i..].starts_with(b"--") {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
             }
-        };
-        parsed.push((stmt, ast));
-    }
-    parsed
-}
-
-/// A SQLite `CREATE VIRTUAL TABLE … USING module (…)` without its arguments. They are
-/// the module's own syntax (FTS5's `content = 'table'`), which sqlparser reads only as
-/// a list of names; the rules need the table, not the arguments.
-fn virtual_table_without_arguments(stmt: &Statement, dialect: Dialect) -> Option<String> {
-    let mut words = stmt.words();
-    let creates_virtual = dialect == Dialect::Sqlite
-        && words.next().as_deref() == Some("CREATE")
-        && words.next().as_deref() == Some("VIRTUAL");
-    if !creates_virtual {
-        return None;
-    }
-    let open = stmt.sql.find('(')?;
-    Some(stmt.sql[..open].to_owned())
-}
-
-fn parse(sql: &str, dialect: Dialect) -> Result<Vec<sqlparser::ast::Statement>, ParserError> {
-    match dialect {
-        Dialect::Sqlite => Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, sql),
-        Dialect::Postgres => Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql),
+        } else if bytes[i..].starts_with(b"/*") {
+            let mut depth = 0;
+            while i < bytes.len() {
+                if bytes[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if bytes[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            return i.min(sql.len());
+        }
     }
 }
 
@@ -493,7 +504,7 @@ mod tests {
             ("0001_a.up.sql", "CREATE TABLE a (id int);"),
             (
                 "0001_a.down.sql",
-                "BEGIN;\nDROP TABLE a;\nALTER SEQUENCE s RESTART;\nCOMMIT;",
+                "BEGIN;\nDROP TABLE a;\nALTER SEQUENCE s RESTART;\nALTER TABLE a ADD COLUMNN b int;\nCOMMIT;",
             ),
         ];
         let rules: Vec<_> = {
@@ -510,8 +521,8 @@ mod tests {
             rules,
             [
                 ("transaction-nesting", 1),
-                ("unparsable-statement", 3),
-                ("transaction-nesting", 4)
+                ("syntax-error", 4),
+                ("transaction-nesting", 5)
             ]
         );
     }
@@ -546,5 +557,113 @@ mod tests {
             .map(|(f, s)| ((*f).to_owned(), (*s).to_owned()));
         let set = MigrationSet::from_files(Dialect::Sqlite, "test", files);
         assert!(lint(&set, &LintOptions::default()).is_empty());
+    }
+
+    fn lint_files(dialect: Dialect, files: &[(&str, &str)]) -> Vec<Finding> {
+        let files = files
+            .iter()
+            .map(|(f, s)| ((*f).to_owned(), (*s).to_owned()));
+        lint(
+            &MigrationSet::from_files(dialect, "test", files),
+            &LintOptions::default(),
+        )
+    }
+
+    #[test]
+    fn ignore_comments_let_a_reviewed_statement_through() {
+        let files = [
+            (
+                "0001_a.up.sql",
+                "CREATE TABLE a (id bigint, b text, c text, d text);",
+            ),
+            ("0001_a.down.sql", "DROP TABLE a;"),
+            (
+                "0002_b.up.sql",
+                "-- palisade:ignore ban-drop-column\n\
+                 ALTER TABLE a DROP COLUMN b;\n\
+                 -- squawk-ignore ban-drop-column, renaming-column\n\
+                 ALTER TABLE a DROP COLUMN c;\n\
+                 ALTER TABLE a DROP COLUMN d;",
+            ),
+            ("0002_b.down.sql", "SELECT 1;"),
+        ];
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            assert_eq!(
+                found(dialect, "ban-drop-column", &files),
+                [at("0002_b.up.sql", 5)],
+                "{dialect:?}: the comment covers only the statement under it"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_ignore_covers_the_file_and_a_misspelt_ignore_is_an_error() {
+        let files = [
+            (
+                "0001_a.up.sql",
+                "CREATE TABLE a (id bigint, b text, c text);",
+            ),
+            ("0001_a.down.sql", "DROP TABLE a;"),
+            (
+                "0002_b.up.sql",
+                "-- palisade:ignore-file ban-drop-column\n\
+                 ALTER TABLE a DROP COLUMN b;\n\
+                 -- palisade:ignore ban-drop-colum\n\
+                 ALTER TABLE a DROP COLUMN c;",
+            ),
+            ("0002_b.down.sql", "SELECT 1;"),
+            ("0003_c.up.sql", "-- palisade:ignore\nDROP TABLE a;"),
+            ("0003_c.down.sql", "SELECT 1;"),
+        ];
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let findings = lint_files(dialect, &files);
+            let rules: Vec<_> = findings
+                .iter()
+                .filter(|f| f.file != "0001_a.up.sql" && !f.rule.starts_with("require-"))
+                .map(|f| (f.file.as_str(), f.line, f.rule))
+                .collect();
+            assert_eq!(
+                rules,
+                [
+                    ("0002_b.up.sql", 4, "unknown-directive"),
+                    ("0003_c.up.sql", 2, "ban-drop-table"),
+                    ("0003_c.up.sql", 2, "unknown-directive"),
+                ],
+                "{dialect:?}: {findings:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pending_migrations_tables_are_new_to_the_next_one() {
+        let files = [
+            ("0001_a.up.sql", "CREATE TABLE a (id bigint);"),
+            ("0001_a.down.sql", "DROP TABLE a;"),
+            ("0002_b.up.sql", "CREATE INDEX a_id ON a (id);"),
+            ("0002_b.down.sql", "DROP INDEX a_id;"),
+        ];
+        let files = files.map(|(f, s)| (f.to_owned(), s.to_owned()));
+        let set = MigrationSet::from_files(Dialect::Postgres, "test", files);
+        let index_findings = |applied: Option<&[u64]>| {
+            let opts = LintOptions {
+                applied: applied.map(|a| a.iter().copied().collect()),
+                ..LintOptions::default()
+            };
+            lint(&set, &opts)
+                .into_iter()
+                .filter(|f| f.rule == "require-concurrent-index-creation")
+                .count()
+        };
+        assert_eq!(index_findings(None), 1, "unknown: the table may be live");
+        assert_eq!(
+            index_findings(Some(&[1])),
+            1,
+            "0001 is applied: the table is live"
+        );
+        assert_eq!(
+            index_findings(Some(&[])),
+            0,
+            "both pending: the table is empty"
+        );
     }
 }

@@ -1,26 +1,56 @@
-//! The schema the up files have built so far, as far as the rules need it: each table's
-//! column types and the columns its indexes start with, and which tables the file being
-//! linted created (a new table is empty, so what would lock or rewrite a live one is
-//! harmless there).
+//! The schema the up files have built so far, as far as the rules need it, in terms of
+//! neither parser: each table's columns and types, the columns its indexes start with,
+//! its validated `CHECK (col IS NOT NULL)` constraints, and which tables and other
+//! objects are new. A new object was created by the file being linted, or by an earlier
+//! migration not yet applied that the same `migrate up` runs first: it is empty, and no
+//! running code uses it, so what would lock, rewrite or break a live one is harmless.
 
-use std::collections::BTreeMap;
-
-use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, DataType, Expr, Ident,
-    IndexColumn, ObjectName, ObjectNamePart, ObjectType, RenameTableNameKind, Statement,
-    TableConstraint,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 pub struct Schema {
     tables: BTreeMap<String, Table>,
+    /// Objects other than tables (views, types, functions, …) that are new, by kind.
+    new_objects: BTreeSet<(&'static str, String)>,
+    /// Which index belongs to which table, so a DROP INDEX finds its table.
+    index_tables: BTreeMap<String, String>,
+}
+
+/// A column type as PostgreSQL names it internally (`int4`, `varchar`, `numeric`, …),
+/// with its modifiers (`varchar(20)` has `[20]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnType {
+    pub name: String,
+    pub mods: Vec<i64>,
+    pub array: bool,
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.mods.is_empty() {
+            let mods: Vec<_> = self.mods.iter().map(ToString::to_string).collect();
+            write!(f, "({})", mods.join(", "))?;
+        }
+        if self.array {
+            f.write_str("[]")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
 struct Table {
-    columns: BTreeMap<String, DataType>,
+    columns: BTreeMap<String, Option<ColumnType>>,
     indexes: Vec<Index>,
-    /// Created by an earlier statement of the file being linted.
+    /// Validated `CHECK (col IS NOT NULL)` constraints: name → column.
+    not_null_checks: BTreeMap<String, String>,
+    /// Those added `NOT VALID`, until they are validated.
+    unvalidated_not_null_checks: BTreeMap<String, String>,
+    /// Constraints added `NOT VALID` by the file being linted.
+    not_valid_here: BTreeSet<String>,
+    /// Constraints added by the file being linted (or a pending one).
+    new_constraints: BTreeSet<String>,
     new: bool,
 }
 
@@ -34,10 +64,19 @@ struct Index {
 }
 
 impl Schema {
-    /// A new up file starts: the tables created so far are now existing ones.
-    pub fn start_file(&mut self) {
+    /// A new up file starts. When the previous file is already applied (or that is not
+    /// known), what it created is now live; when it is pending, it runs just before
+    /// this one in the same `migrate up`, so its objects stay new.
+    pub fn start_file(&mut self, previous_pending: bool) {
         for table in self.tables.values_mut() {
-            table.new = false;
+            table.not_valid_here.clear();
+            if !previous_pending {
+                table.new = false;
+                table.new_constraints.clear();
+            }
+        }
+        if !previous_pending {
+            self.new_objects.clear();
         }
     }
 
@@ -49,8 +88,8 @@ impl Schema {
         self.tables.contains_key(table)
     }
 
-    pub fn column_type(&self, table: &str, column: &str) -> Option<&DataType> {
-        self.tables.get(table)?.columns.get(column)
+    pub fn column_type(&self, table: &str, column: &str) -> Option<&ColumnType> {
+        self.tables.get(table)?.columns.get(column)?.as_ref()
     }
 
     /// Whether some index of `table` starts with `columns`, in any order: such an index
@@ -66,226 +105,219 @@ impl Schema {
         })
     }
 
-    /// Records what `stmt` does to the schema.
-    pub fn apply(&mut self, stmt: &Statement) {
-        match stmt {
-            Statement::CreateTable(ct) => {
-                let name = table_name(&ct.name);
-                if ct.if_not_exists && self.tables.contains_key(&name) {
-                    return;
-                }
-                let mut table = Table {
-                    new: true,
-                    ..Table::default()
-                };
-                for column in &ct.columns {
-                    table.add_column(column);
-                }
-                for constraint in &ct.constraints {
-                    table.add_constraint(constraint);
-                }
-                self.tables.insert(name, table);
-            }
-            Statement::AlterTable(at) => {
-                let mut name = table_name(&at.name);
-                for op in &at.operations {
-                    if let AlterTableOperation::RenameTable { table_name: to } = op {
-                        let to = match to {
-                            RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n,
-                        };
-                        let table = self.tables.remove(&name).unwrap_or_default();
-                        name = table_name(to);
-                        self.tables.insert(name.clone(), table);
-                    } else {
-                        self.tables.entry(name.clone()).or_default().alter(op);
-                    }
-                }
-            }
-            // A partial index serves only some lookups, so it is not recorded.
-            Statement::CreateIndex(ci) if ci.predicate.is_none() => {
-                let index = Index {
-                    name: ci.name.as_ref().map(table_name),
-                    columns: index_columns(&ci.columns),
-                };
-                let table = self.tables.entry(table_name(&ci.table_name)).or_default();
-                table.indexes.push(index);
-            }
-            Statement::Drop {
-                object_type: ObjectType::Table,
-                names,
-                ..
-            } => {
-                for name in names {
-                    self.tables.remove(&table_name(name));
-                }
-            }
-            Statement::Drop {
-                object_type: ObjectType::Index,
-                names,
-                ..
-            } => {
-                for name in names.iter().map(table_name) {
-                    for table in self.tables.values_mut() {
-                        table.drop_index(&name);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Table {
-    fn add_column(&mut self, column: &ColumnDef) {
-        let name = ident(&column.name);
-        for option in &column.options {
-            if let ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) = option.option {
-                self.indexes.push(Index {
-                    name: option.name.as_ref().map(ident),
-                    columns: vec![name.clone()],
-                });
-            }
-        }
-        self.columns.insert(name, column.data_type.clone());
+    /// Whether a validated `CHECK (column IS NOT NULL)` stands on the column.
+    pub fn has_not_null_check(&self, table: &str, column: &str) -> bool {
+        self.tables
+            .get(table)
+            .is_some_and(|t| t.not_null_checks.values().any(|c| c == column))
     }
 
-    fn add_constraint(&mut self, constraint: &TableConstraint) {
-        let (name, columns) = match constraint {
-            TableConstraint::PrimaryKey(pk) => (&pk.name, &pk.columns),
-            TableConstraint::Unique(u) => (&u.name, &u.columns),
-            _ => return,
-        };
-        self.indexes.push(Index {
-            name: name.as_ref().map(ident),
-            columns: index_columns(columns),
+    /// Whether the file being linted added this constraint `NOT VALID`.
+    pub fn added_not_valid_here(&self, table: &str, constraint: &str) -> bool {
+        self.tables
+            .get(table)
+            .is_some_and(|t| t.not_valid_here.contains(constraint))
+    }
+
+    pub fn is_new_constraint(&self, table: &str, constraint: &str) -> bool {
+        self.tables
+            .get(table)
+            .is_some_and(|t| t.new || t.new_constraints.contains(constraint))
+    }
+
+    /// The table an index belongs to, when the migrations show it.
+    pub fn index_table(&self, index: &str) -> Option<&str> {
+        self.index_tables.get(index).map(String::as_str)
+    }
+
+    pub fn is_new_object(&self, kind: &'static str, name: &str) -> bool {
+        self.new_objects.contains(&(kind, name.to_owned()))
+    }
+
+    // What statements do to the schema.
+
+    pub fn create_table(&mut self, name: &str, if_not_exists: bool) {
+        if if_not_exists && self.tables.contains_key(name) {
+            return;
+        }
+        self.tables.insert(
+            name.to_owned(),
+            Table {
+                new: true,
+                ..Table::default()
+            },
+        );
+    }
+
+    pub fn drop_table(&mut self, name: &str) {
+        self.tables.remove(name);
+        self.index_tables.retain(|_, t| t != name);
+    }
+
+    pub fn rename_table(&mut self, from: &str, to: &str) {
+        let table = self.tables.remove(from).unwrap_or_default();
+        self.tables.insert(to.to_owned(), table);
+        for t in self.index_tables.values_mut() {
+            if t == from {
+                *t = to.to_owned();
+            }
+        }
+    }
+
+    pub fn add_column(&mut self, table: &str, column: &str, ty: Option<ColumnType>) {
+        self.table(table).columns.insert(column.to_owned(), ty);
+    }
+
+    pub fn set_column_type(&mut self, table: &str, column: &str, ty: ColumnType) {
+        self.table(table)
+            .columns
+            .insert(column.to_owned(), Some(ty));
+    }
+
+    pub fn drop_column(&mut self, table: &str, column: &str) {
+        let t = self.table(table);
+        t.columns.remove(column);
+        // The database drops the indexes and checks that use the column with it.
+        t.indexes.retain(|i| !i.columns.iter().any(|c| c == column));
+        t.not_null_checks.retain(|_, c| c != column);
+        t.unvalidated_not_null_checks.retain(|_, c| c != column);
+    }
+
+    pub fn rename_column(&mut self, table: &str, from: &str, to: &str) {
+        let t = self.table(table);
+        if let Some(ty) = t.columns.remove(from) {
+            t.columns.insert(to.to_owned(), ty);
+        }
+        for column in t
+            .indexes
+            .iter_mut()
+            .flat_map(|i| &mut i.columns)
+            .chain(t.not_null_checks.values_mut())
+            .chain(t.unvalidated_not_null_checks.values_mut())
+        {
+            if column == from {
+                *column = to.to_owned();
+            }
+        }
+    }
+
+    /// An index (or a primary key or unique constraint, which has one).
+    pub fn add_index(&mut self, table: &str, name: Option<&str>, columns: Vec<String>) {
+        if let Some(name) = name {
+            self.index_tables.insert(name.to_owned(), table.to_owned());
+        }
+        self.table(table).indexes.push(Index {
+            name: name.map(str::to_owned),
+            columns,
         });
     }
 
-    fn alter(&mut self, op: &AlterTableOperation) {
-        match op {
-            AlterTableOperation::AddColumn { column_def, .. } => self.add_column(column_def),
-            AlterTableOperation::AddConstraint { constraint, .. } => {
-                self.add_constraint(constraint);
-            }
-            AlterTableOperation::DropConstraint { name, .. } => self.drop_index(&ident(name)),
-            AlterTableOperation::DropColumn { column_names, .. } => {
-                for column in column_names.iter().map(ident) {
-                    self.columns.remove(&column);
-                    // The database drops the indexes that use the column with it.
-                    self.indexes.retain(|i| !i.columns.contains(&column));
-                }
-            }
-            AlterTableOperation::RenameColumn {
-                old_column_name,
-                new_column_name,
-            } => {
-                let (old, new) = (ident(old_column_name), ident(new_column_name));
-                if let Some(ty) = self.columns.remove(&old) {
-                    self.columns.insert(new.clone(), ty);
-                }
-                for column in self.indexes.iter_mut().flat_map(|i| &mut i.columns) {
-                    if *column == old {
-                        column.clone_from(&new);
-                    }
-                }
-            }
-            AlterTableOperation::AlterColumn {
-                column_name,
-                op: AlterColumnOperation::SetDataType { data_type, .. },
-            } => {
-                self.columns.insert(ident(column_name), data_type.clone());
-            }
-            _ => {}
+    /// Drops an index, or a constraint, by name, wherever it is.
+    pub fn drop_index(&mut self, name: &str) {
+        self.index_tables.remove(name);
+        for table in self.tables.values_mut() {
+            table.indexes.retain(|i| i.name.as_deref() != Some(name));
         }
     }
 
-    fn drop_index(&mut self, name: &str) {
-        self.indexes.retain(|i| i.name.as_deref() != Some(name));
+    /// A constraint added to `table`; `not_null_check` names the column of a
+    /// `CHECK (col IS NOT NULL)`.
+    pub fn add_constraint(
+        &mut self,
+        table: &str,
+        name: &str,
+        validated: bool,
+        not_null_check: Option<&str>,
+    ) {
+        let t = self.table(table);
+        t.new_constraints.insert(name.to_owned());
+        if !validated {
+            t.not_valid_here.insert(name.to_owned());
+        }
+        if let Some(column) = not_null_check {
+            let checks = if validated {
+                &mut t.not_null_checks
+            } else {
+                &mut t.unvalidated_not_null_checks
+            };
+            checks.insert(name.to_owned(), column.to_owned());
+        }
     }
-}
 
-/// An identifier as the database stores it: unquoted ones are folded to lower case.
-pub fn ident(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
+    pub fn validate_constraint(&mut self, table: &str, name: &str) {
+        let t = self.table(table);
+        if let Some(column) = t.unvalidated_not_null_checks.remove(name) {
+            t.not_null_checks.insert(name.to_owned(), column);
+        }
     }
-}
 
-/// The last part of a (possibly schema-qualified) name: migrations seldom use two
-/// schemas with the same table names, and a qualified and a bare reference to one
-/// table must meet.
-pub fn table_name(name: &ObjectName) -> String {
-    match name.0.last() {
-        Some(ObjectNamePart::Identifier(i)) => ident(i),
-        _ => name.to_string(),
+    pub fn drop_constraint(&mut self, table: &str, name: &str) {
+        let t = self.table(table);
+        t.not_null_checks.remove(name);
+        t.unvalidated_not_null_checks.remove(name);
+        self.drop_index(name);
     }
-}
 
-fn index_columns(columns: &[IndexColumn]) -> Vec<String> {
-    columns
-        .iter()
-        .map_while(|c| match &c.column.expr {
-            Expr::Identifier(i) => Some(ident(i)),
-            _ => None,
-        })
-        .collect()
+    pub fn create_object(&mut self, kind: &'static str, name: &str) {
+        self.new_objects.insert((kind, name.to_owned()));
+    }
+
+    fn table(&mut self, name: &str) -> &mut Table {
+        self.tables.entry(name.to_owned()).or_default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlparser::dialect::PostgreSqlDialect;
-    use sqlparser::parser::Parser;
-
-    fn schema(sql: &str) -> Schema {
-        let mut s = Schema::default();
-        for stmt in Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("test SQL parses") {
-            s.apply(&stmt);
-        }
-        s
-    }
 
     fn cols(c: &[&str]) -> Vec<String> {
         c.iter().map(|c| (*c).to_owned()).collect()
     }
 
+    fn ty(name: &str, mods: &[i64]) -> ColumnType {
+        ColumnType {
+            name: name.into(),
+            mods: mods.to_vec(),
+            array: false,
+        }
+    }
+
     #[test]
     fn records_column_types_through_adds_renames_and_type_changes() {
-        let s = schema(
-            "CREATE TABLE Users (id int PRIMARY KEY, name varchar(10));
-             ALTER TABLE users ADD COLUMN email text;
-             ALTER TABLE users RENAME COLUMN name TO full_name;
-             ALTER TABLE public.users ALTER COLUMN email TYPE varchar(50);
-             ALTER TABLE users RENAME TO people;",
-        );
+        let mut s = Schema::default();
+        s.create_table("users", false);
+        s.add_column("users", "name", Some(ty("varchar", &[10])));
+        s.rename_column("users", "name", "full_name");
+        s.add_column("users", "email", None);
+        s.set_column_type("users", "email", ty("varchar", &[50]));
+        s.rename_table("users", "people");
         assert!(!s.has_table("users"));
         assert_eq!(
-            s.column_type("people", "full_name")
-                .map(ToString::to_string),
-            Some("VARCHAR(10)".into())
+            s.column_type("people", "full_name"),
+            Some(&ty("varchar", &[10]))
         );
         assert_eq!(
             s.column_type("people", "email").map(ToString::to_string),
-            Some("VARCHAR(50)".into())
+            Some("varchar(50)".into())
         );
         assert!(s.column_type("people", "name").is_none());
     }
 
     #[test]
-    fn new_tables_are_those_of_the_current_file() {
-        let mut s = schema("CREATE TABLE a (id int); CREATE TABLE b (id int);");
-        assert!(s.is_new("a"));
-        s.start_file();
-        assert!(!s.is_new("a"));
-        s.apply(
-            &Parser::parse_sql(
-                &PostgreSqlDialect {},
-                "CREATE TABLE IF NOT EXISTS a (x int)",
-            )
-            .expect("parses")[0],
+    fn new_tables_and_objects_are_those_of_the_current_file_or_a_pending_one() {
+        let mut s = Schema::default();
+        s.create_table("a", false);
+        s.create_object("view", "v");
+        assert!(s.is_new("a") && s.is_new_object("view", "v"));
+        s.start_file(true);
+        assert!(
+            s.is_new("a") && s.is_new_object("view", "v"),
+            "a pending file's objects stay new"
         );
+        s.start_file(false);
+        assert!(!s.is_new("a") && !s.is_new_object("view", "v"));
+        s.create_table("a", true);
         assert!(
             !s.is_new("a"),
             "IF NOT EXISTS on an existing table creates nothing"
@@ -295,37 +327,36 @@ mod tests {
 
     #[test]
     fn composite_keys_are_covered_only_by_an_index_starting_with_them() {
-        let s = schema(
-            "CREATE TABLE t (a int, b int, c int, d int, PRIMARY KEY (a, b));
-             CREATE INDEX t_cd ON t (c, lower(d::text), d);
-             CREATE INDEX t_d ON t (d) WHERE d > 0;",
-        );
+        let mut s = Schema::default();
+        s.add_index("t", None, cols(&["a", "b"]));
+        s.add_index("t", Some("t_c"), cols(&["c"]));
         assert!(s.covers("t", &cols(&["a"])));
         assert!(s.covers("t", &cols(&["b", "a"])));
         assert!(!s.covers("t", &cols(&["b"])));
-        assert!(s.covers("t", &cols(&["c"])));
+        assert!(!s.covers("t", &cols(&["c", "d"])));
+        s.drop_index("t_c");
+        assert!(!s.covers("t", &cols(&["c"])));
+        s.drop_column("t", "b");
         assert!(
-            !s.covers("t", &cols(&["c", "d"])),
-            "an expression ends the index's columns"
-        );
-        assert!(
-            !s.covers("t", &cols(&["d"])),
-            "a partial index does not count"
+            !s.covers("t", &cols(&["a"])),
+            "the column's indexes go with it"
         );
     }
 
     #[test]
-    fn dropping_a_column_index_or_constraint_removes_its_index() {
-        let s = schema(
-            "CREATE TABLE t (a int, b int, c int, CONSTRAINT t_c UNIQUE (c));
-             CREATE INDEX t_a ON t (a);
-             CREATE INDEX t_b ON t (b);
-             DROP INDEX t_a;
-             ALTER TABLE t DROP COLUMN b;
-             ALTER TABLE t DROP CONSTRAINT t_c;",
-        );
-        assert!(!s.covers("t", &cols(&["a"])));
-        assert!(!s.covers("t", &cols(&["b"])));
-        assert!(!s.covers("t", &cols(&["c"])));
+    fn a_not_null_check_counts_once_validated_and_until_dropped() {
+        let mut s = Schema::default();
+        s.create_table("t", false);
+        s.add_constraint("t", "t_c_nn", false, Some("c"));
+        assert!(s.added_not_valid_here("t", "t_c_nn"));
+        assert!(!s.has_not_null_check("t", "c"), "not yet validated");
+        s.validate_constraint("t", "t_c_nn");
+        assert!(s.has_not_null_check("t", "c"));
+        s.start_file(false);
+        assert!(!s.added_not_valid_here("t", "t_c_nn"));
+        s.rename_column("t", "c", "d");
+        assert!(s.has_not_null_check("t", "d"));
+        s.drop_constraint("t", "t_c_nn");
+        assert!(!s.has_not_null_check("t", "d"));
     }
 }

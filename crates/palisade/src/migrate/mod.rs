@@ -10,7 +10,7 @@ mod status;
 mod verify;
 
 use apply::{Bar, print_report};
-use lint::lint_command;
+use lint::{LintFormat, LintRun, lint_command};
 use new::new_migration;
 use status::show_status;
 use verify::verify_command;
@@ -86,11 +86,19 @@ pub(super) enum MigrateCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Check the migrations against the lint rules; exit 1 on errors.
+    /// Check the migrations against the lint rules; exit 1 on errors (or on any finding
+    /// with --deny-warnings). Rule levels come from `[lint.rules]` in palisade.toml.
     Lint {
         /// The dialect to lint; default: the database's.
         #[arg(long, value_parser = parse_dialect)]
         dialect: Option<Dialect>,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Output: text, json, sarif (GitHub code scanning) or github (workflow
+        /// annotations); --json is --format json.
+        #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+        format: LintFormat,
     },
     /// On a scratch database, check that every down restores the schema of before its up.
     Verify,
@@ -147,10 +155,22 @@ async fn execute(args: MigrateArgs, config_file: Option<&Path>) -> anyhow::Resul
     }
     let url = database_url(&args, config_file)?;
     let target = Target::from_url(&url)?;
-    if let MigrateCommand::Lint { dialect } = &args.command {
+    if let MigrateCommand::Lint {
+        dialect,
+        deny_warnings,
+        format,
+    } = &args.command
+    {
         let dialect = dialect.unwrap_or(target.dialect());
         let set = migrations(args.dir.as_deref(), dialect)?;
-        return lint_command(&set, target, args.json).await;
+        let format = if args.json { LintFormat::Json } else { *format };
+        let opts = LintRun {
+            dir: args.dir.as_deref(),
+            config_file,
+            deny_warnings: *deny_warnings,
+            format,
+        };
+        return lint_command(&set, target, &opts).await;
     }
     let set = migrations(args.dir.as_deref(), target.dialect())?;
     if let MigrateCommand::Verify = args.command {

@@ -192,7 +192,16 @@ fn lint_and_verify_fail_on_bad_migrations() {
     );
     let url = sqlite_url(dir.path());
     let d = mig.display().to_string();
-    let lint = migrate(&url, &["--dir", &d, "lint", "--json"]);
+    // On a database where 0001 is applied, `t` is live: adding a required column fails.
+    // (On a fresh one both would run in one `up`, on an empty table.)
+    let live = tempfile::tempdir().expect("tempdir");
+    let live_url = sqlite_url(live.path());
+    assert!(
+        migrate(&live_url, &["--dir", &d, "up", "--to", "1"])
+            .status
+            .success()
+    );
+    let lint = migrate(&live_url, &["--dir", &d, "lint", "--json"]);
     assert_eq!(lint.status.code(), Some(1));
     let body = json(&lint);
     assert!(body["errors"].as_u64().is_some_and(|n| n >= 1), "{body}");
@@ -234,6 +243,100 @@ fn lint_and_verify_fail_on_bad_migrations() {
         verify.status.success(),
         "{}",
         String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[test]
+fn lint_gates_on_warnings_reads_rule_levels_and_speaks_sarif_and_github() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mig = dir.path().join("m");
+    write(
+        &mig,
+        &[
+            (
+                "0001_t.up.sql",
+                "CREATE TABLE t (id bigint PRIMARY KEY, a text, b text);",
+            ),
+            ("0001_t.down.sql", "DROP TABLE t;"),
+            (
+                "0002_drop.up.sql",
+                "ALTER TABLE t DROP COLUMN a;\n-- palisade:ignore ban-drop-column\nALTER TABLE t DROP COLUMN b;",
+            ),
+            (
+                "0002_drop.down.sql",
+                "ALTER TABLE t ADD COLUMN a text, ADD COLUMN b text;",
+            ),
+        ],
+    );
+    let url = sqlite_url(dir.path());
+    let d = mig.display().to_string();
+    let lint = |extra: &[&str]| {
+        let mut args = vec!["--dir", d.as_str(), "lint", "--dialect", "postgres"];
+        args.extend_from_slice(extra);
+        migrate(&url, &args)
+    };
+    // One warning (the ignored statement is let through): it passes unless denied.
+    let text = lint(&[]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(
+        out.contains("0002_drop.up.sql:1:1: warning[ban-drop-column]"),
+        "{out}"
+    );
+    assert!(out.contains("0 errors, 1 warnings"), "{out}");
+    assert_eq!(lint(&["--deny-warnings"]).status.code(), Some(1));
+
+    let github = lint(&["--format", "github"]);
+    let out = String::from_utf8_lossy(&github.stdout).to_string();
+    assert!(
+        out.starts_with(&format!(
+            "::warning file={d}/0002_drop.up.sql,line=1,col=1,title=ban-drop-column::"
+        )),
+        "{out}"
+    );
+    let sarif = json(&lint(&["--format", "sarif"]));
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{sarif}");
+    assert_eq!(results[0]["ruleId"], "ban-drop-column");
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        1
+    );
+
+    // A project turns the rule into an error, or off; a misspelt rule is refused.
+    let config = dir.path().join("palisade.toml");
+    let with_config = |toml: &str, extra: &[&str]| {
+        std::fs::write(&config, toml).expect("write config");
+        let c = config.display().to_string();
+        let mut args = vec![
+            "--config",
+            c.as_str(),
+            "migrate",
+            "--database-url",
+            url.as_str(),
+            "--dir",
+            d.as_str(),
+            "lint",
+            "--dialect",
+            "postgres",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let strict = with_config("[lint.rules]\nban-drop-column = \"error\"\n", &["--json"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert_eq!(json(&strict)["errors"], 1);
+    let off = with_config(
+        "[lint.rules]\nban-drop-column = \"off\"\n",
+        &["--deny-warnings"],
+    );
+    assert!(off.status.success(), "{}", stderr(&off));
+    let typo = with_config("[lint.rules]\nban-drop-colum = \"off\"\n", &[]);
+    assert!(!typo.status.success());
+    assert!(
+        stderr(&typo).contains("unknown lint rule `ban-drop-colum`"),
+        "{}",
+        stderr(&typo)
     );
 }
 
