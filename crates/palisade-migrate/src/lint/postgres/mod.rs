@@ -129,7 +129,7 @@ pub fn parse(sql: &str) -> (Vec<PgStatement>, Vec<Hit>) {
 /// reports only a message, so the place is found by parsing prefixes, a binary search
 /// over the tokens; 0 when the statement cannot even be split into tokens.
 fn error_offset(sql: &str) -> usize {
-    let Ok(tokens) = pg_query::scan_tokens(sql) else {
+    let Ok(tokens) = tokens(sql) else {
         return 0;
     };
     let end = |i: usize| usize::try_from(tokens[i].end).unwrap_or(0).min(sql.len());
@@ -156,6 +156,13 @@ fn error_offset(sql: &str) -> usize {
         .get(lo.min(tokens.len().saturating_sub(1)))
         .and_then(|t| usize::try_from(t.start).ok())
         .unwrap_or(0)
+}
+
+/// The tokens of `sql`. `pg_query::scan_tokens` would be the direct call, but on input
+/// without a single token it builds a slice from a null pointer (undefined behaviour,
+/// found by this crate's property test); the protobuf form has no such case.
+pub fn tokens(sql: &str) -> Result<Vec<pg_query::protobuf::ScanToken>, pg_query::Error> {
+    pg_query::scan(sql).map(|r| r.tokens)
 }
 
 /// The strings of a name list (`[public, users]`), as the parser folded them.

@@ -11,7 +11,7 @@ use super::super::catalog::*;
 use super::super::model::Schema;
 use super::super::{ForeignKey, Hit};
 use super::types::{column_type, is_serial, rewrites, volatile_call};
-use super::{PgStatement, names};
+use super::{PgStatement, names, tokens};
 
 /// Where a statement is: its first token, and what its nodes' locations count from.
 #[derive(Clone, Copy)]
@@ -923,7 +923,7 @@ fn duplicates<'a>(
 /// Identifiers longer than PostgreSQL's 63 bytes, which it cuts without an error.
 pub fn identifiers_too_long(sql: &str, statements: &[PgStatement]) -> Vec<Hit> {
     const MAX: usize = 63;
-    let Ok(tokens) = pg_query::scan_tokens(sql) else {
+    let Ok(tokens) = tokens(sql) else {
         return Vec::new();
     };
     let mut hits = Vec::new();
