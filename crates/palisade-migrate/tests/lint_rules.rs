@@ -1,7 +1,8 @@
 //! Each rule against its fixtures: `tests/fixtures/lint/<rule>/trip/<dialect>` must
 //! break it, `…/pass/<dialect>` (the nearest correct way to do the same) must not. A
 //! fixture is a directory of migration files, or one `<dialect>.sql` file holding
-//! several, each after a `-- file: NAME` line.
+//! several, each after a `-- file: NAME` line, which starts from the files of
+//! `base.<dialect>.sql` when there is one.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -41,7 +42,9 @@ fn fixtures(root: &Path, rule: &str, kind: &str, dialect: Dialect) -> Vec<(Strin
     }
     let file = base.join(format!("{}.sql", dialect.as_str()));
     if file.is_file() {
-        let sql = std::fs::read_to_string(&file).expect("fixture file reads");
+        let shared = root.join(format!("base.{}.sql", dialect.as_str()));
+        let mut sql = std::fs::read_to_string(&shared).unwrap_or_default();
+        sql.push_str(&std::fs::read_to_string(&file).expect("fixture file reads"));
         let set = MigrationSet::from_files(dialect, "fixture", files_of(&sql));
         sets.push((file.display().to_string(), set));
     }
@@ -142,4 +145,14 @@ fn a_migration_below_the_highest_applied_version_would_run_out_of_order() {
     assert_eq!(out_of_order(&[1, 3]), ["0002_add_note.up.sql"]);
     assert!(out_of_order(&[1, 2]).is_empty());
     assert!(out_of_order(&[]).is_empty());
+}
+
+#[test]
+fn the_readme_lists_every_rule_as_the_catalog_has_it() {
+    let readme = include_str!("../../../README.md");
+    let table = palisade_migrate::lint::catalog::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's rules table differs from the catalog; it should read:\n{table}"
+    );
 }

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use catalog::{Level, RULES, Rule};
 
 use crate::Dialect;
-use crate::source::{MigrationSet, ProblemKind, Script};
+use crate::source::{self, MigrationSet, ProblemKind, Script};
 use catalog::{
     FILE_NAME, FOREIGN_KEY_WITHOUT_INDEX, MISSING_DOWN, UNKNOWN_DIRECTIVE, VERSION_ORDER,
 };
@@ -282,29 +282,34 @@ impl Ignores {
 /// `squawk-ignore`), or with `file`, file ones (`palisade:ignore-file`,
 /// `squawk-ignore-file`). squawk's comments may name rules this linter lacks, and
 /// without a rule they ignore every rule, as squawk reads them; palisade's must name
-/// rules it knows.
+/// rules it knows. The file scan also reports `-- palisade:` comments that are no
+/// directive at all, past the file's leading comments (which the engine checks).
 fn ignores<'a>(lines: impl Iterator<Item = &'a str>, file: bool) -> Ignores {
     let mut out = Ignores::default();
+    let mut header = file;
     for line in lines {
-        let Some(comment) = line.trim().strip_prefix("--") else {
+        let line = line.trim();
+        let Some(comment) = line.strip_prefix("--") else {
+            header &= line.is_empty();
             continue;
         };
         let comment = comment.trim();
         let (ours, rest) = if let Some(rest) = comment.strip_prefix("palisade:") {
-            (true, rest)
+            (true, rest.trim_start())
         } else if let Some(rest) = comment.strip_prefix("squawk-") {
             (false, rest)
         } else {
             continue;
         };
         let (word, list) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let wanted = if file { "ignore-file" } else { "ignore" };
-        if word != wanted {
-            if ours && word.starts_with("ignore") && word != "ignore" && word != "ignore-file" {
-                out.unknown.push(format!(
-                    "unknown directive `-- palisade:{word}` (known: ignore, ignore-file)"
-                ));
-            }
+        let known = ["ignore", "ignore-file", source::NO_TRANSACTION];
+        if file && ours && !header && !known.contains(&word) {
+            out.unknown.push(format!(
+                "unknown directive `-- palisade:{word}` (known: ignore, ignore-file, {})",
+                source::NO_TRANSACTION
+            ));
+        }
+        if word != if file { "ignore-file" } else { "ignore" } {
             continue;
         }
         let rules: Vec<&str> = list
@@ -614,6 +619,12 @@ mod tests {
             ("0002_b.down.sql", "SELECT 1;"),
             ("0003_c.up.sql", "-- palisade:ignore\nDROP TABLE a;"),
             ("0003_c.down.sql", "SELECT 1;"),
+            (
+                "0004_d.up.sql",
+                "CREATE TABLE d (x bigint);\n-- palisade:ignroe ban-drop-table\n\
+                 -- palisade: ignore ban-drop-column\nALTER TABLE b DROP COLUMN c;",
+            ),
+            ("0004_d.down.sql", "SELECT 1;"),
         ];
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
             let findings = lint_files(dialect, &files);
@@ -628,6 +639,7 @@ mod tests {
                     ("0002_b.up.sql", 4, "unknown-directive"),
                     ("0003_c.up.sql", 2, "ban-drop-table"),
                     ("0003_c.up.sql", 2, "unknown-directive"),
+                    ("0004_d.up.sql", 1, "unknown-directive"),
                 ],
                 "{dialect:?}: {findings:#?}"
             );

@@ -212,6 +212,17 @@ impl Schema {
         });
     }
 
+    pub fn rename_index(&mut self, from: &str, to: &str) {
+        if let Some(table) = self.index_tables.remove(from) {
+            self.index_tables.insert(to.to_owned(), table);
+        }
+        for index in self.tables.values_mut().flat_map(|t| &mut t.indexes) {
+            if index.name.as_deref() == Some(from) {
+                index.name = Some(to.to_owned());
+            }
+        }
+    }
+
     /// Drops an index, or a constraint, by name, wherever it is.
     pub fn drop_index(&mut self, name: &str) {
         self.index_tables.remove(name);

@@ -38,17 +38,19 @@ pub(super) async fn lint_command(
     let text = matches!(run.format, LintFormat::Text);
     // With a reachable database of the same dialect, the linter knows which migrations
     // are applied: pending ones numbered below an applied one are caught, and tables
-    // a pending migration creates are known to be empty.
+    // a pending migration creates are known to be empty. A database with nothing
+    // applied is taken for a scratch one (a CI service): judging every table new there
+    // would hide every hazard, so the linter judges as without a database.
     if target.dialect() == set.dialect {
         match Migrator::new(target, set.clone())?.status().await {
             Ok(s) => {
-                opts.applied = Some(
-                    s.entries
-                        .iter()
-                        .filter(|e| e.applied.is_some())
-                        .map(|e| e.version)
-                        .collect(),
-                );
+                let applied: std::collections::BTreeSet<u64> = s
+                    .entries
+                    .iter()
+                    .filter(|e| e.applied.is_some())
+                    .map(|e| e.version)
+                    .collect();
+                opts.applied = (!applied.is_empty()).then_some(applied);
             }
             Err(e) => {
                 if text {
@@ -110,9 +112,26 @@ fn rule_levels(config_file: Option<&Path>) -> anyhow::Result<LintOptions> {
     let path = config_file.unwrap_or(Path::new("palisade.toml"));
     let mut opts = LintOptions::default();
     if !path.exists() {
+        anyhow::ensure!(
+            config_file.is_none(),
+            "configuration file {} does not exist",
+            path.display()
+        );
         return Ok(opts);
     }
     let figment = Figment::from(Toml::file(path));
+    if !figment.contains("lint") {
+        return Ok(opts);
+    }
+    let lint: BTreeMap<String, figment::value::Value> = figment
+        .extract_inner("lint")
+        .with_context(|| format!("{}: [lint]", path.display()))?;
+    if let Some(unknown) = lint.keys().find(|k| *k != "rules") {
+        anyhow::bail!(
+            "{}: unknown key `lint.{unknown}` (known: lint.rules)",
+            path.display()
+        );
+    }
     if !figment.contains("lint.rules") {
         return Ok(opts);
     }

@@ -338,6 +338,13 @@ fn lint_gates_on_warnings_reads_rule_levels_and_speaks_sarif_and_github() {
         "{}",
         stderr(&typo)
     );
+    let typo = with_config("[lint.rule]\nban-drop-column = \"off\"\n", &[]);
+    assert!(!typo.status.success());
+    assert!(
+        stderr(&typo).contains("unknown key `lint.rule`"),
+        "{}",
+        stderr(&typo)
+    );
 }
 
 #[test]

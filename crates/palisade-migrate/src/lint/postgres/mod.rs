@@ -49,6 +49,7 @@ pub fn lint_file(script: &Script, schema: &mut Schema, up: bool) -> FileLint {
             rules::apply(node, schema);
         }
     }
+    hits.extend(file.finish());
     hits.extend(rules::identifiers_too_long(&script.sql, &statements));
     FileLint {
         hits,

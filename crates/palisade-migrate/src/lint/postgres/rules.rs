@@ -33,6 +33,12 @@ pub struct File {
     lock_timeout: bool,
     statement_timeout: bool,
     timeouts_checked: bool,
+    /// Dropped functions and views, judged at the end of the file: one created again
+    /// under the same name in the same transaction was replaced, and no code saw it
+    /// missing.
+    dropped: Vec<(&'static str, String, Hit)>,
+    /// Functions and views created by this file, each after how many drops.
+    created: Vec<(&'static str, String, usize)>,
 }
 
 impl File {
@@ -42,7 +48,36 @@ impl File {
             lock_timeout: false,
             statement_timeout: false,
             timeouts_checked: false,
+            dropped: Vec::new(),
+            created: Vec::new(),
         }
+    }
+
+    /// The drops that were not replacements: created again after the drop, in the
+    /// same transaction.
+    pub fn finish(self) -> Vec<Hit> {
+        let File {
+            no_transaction,
+            dropped,
+            created,
+            ..
+        } = self;
+        dropped
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (kind, name, _))| {
+                no_transaction
+                    || !created
+                        .iter()
+                        .any(|(k, n, after)| k == kind && n == name && after > i)
+            })
+            .map(|(_, (.., hit))| hit)
+            .collect()
+    }
+
+    fn created(&mut self, kind: &'static str, name: String) {
+        let drops = self.dropped.len();
+        self.created.push((kind, name, drops));
     }
 }
 
@@ -263,13 +298,18 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
                 if kind != ObjectType::ObjectTable && schema.is_new_object(what, &name) {
                     continue;
                 }
-                hits.push(hit(
+                let dropped = hit(
                     rule,
                     format!(
                         "{what} `{name}` is dropped: first stop the code using it, then drop it \
                          in a later release"
                     ),
-                ));
+                );
+                if matches!(what, "function" | "view") {
+                    file.dropped.push((what, name, dropped));
+                } else {
+                    hits.push(dropped);
+                }
             }
             robust(file, !d.missing_ok, "DROP", "IF EXISTS", at, &mut hits);
         }
@@ -281,7 +321,9 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             ),
         )),
         NodeEnum::TruncateStmt(t) => {
-            locks_live_table = true;
+            locks_live_table = t.relations.iter().any(
+                |r| !matches!(&r.node, Some(NodeEnum::RangeVar(v)) if schema.is_new(&v.relname)),
+            );
             if t.behavior() == DropBehavior::DropCascade {
                 hits.push(hit(
                     &BAN_TRUNCATE_CASCADE,
@@ -368,9 +410,13 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             let concurrent = r.params.iter().any(
                 |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
             );
+            // REINDEX TABLE names the table, REINDEX INDEX the index.
+            let name = relname(&r.relation);
+            let new =
+                schema.is_new(&name) || schema.index_table(&name).is_some_and(|t| schema.is_new(t));
             if concurrent {
                 in_transaction(file, "REINDEX CONCURRENTLY", at, &mut hits);
-            } else {
+            } else if !new {
                 locks_live_table = true;
                 hits.push(hit(
                     &REQUIRE_CONCURRENT_REINDEX,
@@ -380,7 +426,12 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
                 ));
             }
         }
-        NodeEnum::ClusterStmt(_) => {
+        NodeEnum::ClusterStmt(c)
+            if !c
+                .relation
+                .as_ref()
+                .is_some_and(|r| schema.is_new(&r.relname)) =>
+        {
             locks_live_table = true;
             hits.push(hit(
                 &PREFER_REPACK,
@@ -406,10 +457,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             }
         }
         NodeEnum::UpdateStmt(u) => {
-            let targets = u.target_list.iter().filter_map(|t| match &t.node {
-                Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),
-                _ => None,
-            });
+            let targets = u.target_list.iter().filter_map(whole_column);
             let table = relname(&u.relation);
             duplicates(
                 targets,
@@ -419,10 +467,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             );
         }
         NodeEnum::InsertStmt(i) => {
-            let targets = i.cols.iter().filter_map(|t| match &t.node {
-                Some(NodeEnum::ResTarget(r)) => Some(r.name.as_str()),
-                _ => None,
-            });
+            let targets = i.cols.iter().filter_map(whole_column);
             let table = relname(&i.relation);
             duplicates(
                 targets,
@@ -431,8 +476,12 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
                 &mut hits,
             );
         }
+        NodeEnum::CreateFunctionStmt(f) => {
+            file.created("function", names(&f.funcname).pop().unwrap_or_default());
+        }
         NodeEnum::ViewStmt(v) => {
             let view = relname(&v.view);
+            file.created("view", view.clone());
             let aliases = names(&v.aliases);
             duplicates(
                 aliases.iter().map(String::as_str),
@@ -532,6 +581,26 @@ fn check_alter(
                          later migration"
                     ),
                 )),
+                ConstrType::ConstrNotnull if !c.skip_validation => {
+                    let column = names(&c.keys).pop().unwrap_or_default();
+                    if !schema.has_not_null_check(table, &column) {
+                        hits.push(hit(
+                            &ADDING_NOT_NULLABLE_FIELD,
+                            format!(
+                                "NOT NULL constraint on `{table}.{column}` scans the table under \
+                                 an exclusive lock: add CHECK ({column} IS NOT NULL) NOT VALID \
+                                 and VALIDATE it in a later migration first"
+                            ),
+                        ));
+                    }
+                }
+                ConstrType::ConstrExclusion => hits.push(hit(
+                    &DISALLOWED_UNIQUE_CONSTRAINT,
+                    format!(
+                        "exclusion constraint `{name}` on existing table `{table}` builds its \
+                         index under a lock that blocks writes"
+                    ),
+                )),
                 ConstrType::ConstrCheck if !c.skip_validation => hits.push(hit(
                     &CONSTRAINT_MISSING_NOT_VALID,
                     format!(
@@ -543,7 +612,7 @@ fn check_alter(
             }
         }
         AlterTableType::AtValidateConstraint
-            if !file.no_transaction && schema.added_not_valid_here(table, column) =>
+            if !new && !file.no_transaction && schema.added_not_valid_here(table, column) =>
         {
             hits.push(hit(
                 &CONSTRAINT_MISSING_NOT_VALID,
@@ -570,9 +639,11 @@ fn check_alter(
             // A USING expression computes every value anew.
             let using = d.raw_default.is_some();
             if using || old.is_none_or(|old| rewrites(old, &to)) {
-                let from = old.map_or("a type the earlier migrations do not show".into(), |t| {
-                    format!("`{t}`")
-                });
+                let from = match old {
+                    None => "a type the earlier migrations do not show".into(),
+                    Some(t) if *t == to => format!("`{t}` (computed anew by USING)"),
+                    Some(t) => format!("`{t}`"),
+                };
                 hits.push(hit(
                     &CHANGING_COLUMN_TYPE,
                     format!(
@@ -832,7 +903,20 @@ fn check_rename(
                 ),
             ));
         }
-        ObjectType::ObjectTable | ObjectType::ObjectColumn => {}
+        // No code names an index: renaming one breaks nothing.
+        ObjectType::ObjectColumn if r.relation_type() != ObjectType::ObjectTable => {
+            let view = format!("{:?}", r.relation_type());
+            let what = view.trim_start_matches("Object").to_lowercase();
+            hits.push(hit(
+                &RENAMING_OBJECT,
+                format!(
+                    "column `{table}.{}` of {what} `{table}` is renamed to `{}`: code still \
+                     using the old name fails",
+                    r.subname, r.newname
+                ),
+            ));
+        }
+        ObjectType::ObjectTable | ObjectType::ObjectColumn | ObjectType::ObjectIndex => {}
         ObjectType::ObjectTabconstraint if schema.is_new(&table) => {}
         kind => {
             let old = if !r.subname.is_empty() {
@@ -899,6 +983,15 @@ fn robust(file: &File, fragile: bool, what: &str, guard: &str, at: Place, hits: 
                  is run again after stopping half-way"
             ),
         ));
+    }
+}
+
+/// The column an UPDATE or INSERT target sets whole; `a[1]` or `c.x` sets a part of one,
+/// and parts may be set side by side.
+fn whole_column(t: &Node) -> Option<&str> {
+    match &t.node {
+        Some(NodeEnum::ResTarget(r)) if r.indirection.is_empty() => Some(r.name.as_str()),
+        _ => None,
     }
 }
 
@@ -1066,6 +1159,7 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
             let table = relname(&r.relation);
             match r.rename_type() {
                 ObjectType::ObjectTable => schema.rename_table(&table, &r.newname),
+                ObjectType::ObjectIndex => schema.rename_index(&table, &r.newname),
                 ObjectType::ObjectColumn if r.relation_type() == ObjectType::ObjectTable => {
                     schema.rename_column(&table, &r.subname, &r.newname);
                 }
@@ -1074,14 +1168,28 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
         }
         NodeEnum::IndexStmt(i) => {
             let table = relname(&i.relation);
-            let name = (!i.idxname.is_empty()).then_some(i.idxname.as_str());
+            let columns = index_columns(&i.index_params);
+            let name = if i.idxname.is_empty() {
+                // PostgreSQL's name for it (`expr` stands for an expression column).
+                let parts: Vec<&str> = i
+                    .index_params
+                    .iter()
+                    .map(|p| match &p.node {
+                        Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => e.name.as_str(),
+                        _ => "expr",
+                    })
+                    .collect();
+                format!("{table}_{}_idx", parts.join("_"))
+            } else {
+                i.idxname.clone()
+            };
             // A partial index serves only some lookups: it covers no foreign key.
             let columns = if i.where_clause.is_some() {
                 Vec::new()
             } else {
-                index_columns(&i.index_params)
+                columns
             };
-            schema.add_index(&table, name, columns);
+            schema.add_index(&table, Some(&name), columns);
         }
         NodeEnum::DropStmt(d) => {
             for name in d.objects.iter().map(object_name) {
@@ -1092,7 +1200,9 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
                 }
             }
         }
-        NodeEnum::ViewStmt(v) => schema.create_object("view", &relname(&v.view)),
+        // `OR REPLACE` and `IF NOT EXISTS` may name a live object: only a plain CREATE
+        // makes a new one.
+        NodeEnum::ViewStmt(v) if !v.replace => schema.create_object("view", &relname(&v.view)),
         NodeEnum::CreateTableAsStmt(c) => {
             if let Some(into) = &c.into {
                 let name = relname(&into.rel);
@@ -1103,7 +1213,7 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
                 }
             }
         }
-        NodeEnum::CreateFunctionStmt(f) => {
+        NodeEnum::CreateFunctionStmt(f) if !f.replace => {
             schema.create_object("function", &names(&f.funcname).pop().unwrap_or_default());
         }
         NodeEnum::CreateEnumStmt(e) => {
@@ -1116,9 +1226,15 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
         NodeEnum::CreateDomainStmt(d) => {
             schema.create_object("domain", &names(&d.domainname).pop().unwrap_or_default());
         }
-        NodeEnum::CreateSeqStmt(s) => schema.create_object("sequence", &relname(&s.sequence)),
-        NodeEnum::CreateSchemaStmt(s) => schema.create_object("schema", &s.schemaname),
-        NodeEnum::CreateExtensionStmt(e) => schema.create_object("extension", &e.extname),
+        NodeEnum::CreateSeqStmt(s) if !s.if_not_exists => {
+            schema.create_object("sequence", &relname(&s.sequence));
+        }
+        NodeEnum::CreateSchemaStmt(s) if !s.if_not_exists => {
+            schema.create_object("schema", &s.schemaname);
+        }
+        NodeEnum::CreateExtensionStmt(e) if !e.if_not_exists => {
+            schema.create_object("extension", &e.extname);
+        }
         _ => {}
     }
 }
@@ -1126,14 +1242,13 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
 fn add_column(schema: &mut Schema, table: &str, d: &ColumnDef) {
     schema.add_column(table, &d.colname, d.type_name.as_ref().map(column_type));
     for c in constraints(d) {
-        let name = (!c.conname.is_empty()).then_some(c.conname.as_str());
+        let columns = [d.colname.clone()];
+        let name = constraint_name(table, c, &columns);
         match c.contype() {
             ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
-                schema.add_index(table, name, vec![d.colname.clone()]);
+                schema.add_index(table, Some(&name), columns.to_vec());
             }
-            ConstrType::ConstrCheck => {
-                let name =
-                    name.map_or_else(|| format!("{table}_{}_check", d.colname), str::to_owned);
+            ConstrType::ConstrCheck | ConstrType::ConstrForeign => {
                 schema.add_constraint(table, &name, true, not_null_check(c).as_deref());
             }
             _ => {}
@@ -1142,13 +1257,17 @@ fn add_column(schema: &mut Schema, table: &str, d: &ColumnDef) {
 }
 
 fn add_constraint(schema: &mut Schema, table: &str, k: &Constraint) {
-    let name = (!k.conname.is_empty()).then_some(k.conname.as_str());
+    let columns = match k.contype() {
+        ConstrType::ConstrForeign => names(&k.fk_attrs),
+        ConstrType::ConstrCheck => checked_columns(k),
+        _ => names(&k.keys),
+    };
+    let name = constraint_name(table, k, &columns);
     match k.contype() {
         ConstrType::ConstrPrimary | ConstrType::ConstrUnique => {
-            schema.add_index(table, name, names(&k.keys));
+            schema.add_index(table, Some(&name), columns);
         }
         ConstrType::ConstrCheck | ConstrType::ConstrForeign => {
-            let name = name.map_or_else(|| format!("{table}_check"), str::to_owned);
             schema.add_constraint(
                 table,
                 &name,
@@ -1158,6 +1277,39 @@ fn add_constraint(schema: &mut Schema, table: &str, k: &Constraint) {
         }
         _ => {}
     }
+}
+
+/// A constraint's name: its own, or the one PostgreSQL gives an unnamed one
+/// (`t_pkey`, `t_a_b_key`, `t_a_fkey`, `t_a_check`, or `t_check` for a check on several
+/// columns), so that a later `DROP` or `VALIDATE` by that name finds it.
+fn constraint_name(table: &str, c: &Constraint, columns: &[String]) -> String {
+    if !c.conname.is_empty() {
+        return c.conname.clone();
+    }
+    let cols = columns.join("_");
+    match c.contype() {
+        ConstrType::ConstrPrimary => format!("{table}_pkey"),
+        ConstrType::ConstrUnique => format!("{table}_{cols}_key"),
+        ConstrType::ConstrForeign => format!("{table}_{cols}_fkey"),
+        ConstrType::ConstrCheck if columns.len() == 1 => format!("{table}_{cols}_check"),
+        _ => format!("{table}_check"),
+    }
+}
+
+/// The columns a CHECK reads, each once, in order.
+fn checked_columns(c: &Constraint) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if let Some(expr) = node(&c.raw_expr) {
+        for (n, ..) in expr.nodes() {
+            if let pg_query::NodeRef::ColumnRef(r) = n
+                && let Some(name) = names(&r.fields).pop()
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 /// The plain columns an index starts with: after an expression, the index no longer

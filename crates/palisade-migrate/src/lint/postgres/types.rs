@@ -135,6 +135,30 @@ const NOT_VOLATILE: &[&str] = &[
     "greatest",
     "least",
     "md5",
+    // What the grammar makes of SQL syntax: `AT TIME ZONE`, `EXTRACT`, `TRIM`, …
+    "timezone",
+    "extract",
+    "date_part",
+    "date_trunc",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "substring",
+    "overlay",
+    "position",
+    "replace",
+    "left",
+    "right",
+    "split_part",
+    "regexp_replace",
+    "to_char",
+    "to_date",
+    "to_number",
+    "format",
+    "nullif",
+    "make_timestamptz",
+    "make_timestamp",
+    "age",
 ];
 
 /// What makes a default volatile: the first function call known to be volatile, or one
@@ -265,5 +289,7 @@ mod tests {
         assert_eq!(default_of("CURRENT_TIMESTAMP"), None);
         assert_eq!(default_of("'{}'::jsonb"), None);
         assert_eq!(default_of("lower('A') || 'b'"), None);
+        assert_eq!(default_of("now() AT TIME ZONE 'utc'"), None);
+        assert_eq!(default_of("EXTRACT(year FROM now())::int"), None);
     }
 }
