@@ -647,6 +647,25 @@ mod tests {
     }
 
     #[test]
+    fn a_composite_types_attribute_change_is_flagged_unless_the_type_is_new() {
+        let files = [
+            ("0001_a.up.sql", "CREATE TYPE pair AS (a int, b int);"),
+            ("0001_a.down.sql", "DROP TYPE pair;"),
+            (
+                "0002_b.up.sql",
+                "ALTER TYPE pair ALTER ATTRIBUTE a TYPE bigint;\n\
+                 CREATE TYPE triple AS (a int, b int, c int);\n\
+                 ALTER TYPE triple ALTER ATTRIBUTE a TYPE bigint;",
+            ),
+            ("0002_b.down.sql", "SELECT 1;"),
+        ];
+        assert_eq!(
+            found(Dialect::Postgres, "changing-column-type", &files),
+            [at("0002_b.up.sql", 1)]
+        );
+    }
+
+    #[test]
     fn a_pending_migrations_tables_are_new_to_the_next_one() {
         let files = [
             ("0001_a.up.sql", "CREATE TABLE a (id bigint);"),

@@ -224,6 +224,26 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
                 }
             }
         }
+        // ALTER TYPE … ALTER ATTRIBUTE … TYPE: no table is rewritten, but functions and
+        // code reading the composite type see another type.
+        NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectType => {
+            let ty = relname(&a.relation);
+            for cmd in &a.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node
+                    && cmd.subtype() == AlterTableType::AtAlterColumnType
+                    && !schema.is_new_object("type", &ty)
+                {
+                    hits.push(hit(
+                        &CHANGING_COLUMN_TYPE,
+                        format!(
+                            "attribute `{}` of composite type `{ty}` changes type: code and \
+                             functions reading the type may break",
+                            cmd.name
+                        ),
+                    ));
+                }
+            }
+        }
         NodeEnum::IndexStmt(i) => {
             let table = relname(&i.relation);
             let index = if i.idxname.is_empty() {
