@@ -79,17 +79,12 @@ pub(super) async fn lint_command(
             "findings": findings,
         })),
         LintFormat::Sarif => print_json(&report::sarif(&findings, &dir)),
-        LintFormat::Github => {
-            print!("{}", report::github(&findings, &dir));
-            println!(
-                "{} ({}): {} migrations, {errors} errors, {warnings} warnings",
-                set.origin,
-                set.dialect.as_str(),
-                set.migrations.len()
-            );
-        }
-        LintFormat::Text => {
-            print!("{}", report::text(&findings, &dir));
+        LintFormat::Github | LintFormat::Text => {
+            if matches!(run.format, LintFormat::Github) {
+                print!("{}", report::github(&findings, &dir));
+            } else {
+                print!("{}", report::text(&findings, &dir));
+            }
             println!(
                 "{} ({}): {} migrations, {errors} errors, {warnings} warnings",
                 set.origin,

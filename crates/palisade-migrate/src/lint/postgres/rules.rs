@@ -113,6 +113,14 @@ fn node(n: &Option<Box<Node>>) -> Option<&NodeEnum> {
     n.as_ref().and_then(|n| n.node.as_ref())
 }
 
+/// The commands of an `ALTER TABLE`.
+fn commands(a: &pg_query::protobuf::AlterTableStmt) -> impl Iterator<Item = &AlterTableCmd> {
+    a.cmds.iter().filter_map(|c| match &c.node {
+        Some(NodeEnum::AlterTableCmd(cmd)) => Some(cmd.as_ref()),
+        _ => None,
+    })
+}
+
 fn constraints(column: &ColumnDef) -> impl Iterator<Item = &Constraint> {
     column.constraints.iter().filter_map(|n| match &n.node {
         Some(NodeEnum::Constraint(c)) => Some(c.as_ref()),
@@ -218,19 +226,16 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             let table = relname(&a.relation);
             let new = schema.is_new(&table);
             locks_live_table = !new;
-            for cmd in &a.cmds {
-                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node {
-                    check_alter(&table, new, cmd, at, schema, file, &mut hits);
-                }
+            for cmd in commands(a) {
+                check_alter(&table, new, cmd, at, schema, file, &mut hits);
             }
         }
         // ALTER TYPE … ALTER ATTRIBUTE … TYPE: no table is rewritten, but functions and
         // code reading the composite type see another type.
         NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectType => {
             let ty = relname(&a.relation);
-            for cmd in &a.cmds {
-                if let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node
-                    && cmd.subtype() == AlterTableType::AtAlterColumnType
+            for cmd in commands(a) {
+                if cmd.subtype() == AlterTableType::AtAlterColumnType
                     && !schema.is_new_object("type", &ty)
                 {
                     hits.push(hit(
@@ -1104,10 +1109,7 @@ pub fn foreign_keys(stmt: &NodeEnum, at: Place) -> Vec<ForeignKey> {
         }
         NodeEnum::AlterTableStmt(a) => {
             let table = relname(&a.relation);
-            for cmd in &a.cmds {
-                let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                    continue;
-                };
+            for cmd in commands(a) {
                 match node(&cmd.def) {
                     Some(NodeEnum::ColumnDef(d))
                         if cmd.subtype() == AlterTableType::AtAddColumn =>
@@ -1148,10 +1150,7 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
         }
         NodeEnum::AlterTableStmt(a) => {
             let table = relname(&a.relation);
-            for cmd in &a.cmds {
-                let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
-                    continue;
-                };
+            for cmd in commands(a) {
                 match (cmd.subtype(), node(&cmd.def)) {
                     (AlterTableType::AtAddColumn, Some(NodeEnum::ColumnDef(d))) => {
                         add_column(schema, &table, d);
