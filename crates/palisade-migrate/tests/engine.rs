@@ -3,6 +3,7 @@
 //! skip, without it).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use palisade_migrate::conn::Conn;
 use palisade_migrate::engine::{Plan, Progress, Step};
@@ -361,6 +362,41 @@ on_both!(
     concurrent_runners_apply_each_migration_once,
     verify_names_the_first_down_that_does_not_restore,
 );
+
+#[tokio::test]
+async fn a_migration_waits_for_a_lock_only_so_long_on_postgres() {
+    // A long transaction holds the table: the ALTER must give up after the engine's
+    // lock_timeout instead of queueing every query behind it, in a transaction or not.
+    for directive in ["", "-- palisade:no-transaction\n"] {
+        let db = TestDb::new(Dialect::Postgres).await;
+        up(&db.migrator(BASE)).await.expect("base");
+        let mut holder = db.target().connect().await.expect("connect");
+        let Conn::Postgres(c) = &mut holder else {
+            panic!("a PostgreSQL connection");
+        };
+        sqlx::raw_sql("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *c)
+            .await
+            .expect("lock");
+        let mut files = BASE.to_vec();
+        let up_sql = format!("{directive}ALTER TABLE items ADD COLUMN note TEXT;");
+        files.push(("0003_note.up.sql", &up_sql));
+        files.push(("0003_note.down.sql", "ALTER TABLE items DROP COLUMN note;"));
+        let started = std::time::Instant::now();
+        let waited = tokio::time::timeout(Duration::from_secs(60), up(&db.migrator(&files)))
+            .await
+            .expect("the migration gave up by itself");
+        let err = waited.expect_err("the table is locked");
+        let secs = started.elapsed().as_secs_f64();
+        assert!(err.to_string().contains("lock timeout"), "{err}");
+        assert!((4.5..30.0).contains(&secs), "gave up after {secs} s");
+        holder.close().await;
+        // Once the table is free, the same migration runs.
+        up(&db.migrator(&files))
+            .await
+            .expect("runs once the lock is gone");
+    }
+}
 
 #[tokio::test]
 async fn a_no_transaction_file_runs_alone_on_postgres() {

@@ -166,7 +166,10 @@ fn the_safe_ways_raise_nothing_at_all() {
         for &dialect in rule.dialects {
             for (name, set) in fixtures(&root, rule.id, "pass", dialect) {
                 for f in lint(&set, &LintOptions::default()) {
-                    noisy.push(format!("{name}: {}:{} {} {}", f.file, f.line, f.rule, f.message));
+                    noisy.push(format!(
+                        "{name}: {}:{} {} {}",
+                        f.file, f.line, f.rule, f.message
+                    ));
                 }
             }
         }
