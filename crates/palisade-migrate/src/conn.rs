@@ -16,10 +16,13 @@ use crate::Dialect;
 /// be long, and a runner waiting for another's lock must not fail early.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How long a PostgreSQL migration's statement waits for a lock before the migration
-/// fails. A DDL statement waiting behind a long query makes every later query on the
-/// table wait behind it; failing after a few seconds (run it again later) keeps the
-/// application answering. A file may set its own `lock_timeout`, which comes after.
+/// How long a statement of a PostgreSQL migration run in a transaction waits for a
+/// lock before the migration fails and rolls back. A DDL statement waiting behind a long
+/// query makes every later query on the table wait behind it; failing after a few
+/// seconds (run it again later) keeps the application answering. A file may set its own
+/// `lock_timeout`, which comes after. Files run outside a transaction get none: a
+/// concurrent index build waits for every older transaction of the database, blocking
+/// nobody meanwhile, and a timeout would leave an invalid index and a half-run file.
 pub const LOCK_TIMEOUT: &str = "5s";
 
 /// How often a runner asks for the PostgreSQL advisory lock while another holds it.
@@ -175,30 +178,22 @@ impl Conn {
         }
     }
 
-    /// PostgreSQL: bounds how long a migration's statements wait for a lock
-    /// ([`LOCK_TIMEOUT`]), for the transaction (`local`) or the session; a no-op on
-    /// SQLite, whose writer lock is taken by `BEGIN IMMEDIATE`.
-    pub async fn bound_lock_waits(&mut self, local: bool) -> Result<(), sqlx::Error> {
+    /// PostgreSQL, inside a migration's transaction: bounds how long its statements
+    /// wait for a lock ([`LOCK_TIMEOUT`]), unless the connection already has a limit (the
+    /// role's, the database's or the URL's `options`), which is kept. A no-op on SQLite,
+    /// whose writer lock is taken by `BEGIN IMMEDIATE`.
+    pub async fn bound_lock_waits(&mut self) -> Result<(), sqlx::Error> {
         let Conn::Postgres(c) = self else {
             return Ok(());
         };
-        sqlx::query("SELECT set_config('lock_timeout', $1, $2)")
-            .bind(LOCK_TIMEOUT)
-            .bind(local)
-            .execute(c)
-            .await
-            .map(|_| ())
-    }
-
-    /// Undoes a session-wide [`Conn::bound_lock_waits`].
-    pub async fn unbound_lock_waits(&mut self) -> Result<(), sqlx::Error> {
-        let Conn::Postgres(c) = self else {
-            return Ok(());
-        };
-        sqlx::raw_sql("RESET lock_timeout")
-            .execute(c)
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "SELECT set_config('lock_timeout', $1, true) \
+             WHERE current_setting('lock_timeout') = '0'",
+        )
+        .bind(LOCK_TIMEOUT)
+        .execute(c)
+        .await
+        .map(|_| ())
     }
 
     pub async fn commit(&mut self) -> Result<(), sqlx::Error> {

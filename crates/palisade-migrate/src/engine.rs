@@ -375,24 +375,17 @@ pub(crate) async fn apply(
             .await
             .map_err(db_error(format!("{}: cannot begin a transaction", m.id())))?;
     }
-    let bounded = conn
-        .bound_lock_waits(in_transaction)
-        .await
-        .map_err(db_error(format!("{}: cannot set lock_timeout", m.id())));
+    let bounded = if in_transaction {
+        conn.bound_lock_waits()
+            .await
+            .map_err(db_error(format!("{}: cannot set lock_timeout", m.id())))
+    } else {
+        Ok(())
+    };
     let outcome = match bounded {
         Ok(()) => run_statements(conn, m, script, &statements, in_transaction).await,
         Err(e) => Err(e),
     };
-    if !in_transaction {
-        // The session outlives the file: the next migration starts from the default.
-        let reset = conn
-            .unbound_lock_waits()
-            .await
-            .map_err(db_error(format!("{}: cannot reset lock_timeout", m.id())));
-        if outcome.is_ok() {
-            reset?;
-        }
-    }
     let outcome = match outcome {
         Ok(()) => match direction {
             Direction::Up => history::record(conn, m, start.elapsed()).await,

@@ -366,8 +366,8 @@ on_both!(
 #[tokio::test]
 async fn a_migration_waits_for_a_lock_only_so_long_on_postgres() {
     // A long transaction holds the table: the ALTER must give up after the engine's
-    // lock_timeout instead of queueing every query behind it, in a transaction or not.
-    for directive in ["", "-- palisade:no-transaction\n"] {
+    // lock_timeout instead of queueing every query behind it.
+    {
         let db = TestDb::new(Dialect::Postgres).await;
         up(&db.migrator(BASE)).await.expect("base");
         let mut holder = db.target().connect().await.expect("connect");
@@ -379,8 +379,10 @@ async fn a_migration_waits_for_a_lock_only_so_long_on_postgres() {
             .await
             .expect("lock");
         let mut files = BASE.to_vec();
-        let up_sql = format!("{directive}ALTER TABLE items ADD COLUMN note TEXT;");
-        files.push(("0003_note.up.sql", &up_sql));
+        files.push((
+            "0003_note.up.sql",
+            "ALTER TABLE items ADD COLUMN note TEXT;",
+        ));
         files.push(("0003_note.down.sql", "ALTER TABLE items DROP COLUMN note;"));
         let started = std::time::Instant::now();
         let waited = tokio::time::timeout(Duration::from_secs(60), up(&db.migrator(&files)))
@@ -396,6 +398,90 @@ async fn a_migration_waits_for_a_lock_only_so_long_on_postgres() {
             .await
             .expect("runs once the lock is gone");
     }
+    // A limit of the operator's own (here the database's) is kept.
+    let db = TestDb::new(Dialect::Postgres).await;
+    let files = [
+        (
+            "0001_show.up.sql",
+            "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS v;",
+        ),
+        ("0001_show.down.sql", "DROP TABLE seen;"),
+    ];
+    up(&db.migrator(&files)).await.expect("up");
+    assert_eq!(
+        db.count("SELECT count(*) FROM seen WHERE v = '5s'").await,
+        1
+    );
+    let mut conn = db.target().connect().await.expect("connect");
+    let Conn::Postgres(c) = &mut conn else {
+        panic!("a PostgreSQL connection");
+    };
+    sqlx::raw_sql(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET lock_timeout = ''42s''', \
+         current_database()); END $$",
+    )
+    .execute(&mut *c)
+    .await
+    .expect("alter database");
+    conn.close().await;
+    let again = [
+        (
+            "0002_show.up.sql",
+            "INSERT INTO seen SELECT current_setting('lock_timeout');",
+        ),
+        ("0002_show.down.sql", "SELECT 1;"),
+    ];
+    let all: Vec<_> = files.iter().chain(again.iter()).copied().collect();
+    up(&db.migrator(&all)).await.expect("up");
+    assert_eq!(
+        db.count("SELECT count(*) FROM seen WHERE v = '42s'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_concurrent_index_build_waits_for_older_transactions_on_postgres() {
+    // A no-transaction file gets no lock_timeout: CREATE INDEX CONCURRENTLY waits for
+    // every older transaction of the database, blocking nobody, and must not give up.
+    let db = TestDb::new(Dialect::Postgres).await;
+    up(&db.migrator(BASE)).await.expect("base");
+    let mut holder = db.target().connect().await.expect("connect");
+    let Conn::Postgres(c) = &mut holder else {
+        panic!("a PostgreSQL connection");
+    };
+    // An open transaction with a snapshot, as a long report would hold.
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM tags")
+        .execute(&mut *c)
+        .await
+        .expect("open a transaction");
+    let mut files = BASE.to_vec();
+    files.push((
+        "0003_idx.up.sql",
+        "-- palisade:no-transaction\nCREATE INDEX CONCURRENTLY items_name ON items (name);",
+    ));
+    files.push((
+        "0003_idx.down.sql",
+        "-- palisade:no-transaction\nDROP INDEX CONCURRENTLY items_name;",
+    ));
+    let m = db.migrator(&files);
+    let build = tokio::spawn(async move { up(&m).await.map(|_| ()) });
+    // Longer than the engine's lock_timeout: the build still waits.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(
+        !build.is_finished(),
+        "the build gave up while an older transaction was open"
+    );
+    holder.close().await;
+    tokio::time::timeout(Duration::from_secs(60), build)
+        .await
+        .expect("the build ends once the transaction does")
+        .expect("task")
+        .expect("the index is built");
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'items_name'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]

@@ -203,10 +203,10 @@ pub const BAN_CREATE_DOMAIN_WITH_CONSTRAINT: Rule = rule(
     POSTGRES,
     "a domain's constraint cannot be changed later without checking every table that uses it",
 );
-// Opt-in: palisade's engine runs every PostgreSQL migration with its own lock_timeout
-// (`conn::LOCK_TIMEOUT`), and other runners often set timeouts where no linter sees
-// them (the role, the connection); on by default, they would flag every migration
-// touching a live table. They are for files another tool runs.
+// Opt-in: palisade's engine gives transactional PostgreSQL migrations a lock_timeout
+// (`conn::LOCK_TIMEOUT`), and teams often set timeouts where no linter sees them (the
+// role, the connection); on by default, these would flag every migration touching a
+// live table. They are for files another tool runs, or a policy of per-file timeouts.
 pub const REQUIRE_LOCK_TIMEOUT: Rule = rule(
     "require-lock-timeout",
     Off,
