@@ -363,21 +363,40 @@ on_both!(
     verify_names_the_first_down_that_does_not_restore,
 );
 
+/// `BASE` and a no-transaction migration that builds an index concurrently.
+fn with_concurrent_index() -> Vec<(&'static str, &'static str)> {
+    let mut files = BASE.to_vec();
+    files.push((
+        "0003_idx.up.sql",
+        "-- palisade:no-transaction\nCREATE INDEX CONCURRENTLY items_name ON items (name);",
+    ));
+    files.push((
+        "0003_idx.down.sql",
+        "-- palisade:no-transaction\nDROP INDEX CONCURRENTLY items_name;",
+    ));
+    files
+}
+
+/// `BASE` applied on `db`, then `sql` run on another connection, which is returned
+/// open, so that what it began (a lock, a snapshot) lasts until it is closed.
+async fn migrated_and_held(db: &TestDb, sql: &'static str) -> Conn {
+    up(&db.migrator(BASE)).await.expect("base");
+    let mut holder = db.target().connect().await.expect("connect");
+    let Conn::Postgres(c) = &mut holder else {
+        panic!("a PostgreSQL connection");
+    };
+    sqlx::raw_sql(sql).execute(&mut *c).await.expect("hold");
+    holder
+}
+
 #[tokio::test]
 async fn a_migration_waits_for_a_lock_only_so_long_on_postgres() {
     // A long transaction holds the table: the ALTER must give up after the engine's
     // lock_timeout instead of queueing every query behind it.
     {
         let db = TestDb::new(Dialect::Postgres).await;
-        up(&db.migrator(BASE)).await.expect("base");
-        let mut holder = db.target().connect().await.expect("connect");
-        let Conn::Postgres(c) = &mut holder else {
-            panic!("a PostgreSQL connection");
-        };
-        sqlx::raw_sql("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *c)
-            .await
-            .expect("lock");
+        let holder =
+            migrated_and_held(&db, "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE").await;
         let mut files = BASE.to_vec();
         files.push((
             "0003_note.up.sql",
@@ -444,26 +463,13 @@ async fn a_concurrent_index_build_waits_for_older_transactions_on_postgres() {
     // A no-transaction file gets no lock_timeout: CREATE INDEX CONCURRENTLY waits for
     // every older transaction of the database, blocking nobody, and must not give up.
     let db = TestDb::new(Dialect::Postgres).await;
-    up(&db.migrator(BASE)).await.expect("base");
-    let mut holder = db.target().connect().await.expect("connect");
-    let Conn::Postgres(c) = &mut holder else {
-        panic!("a PostgreSQL connection");
-    };
     // An open transaction with a snapshot, as a long report would hold.
-    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM tags")
-        .execute(&mut *c)
-        .await
-        .expect("open a transaction");
-    let mut files = BASE.to_vec();
-    files.push((
-        "0003_idx.up.sql",
-        "-- palisade:no-transaction\nCREATE INDEX CONCURRENTLY items_name ON items (name);",
-    ));
-    files.push((
-        "0003_idx.down.sql",
-        "-- palisade:no-transaction\nDROP INDEX CONCURRENTLY items_name;",
-    ));
-    let m = db.migrator(&files);
+    let holder = migrated_and_held(
+        &db,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM tags",
+    )
+    .await;
+    let m = db.migrator(&with_concurrent_index());
     let build = tokio::spawn(async move { up(&m).await.map(|_| ()) });
     // Longer than the engine's lock_timeout: the build still waits.
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -487,16 +493,7 @@ async fn a_concurrent_index_build_waits_for_older_transactions_on_postgres() {
 #[tokio::test]
 async fn a_no_transaction_file_runs_alone_on_postgres() {
     let db = TestDb::new(Dialect::Postgres).await;
-    let mut files = BASE.to_vec();
-    files.push((
-        "0003_idx.up.sql",
-        "-- palisade:no-transaction\nCREATE INDEX CONCURRENTLY items_name ON items (name);",
-    ));
-    files.push((
-        "0003_idx.down.sql",
-        "-- palisade:no-transaction\nDROP INDEX CONCURRENTLY items_name;",
-    ));
-    let m = db.migrator(&files);
+    let m = db.migrator(&with_concurrent_index());
     let progress = Recorder::default();
     m.execute(&Plan::Up { to: None }, false, &progress)
         .await
