@@ -86,6 +86,16 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
     out
 }
 
+/// 1-based line and column (in characters) of a byte offset of `sql`.
+pub fn position(sql: &str, offset: usize) -> (usize, usize) {
+    let before = sql.get(..offset.min(sql.len())).unwrap_or(sql);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    (line, column)
+}
+
 /// The words of `sql` outside literals and comments, upper-cased.
 pub fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
     let mut scanner = Scanner::new(sql, Dialect::Postgres);
@@ -100,11 +110,7 @@ pub fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn statement(sql: &str, start: usize, end: usize) -> Statement {
-    let before = &sql[..start];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
+    let (line, column) = position(sql, start);
     Statement {
         sql: sql[start..end].trim_end().to_owned(),
         line,

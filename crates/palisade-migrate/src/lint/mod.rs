@@ -28,6 +28,7 @@ pub use catalog::{Level, RULES, Rule};
 
 use crate::Dialect;
 use crate::source::{self, MigrationSet, ProblemKind, Script};
+use crate::split::position;
 use catalog::{
     FILE_NAME, FOREIGN_KEY_WITHOUT_INDEX, MISSING_DOWN, UNKNOWN_DIRECTIVE, VERSION_ORDER,
 };
@@ -234,22 +235,21 @@ impl Findings<'_> {
         for bad in &file_ignores.unknown {
             self.push(&UNKNOWN_DIRECTIVE, &script.file, START, bad.clone());
         }
+        // Each statement's ignore comments, read once: (where its comments start, them).
+        let mut statements = Vec::with_capacity(lint.statements.len());
         for &(leading, offset) in &lint.statements {
-            let before = ignores(sql.get(leading..offset).unwrap_or_default().lines(), false);
-            for bad in before.unknown {
+            let mut before = ignores(sql.get(leading..offset).unwrap_or_default().lines(), false);
+            for bad in std::mem::take(&mut before.unknown) {
                 self.push(&UNKNOWN_DIRECTIVE, &script.file, position(sql, offset), bad);
             }
+            statements.push((leading, before));
         }
         for hit in hits {
-            let statement = lint
-                .statements
+            let ignored_here = statements
                 .iter()
                 .rev()
-                .find(|(leading, _)| *leading <= hit.offset);
-            let ignored_here = statement.is_some_and(|&(leading, offset)| {
-                let text = sql.get(leading..offset).unwrap_or_default();
-                ignores(text.lines(), false).covers(hit.rule.id)
-            });
+                .find(|(leading, _)| *leading <= hit.offset)
+                .is_some_and(|(_, before)| before.covers(hit.rule.id));
             if ignored_here || file_ignores.covers(hit.rule.id) {
                 continue;
             }
@@ -349,17 +349,6 @@ fn problem_rule(kind: ProblemKind) -> (&'static Rule, &'static str) {
             "rename it to the pattern, or move it out of the directory",
         ),
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn position(sql: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(sql.len());
-    let before = sql.get(..offset).unwrap_or(sql);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
-    (line, column)
 }
 
 /// The offset of the first token at or after `from`: blanks and comments skipped.

@@ -55,11 +55,7 @@ pub fn lint_file(script: &Script, schema: &mut Schema, up: bool) -> FileLint {
             for (rule, message) in check(s, schema) {
                 lint.hits.push(hit(rule, message));
             }
-            lint.foreign_keys
-                .extend(foreign_keys(s).into_iter().map(|mut fk| {
-                    fk.offset = stmt.offset;
-                    fk
-                }));
+            lint.foreign_keys.extend(foreign_keys(s, stmt.offset));
             apply(s, schema);
         }
     }
@@ -178,8 +174,8 @@ fn check(stmt: &Statement, schema: &Schema) -> Vec<Found> {
     hits
 }
 
-/// The foreign keys `stmt` adds (their offset is set by the caller).
-fn foreign_keys(stmt: &Statement) -> Vec<ForeignKey> {
+/// The foreign keys `stmt`, which starts at `offset` in its file, adds.
+fn foreign_keys(stmt: &Statement, offset: usize) -> Vec<ForeignKey> {
     let mut out = Vec::new();
     let mut column_keys = |table: &str, column: &ColumnDef| {
         for option in &column.options {
@@ -188,7 +184,7 @@ fn foreign_keys(stmt: &Statement) -> Vec<ForeignKey> {
                     table: table.to_owned(),
                     columns: vec![ident(&column.name)],
                     references: table_name(&fk.foreign_table),
-                    offset: 0,
+                    offset,
                 });
             }
         }
@@ -224,7 +220,7 @@ fn foreign_keys(stmt: &Statement) -> Vec<ForeignKey> {
                 table,
                 columns: fk.columns.iter().map(ident).collect(),
                 references: table_name(&fk.foreign_table),
-                offset: 0,
+                offset,
             });
         }
     }

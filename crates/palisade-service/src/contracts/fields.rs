@@ -156,14 +156,17 @@ pub fn check_text(field: &'static str, value: &str, problems: &mut Problems) {
     }
 }
 
-/// Checks a description: at most 10,000 characters; line breaks and tabs are the only
-/// control characters allowed.
+/// Checks a contract's description: at most 10,000 characters; line breaks and tabs are
+/// the only control characters allowed.
 pub fn check_description(value: &str, problems: &mut Problems) {
-    if value.chars().count() > MAX_DESCRIPTION {
-        problems.push((
-            "description",
-            format!("at most {MAX_DESCRIPTION} characters"),
-        ));
+    check_description_up_to(value, MAX_DESCRIPTION, problems);
+}
+
+/// Checks a description of at most `max` characters, in which line breaks and tabs are
+/// the only control characters allowed.
+pub fn check_description_up_to(value: &str, max: usize, problems: &mut Problems) {
+    if value.chars().count() > max {
+        problems.push(("description", format!("at most {max} characters")));
     } else if value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))

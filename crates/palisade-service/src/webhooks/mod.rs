@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{Action, Entry, Outcome};
-use crate::contracts::fields::Problems;
+use crate::contracts::fields::{Problems, check_description_up_to};
 use crate::events::EventLog;
 use crate::identity::{Principal, Provenance};
 use crate::jobs;
@@ -579,21 +579,8 @@ fn check_events(events: &[String], problems: &mut Problems) -> Vec<String> {
 
 fn check_description(d: Option<String>, problems: &mut Problems) -> Option<String> {
     let d = d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-    if d.as_ref()
-        .is_some_and(|d| d.chars().count() > DESCRIPTION_MAX)
-    {
-        problems.push((
-            "description",
-            format!("at most {DESCRIPTION_MAX} characters"),
-        ));
-    } else if d.as_ref().is_some_and(|d| {
-        d.chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    }) {
-        problems.push((
-            "description",
-            "control characters other than line breaks and tabs are not allowed".to_owned(),
-        ));
+    if let Some(d) = &d {
+        check_description_up_to(d, DESCRIPTION_MAX, problems);
     }
     d
 }

@@ -166,6 +166,11 @@ pub fn tokens(sql: &str) -> Result<Vec<pg_query::protobuf::ScanToken>, pg_query:
     pg_query::scan(sql).map(|r| r.tokens)
 }
 
+/// The last part of a qualified name (`public.users` is `users`), or "".
+pub fn last_name(nodes: &[Node]) -> String {
+    names(nodes).pop().unwrap_or_default()
+}
+
 /// The strings of a name list (`[public, users]`), as the parser folded them.
 pub fn names(nodes: &[Node]) -> Vec<String> {
     nodes

@@ -11,7 +11,7 @@ use super::super::catalog::*;
 use super::super::model::Schema;
 use super::super::{ForeignKey, Hit};
 use super::types::{column_type, is_serial, rewrites, volatile_call};
-use super::{PgStatement, names, tokens};
+use super::{PgStatement, last_name, names, tokens};
 
 /// Where a statement is: its first token, and what its nodes' locations count from.
 #[derive(Clone, Copy)]
@@ -135,10 +135,10 @@ fn has(column: &ColumnDef, kind: ConstrType) -> bool {
 /// The name an object of a DROP is known by: the last part of its qualified name.
 fn object_name(n: &Node) -> String {
     match &n.node {
-        Some(NodeEnum::List(l)) => names(&l.items).pop().unwrap_or_default(),
+        Some(NodeEnum::List(l)) => last_name(&l.items),
         Some(NodeEnum::String(s)) => s.sval.clone(),
-        Some(NodeEnum::TypeName(t)) => names(&t.names).pop().unwrap_or_default(),
-        Some(NodeEnum::ObjectWithArgs(o)) => names(&o.objname).pop().unwrap_or_default(),
+        Some(NodeEnum::TypeName(t)) => last_name(&t.names),
+        Some(NodeEnum::ObjectWithArgs(o)) => last_name(&o.objname),
         _ => String::new(),
     }
 }
@@ -360,7 +360,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
         }
         NodeEnum::RenameStmt(r) => check_rename(r, at, schema, &mut hits, &mut locks_live_table),
         NodeEnum::AlterEnumStmt(e) => {
-            let ty = names(&e.type_name).pop().unwrap_or_default();
+            let ty = last_name(&e.type_name);
             if !e.old_val.is_empty() {
                 hits.push(hit(
                     &RENAMING_OBJECT,
@@ -406,7 +406,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
                 matches!(&c.node, Some(NodeEnum::Constraint(k)) if k.contype() == ConstrType::ConstrCheck)
             });
             if checks {
-                let name = names(&d.domainname).pop().unwrap_or_default();
+                let name = last_name(&d.domainname);
                 hits.push(hit(
                     &BAN_CREATE_DOMAIN_WITH_CONSTRAINT,
                     format!(
@@ -420,7 +420,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             let validated =
                 matches!(node(&d.def), Some(NodeEnum::Constraint(k)) if !k.skip_validation);
             if validated {
-                let name = names(&d.type_name).pop().unwrap_or_default();
+                let name = last_name(&d.type_name);
                 hits.push(hit(
                     &BAN_ALTER_DOMAIN_WITH_ADD_CONSTRAINT,
                     format!(
@@ -502,7 +502,7 @@ pub fn check(stmt: &NodeEnum, at: Place, schema: &Schema, file: &mut File) -> Ve
             );
         }
         NodeEnum::CreateFunctionStmt(f) => {
-            file.created("function", names(&f.funcname).pop().unwrap_or_default());
+            file.created("function", last_name(&f.funcname));
         }
         NodeEnum::ViewStmt(v) => {
             let view = relname(&v.view);
@@ -607,7 +607,7 @@ fn check_alter(
                     ),
                 )),
                 ConstrType::ConstrNotnull if !c.skip_validation => {
-                    let column = names(&c.keys).pop().unwrap_or_default();
+                    let column = last_name(&c.keys);
                     if !schema.has_not_null_check(table, &column) {
                         hits.push(hit(
                             &ADDING_NOT_NULLABLE_FIELD,
@@ -1233,17 +1233,17 @@ pub fn apply(stmt: &NodeEnum, schema: &mut Schema) {
             }
         }
         NodeEnum::CreateFunctionStmt(f) if !f.replace => {
-            schema.create_object("function", &names(&f.funcname).pop().unwrap_or_default());
+            schema.create_object("function", &last_name(&f.funcname));
         }
         NodeEnum::CreateEnumStmt(e) => {
-            schema.create_object("type", &names(&e.type_name).pop().unwrap_or_default());
+            schema.create_object("type", &last_name(&e.type_name));
         }
         NodeEnum::CompositeTypeStmt(c) => schema.create_object("type", &relname(&c.typevar)),
         NodeEnum::CreateRangeStmt(r) => {
-            schema.create_object("type", &names(&r.type_name).pop().unwrap_or_default());
+            schema.create_object("type", &last_name(&r.type_name));
         }
         NodeEnum::CreateDomainStmt(d) => {
-            schema.create_object("domain", &names(&d.domainname).pop().unwrap_or_default());
+            schema.create_object("domain", &last_name(&d.domainname));
         }
         NodeEnum::CreateSeqStmt(s) if !s.if_not_exists => {
             schema.create_object("sequence", &relname(&s.sequence));

@@ -5,13 +5,13 @@ use pg_query::protobuf::{TypeName, a_const};
 use pg_query::{NodeEnum, NodeRef};
 
 use super::super::model::ColumnType;
-use super::names;
+use super::{last_name, names};
 
 /// The type of a `TypeName`: its last name (`pg_catalog.int4` is `int4`), with the
 /// grammar's aliases already resolved by the parser (`integer` is `int4`, `varchar(n)`
 /// and `character varying(n)` are `varchar`, `char(n)` is `bpchar`).
 pub fn column_type(t: &TypeName) -> ColumnType {
-    let name = names(&t.names).pop().unwrap_or_default();
+    let name = last_name(&t.names);
     let mods = t
         .typmods
         .iter()
